@@ -1,0 +1,156 @@
+"""Aggregates -> ``CustomerValue`` records, for a whole batch at once (numpy, no I/O).
+
+Historic figures are exact (integers in minor units, formatted as decimal strings); model
+figures are floats, rounded to the currency's minor unit only when formatted.
+
+Definitions (see also the README):
+
+* ``historic_clv`` = gross profit so far = sum over counting orders of net x margin.
+* ``traditional_clv`` = average order value x purchases per year x ``lifespan_years`` x margin,
+  with purchases per year = orders / max(1, age in years); the floor keeps a customer who
+  is a few days old from being annualised from those days.
+* ``predicted_clv`` = discounted Gamma-Gamma x BG/NBD value over the next
+  ``horizon_months`` (30-day months, monthly ``discount_rate``, as lifetimes), x margin.
+* ``churn_risk`` = P(no order in the next 90 days); ``expected_next_order_at`` = as_of + the
+  median wait to the next order, or null when that is beyond the horizon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from clv_stream.domain import predictive as pm
+from clv_stream.domain.aggregate import SECONDS_PER_DAY, Summary
+from clv_stream.domain.model import ScoringModel
+
+__all__ = ["ValueConfig", "churn_band", "iso", "score"]
+
+FloatArray = npt.NDArray[np.float64]
+CHURN_WINDOW_DAYS = 90.0
+DAYS_PER_MONTH = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ValueConfig:
+    """The settings scoring depends on (a slice of :class:`~clv_stream.settings.Settings`)."""
+
+    decimals: int = 2
+    lifespan_years: float = 3.0
+    horizon_months: int = 12
+    discount_rate: float = 0.01
+    default_margin_bp: int = 10000
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds -> RFC 3339, UTC, ``Z`` suffix."""
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def churn_band(risk: float) -> str:
+    if risk < 0.33:
+        return "low"
+    return "medium" if risk <= 0.66 else "high"
+
+
+def score(
+    summaries: Sequence[Summary],
+    as_of: float | Sequence[float],
+    model: ScoringModel,
+    cfg: ValueConfig,
+) -> list[dict[str, Any]]:
+    """One ``CustomerValue`` dict (JSON-ready, money as decimal strings) per summary.
+
+    ``as_of`` (epoch seconds) is one time for all, or one per summary.
+    """
+    if not summaries:
+        return []
+    times = np.broadcast_to(np.asarray(as_of, dtype=np.float64), (len(summaries),))
+    cols = _columns(summaries, times, cfg)
+    pred = _predict(cols, model, cfg)
+    return [_record(s, cols, pred, i, float(times[i]), cfg) for i, s in enumerate(summaries)]
+
+
+def _columns(summaries: Sequence[Summary], as_of: FloatArray, cfg: ValueConfig) -> dict[str, Any]:
+    scale = 10.0**cfg.decimals
+    orders = np.array([s.orders for s in summaries], dtype=np.float64)
+    first_day = np.array([s.first_ts // SECONDS_PER_DAY for s in summaries], dtype=np.float64)
+    last_day = np.array([s.last_ts // SECONDS_PER_DAY for s in summaries], dtype=np.float64)
+    net = np.array([s.net_minor for s in summaries], dtype=np.float64) / scale
+    profit = np.array([s.profit_minor for s in summaries], dtype=np.float64) / scale
+    first_net = np.array([s.first_day_net_minor for s in summaries], dtype=np.float64) / scale
+    x = np.maximum(np.array([s.purchase_days for s in summaries], dtype=np.float64) - 1, 0)
+    today = as_of // SECONDS_PER_DAY
+    active = orders > 0
+    t_x = np.where(active, last_day - first_day, 0.0)
+    big_t = np.where(active, np.maximum(today - first_day, 0.0), 0.0)
+    monetary = np.where(x > 0, (net - first_net) / np.maximum(x, 1), 0.0)
+    margin = np.where(net > 0, profit / np.where(net > 0, net, 1.0), cfg.default_margin_bp / 1e4)
+    return {"orders": orders, "x": x, "t_x": t_x, "T": big_t, "m": monetary, "net": net,
+            "margin": margin, "active": active, "today": today, "last_day": last_day}
+
+
+def _predict(cols: dict[str, Any], model: ScoringModel, cfg: ValueConfig) -> dict[str, Any]:
+    unit = model.time_unit_days
+    x, t_x, big_t, active = cols["x"], cols["t_x"] / unit, cols["T"] / unit, cols["active"]
+    bg, gg = model.bgnbd, model.gamma_gamma
+    horizon_days = cfg.horizon_months * DAYS_PER_MONTH
+    alive = np.where(active, pm.p_alive(bg, x, t_x, big_t), 0.0)
+    expected = np.where(active, pm.expected_purchases(bg, horizon_days / unit, x, t_x, big_t), 0.0)
+    aov = pm.gg_expected_order_value(gg, x, cols["m"])
+    clv = pm.discounted_clv(
+        bg, gg, x, t_x, big_t, cols["m"], months=cfg.horizon_months,
+        discount_rate=cfg.discount_rate, days_per_month=DAYS_PER_MONTH / unit,
+        margin=cols["margin"],
+    )
+    risk = np.where(active, pm.prob_no_purchase(bg, CHURN_WINDOW_DAYS / unit, x, t_x, big_t), 1.0)
+    wait = pm.median_days_to_next_purchase(bg, x, t_x, big_t) * unit
+    wait = np.where(active & np.isfinite(wait) & (wait <= horizon_days), wait, np.nan)
+    return {"p_alive": alive, "expected": expected, "aov": np.where(active, aov, 0.0),
+            "clv": np.where(active, np.nan_to_num(clv), 0.0), "risk": risk, "wait": wait}
+
+
+def _money(minor: int, decimals: int) -> str:
+    return str(Decimal(minor).scaleb(-decimals))
+
+
+def _record(
+    s: Summary, cols: dict[str, Any], pred: dict[str, Any], i: int, as_of: float,
+    cfg: ValueConfig,
+) -> dict[str, Any]:
+    d = cfg.decimals
+    orders = s.orders
+    age_days = int(cols["T"][i])
+    x = int(cols["x"][i])
+    years = max(1.0, age_days / 365.25)
+    traditional = s.profit_minor / years * cfg.lifespan_years / 10.0**d
+    predicted = float(pred["clv"][i])
+    historic = s.profit_minor / 10.0**d
+    wait = float(pred["wait"][i])
+    return {
+        "orders": orders,
+        "net_revenue": _money(s.net_minor, d),
+        "first_order_at": iso(s.first_ts) if orders else None,
+        "last_order_at": iso(s.last_ts) if orders else None,
+        "frequency": x,
+        "recency_days": int(cols["t_x"][i]),
+        "age_days": age_days,
+        "average_order_value": f"{(s.net_minor / orders if orders else 0) / 10.0**d:.{d}f}",
+        "average_days_between_orders": round(float(cols["t_x"][i]) / x, 4) if x else None,
+        "historic_clv": _money(s.profit_minor, d),
+        "traditional_clv": f"{traditional:.{d}f}",
+        "p_alive": round(float(pred["p_alive"][i]), 6),
+        "expected_orders": round(float(pred["expected"][i]), 6),
+        "expected_average_order_value": f"{float(pred['aov'][i]):.{d}f}",
+        "predicted_clv": f"{predicted:.{d}f}",
+        "total_clv": f"{historic + predicted:.{d}f}",
+        "churn_risk": round(float(pred["risk"][i]), 6),
+        "churn_risk_band": churn_band(float(pred["risk"][i])),
+        "expected_next_order_at": None if np.isnan(wait) else iso(as_of + wait * SECONDS_PER_DAY),
+    }

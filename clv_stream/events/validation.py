@@ -1,0 +1,197 @@
+"""Raw Kafka bytes -> a normalised :class:`Order`, or :class:`~clv_stream.exceptions.InvalidEvent`.
+
+Everything the aggregate step needs is computed here, once, at the edge: the amount in the
+reporting currency's minor units (an exact integer), the event time in epoch seconds, the
+margin in basis points, and the idempotency key. Every rejection carries one
+:class:`ErrorCode`, which is what lands in ``error.code`` on the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from clv_stream.events.models import EventType, OrderEvent
+from clv_stream.exceptions import InvalidEvent
+from clv_stream.settings import Settings
+
+__all__ = ["ErrorCode", "Order", "OrderValidator"]
+
+KIND_BY_TYPE = {
+    EventType.ORDER_PLACED: "p",
+    EventType.ORDER_REFUNDED: "r",
+    EventType.ORDER_CANCELLED: "c",
+}
+
+
+class ErrorCode(StrEnum):
+    """Machine-readable reasons for a dead-lettered event."""
+
+    TOO_LARGE = "too_large"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_FIELD = "missing_field"
+    UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    INVALID_AMOUNT = "invalid_amount"
+    NEGATIVE_AMOUNT = "negative_amount"
+    NON_FINITE_AMOUNT = "non_finite_amount"
+    AMOUNT_TOO_LARGE = "amount_too_large"
+    TOO_MANY_DECIMALS = "too_many_decimals"
+    INVALID_CURRENCY = "invalid_currency"
+    UNKNOWN_CURRENCY = "unknown_currency"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    NAIVE_TIMESTAMP = "naive_timestamp"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    INVALID_CUSTOMER_ID = "invalid_customer_id"
+    INVALID_ORDER_ID = "invalid_order_id"
+    INVALID_EVENT_ID = "invalid_event_id"
+    INVALID_MARGIN = "invalid_margin"
+    INVALID_FIELD = "invalid_field"
+
+
+_AMOUNT_CODES = {
+    "finite_number": ErrorCode.NON_FINITE_AMOUNT,
+    "greater_than_equal": ErrorCode.NEGATIVE_AMOUNT,
+    "less_than": ErrorCode.AMOUNT_TOO_LARGE,
+}
+_FIELD_CODES = {
+    "customer_id": ErrorCode.INVALID_CUSTOMER_ID,
+    "order_id": ErrorCode.INVALID_ORDER_ID,
+    "event_id": ErrorCode.INVALID_EVENT_ID,
+    "currency": ErrorCode.INVALID_CURRENCY,
+    "margin": ErrorCode.INVALID_MARGIN,
+    "event_type": ErrorCode.UNKNOWN_EVENT_TYPE,
+    "schema_version": ErrorCode.UNSUPPORTED_SCHEMA_VERSION,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A validated order event, normalised for the aggregate step."""
+
+    event_id: str
+    kind: str  # "p" placed, "r" refunded, "c" cancelled
+    order_id: str
+    customer_id: str
+    amount_minor: int  # in the reporting currency's minor units
+    ts: int  # occurred_at, epoch seconds (UTC)
+    margin_bp: int  # gross margin rate in basis points, 0..10000
+    channel: str | None = None
+
+
+class OrderValidator:
+    """Validates raw order messages against the contract and the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._max_bytes = settings.max_event_bytes
+        self._skew_s = settings.max_clock_skew.total_seconds()
+        self._reporting_decimals = _minor_unit(settings, settings.currency)
+        self._reporting_unit = Decimal(1).scaleb(-self._reporting_decimals)
+        self._default_margin_bp = _basis_points(settings.default_margin)
+
+    def validate(self, raw: bytes | None, now: float) -> Order:
+        """Return the normalised order, or raise :class:`InvalidEvent`.
+
+        ``now`` is the wall clock (epoch seconds), used only to reject far-future dates.
+        """
+        if raw is None:
+            raise InvalidEvent(ErrorCode.INVALID_JSON, "message has no value (tombstone)")
+        if len(raw) > self._max_bytes:
+            raise InvalidEvent(
+                ErrorCode.TOO_LARGE, f"{len(raw)} bytes exceeds the limit of {self._max_bytes}"
+            )
+        try:
+            event = OrderEvent.model_validate_json(raw)
+        except ValidationError as exc:
+            raise _translate(exc) from None
+        return self._normalise(event, now)
+
+    def _normalise(self, event: OrderEvent, now: float) -> Order:
+        ts = event.occurred_at.timestamp()
+        if ts > now + self._skew_s:
+            raise InvalidEvent(
+                ErrorCode.FUTURE_TIMESTAMP,
+                f"occurred_at is more than {self._settings.max_clock_skew} in the future",
+                "occurred_at",
+            )
+        margin_bp = (
+            self._default_margin_bp if event.margin is None else _basis_points(event.margin)
+        )
+        return Order(
+            event_id=event.idempotency_key,
+            kind=KIND_BY_TYPE[event.event_type],
+            order_id=event.order_id,
+            customer_id=event.customer_id,
+            amount_minor=self._to_minor(event.amount, event.currency),
+            ts=int(ts // 1),
+            margin_bp=margin_bp,
+            channel=event.channel,
+        )
+
+    def _to_minor(self, amount: Decimal, currency: str) -> int:
+        minor_unit = self._settings.minor_unit(currency)
+        rate = self._settings.rate(currency)
+        if minor_unit is None or rate is None:
+            raise InvalidEvent(
+                ErrorCode.UNKNOWN_CURRENCY,
+                f"no exchange rate from {currency} to {self._settings.currency}"
+                " (set CLV_FX_RATES)",
+                "currency",
+            )
+        try:
+            exact = amount == amount.quantize(Decimal(1).scaleb(-minor_unit))
+        except InvalidOperation:
+            exact = False
+        if not exact:
+            raise InvalidEvent(
+                ErrorCode.TOO_MANY_DECIMALS,
+                f"{currency} amounts have at most {minor_unit} decimals",
+                "amount",
+            )
+        converted = (amount * rate).quantize(self._reporting_unit, rounding=ROUND_HALF_EVEN)
+        return int(converted.scaleb(self._reporting_decimals))
+
+
+def _minor_unit(settings: Settings, currency: str) -> int:
+    unit = settings.minor_unit(currency)
+    return 2 if unit is None else unit
+
+
+def _basis_points(rate: Decimal) -> int:
+    return int((rate * 10000).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def _translate(exc: ValidationError) -> InvalidEvent:
+    """Map pydantic's first error to one :class:`ErrorCode`."""
+    error = exc.errors(include_url=False)[0]
+    kind, loc = error["type"], error["loc"]
+    field = str(loc[0]) if loc else None
+    return InvalidEvent(_code_for(kind, field), _message(error), field)
+
+
+def _code_for(kind: str, field: str | None) -> ErrorCode:
+    if kind == "json_invalid":
+        return ErrorCode.INVALID_JSON
+    if kind in ("model_type", "model_attributes_type"):
+        return ErrorCode.NOT_AN_OBJECT
+    if kind == "missing":
+        return ErrorCode.MISSING_FIELD
+    if field == "amount":
+        return _AMOUNT_CODES.get(kind, ErrorCode.INVALID_AMOUNT)
+    if field == "occurred_at":
+        if kind == "timezone_aware":
+            return ErrorCode.NAIVE_TIMESTAMP
+        return ErrorCode.INVALID_TIMESTAMP
+    return _FIELD_CODES.get(field or "", ErrorCode.INVALID_FIELD)
+
+
+def _message(error: Any) -> str:
+    text = str(error.get("msg", "invalid"))
+    return text[:300]
+

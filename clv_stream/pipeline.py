@@ -1,0 +1,281 @@
+"""The one place where the pieces meet: raw batch -> validation -> Redis -> value -> events.
+
+Framework-free: the Faust worker (``clv_stream.worker``) feeds it batches of raw Kafka
+records and sends what it returns. The order of a batch's life is what makes delivery safe:
+
+1. :meth:`Pipeline.process` validates, applies the batch in one Lua call (idempotent by
+   offset and event_id), scores every touched customer and builds the output records;
+2. the worker produces those records and waits for the broker's acks;
+3. :meth:`Pipeline.confirm` records what was published (snapshot, segments, next due time);
+4. the worker commits the Kafka offsets.
+
+A crash anywhere before 3 leaves the customer's ``pub`` snapshot behind its aggregate, so
+the redelivered batch (skipped by the Lua script) re-emits the same records with the same
+deterministic ``event_id``: downstream sees at-least-once delivery with stable ids.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from clv_stream.domain import segments as seg
+from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.value import ValueConfig, iso, score
+from clv_stream.events.validation import Order, OrderValidator
+from clv_stream.exceptions import InvalidEvent
+from clv_stream.settings import Settings
+from clv_stream.store.redis_store import CustomerState, Positioned, RedisStore
+from clv_stream.store.snapshot import Published
+
+__all__ = ["BatchOutcome", "OutRecord", "Pipeline", "RawRecord"]
+
+logger = logging.getLogger(__name__)
+RAW_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    records: list[OutRecord] = field(default_factory=list)
+    publish: list[tuple[str, Published, str, int | None]] = field(default_factory=list)
+    received: int = 0
+    invalid: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    redelivered: int = 0
+    updates: int = 0
+    segment_changes: int = 0
+
+
+def _event_id(*parts: object) -> str:
+    return hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=16).hexdigest()
+
+
+class Pipeline:
+    """Turns batches of raw order records into output records, using one :class:`RedisStore`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: RedisStore,
+        model: ScoringModel | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._s = settings
+        self._store = store
+        self._validator = OrderValidator(settings)
+        self._wall = wall_clock
+        self._value_cfg = ValueConfig(
+            decimals=settings.minor_unit(settings.currency) or 0,
+            lifespan_years=float(settings.lifespan_years),
+            horizon_months=settings.horizon_months,
+            discount_rate=settings.discount_rate,
+            default_margin_bp=int(settings.default_margin * 10000),
+        )
+        self._models: dict[str, ScoringModel] = {}
+        self.model = model or ScoringModel.default()
+
+    @property
+    def model(self) -> ScoringModel:
+        return self._model
+
+    @model.setter
+    def model(self, model: ScoringModel) -> None:
+        self._model = model
+        self._models[model.version] = model
+        cuts = model.tier_cuts or tuple(float(c) for c in self._s.value_tier_cuts)
+        self._rules = seg.SegmentRules(cuts, self._s.at_risk_days, self._s.lapsed_days)  # type: ignore[arg-type]
+
+    async def process(self, batch: Sequence[RawRecord]) -> BatchOutcome:
+        out = BatchOutcome(received=len(batch))
+        valid: list[Positioned] = []
+        now = self._wall()
+        for raw in batch:
+            try:
+                order = self._validator.validate(raw.value, now)
+            except InvalidEvent as exc:
+                out.invalid += 1
+                out.records.append(self._dead_letter(raw, exc, now))
+                continue
+            valid.append(Positioned(raw.partition, raw.offset, order))
+        if not valid:
+            return out
+        result = await self._store.apply(batch[0].topic, valid)
+        out.applied, out.duplicates = result.applied, result.duplicates
+        out.redelivered = result.redelivered
+        last: dict[str, Order] = {p.order.customer_id: p.order for p in valid}
+        causes = {cid: (_CAUSES[o.kind], o.event_id) for cid, o in last.items()}
+        await self._emit(result.customers, result.clock, causes, out)
+        return out
+
+    async def rescore(self, customer_ids: Sequence[str], cause: str, source: str) -> BatchOutcome:
+        """Re-score customers without a new order (``model_refit`` or ``time_decay``)."""
+        out = BatchOutcome()
+        states = await self._store.customers(customer_ids)
+        clock = await self._store.clock()
+        await self._emit(states, clock, {s.customer_id: (cause, source) for s in states}, out)
+        return out
+
+    async def customer_view(self, customer_id: str) -> dict[str, Any] | None:
+        """A customer's current value and segments, as of the stream's event time."""
+        state = await self._store.customer(customer_id)
+        if state is None:
+            return None
+        clock = await self._store.clock()
+        value = score([state.summary], clock, self._model, self._value_cfg)[0]
+        return {
+            "customer_id": customer_id, "as_of": iso(clock), "currency": self._s.currency,
+            "model_version": self._model.version, "value": value,
+            "segments": self._labels(value),
+        }
+
+    async def confirm(self, outcome: BatchOutcome) -> None:
+        await self._store.publish(outcome.publish)
+
+    async def _emit(
+        self,
+        states: Sequence[CustomerState],
+        clock: int,
+        causes: dict[str, tuple[str, str]],
+        out: BatchOutcome,
+    ) -> None:
+        if not states:
+            return
+        current = score([s.summary for s in states], clock, self._model, self._value_cfg)
+        previous = await self._previous(states)
+        for state, cur, prev in zip(states, current, previous, strict=True):
+            self._emit_one(state, cur, prev, clock, causes[state.customer_id], out)
+
+    def _emit_one(
+        self,
+        state: CustomerState,
+        cur: dict[str, Any],
+        prev: dict[str, Any] | None,
+        clock: int,
+        cause: tuple[str, str],
+        out: BatchOutcome,
+    ) -> None:
+        cid, (why, source) = state.customer_id, cause
+        snapshot = state.published
+        if self._should_update(cur, prev):
+            out.updates += 1
+            snapshot = Published(state.summary, clock, self._model.version)
+            out.records.append(self._update(cid, why, source, clock, prev, cur))
+        labels = self._labels(cur)
+        before = seg.decode(state.segments)
+        if labels:
+            for dim, old, new in seg.changes(before, labels):
+                out.segment_changes += 1
+                out.records.append(self._segment(cid, dim, old, new, why, source, clock, cur))
+        if snapshot is not None:
+            due = self._rules.next_due(state.summary.orders, state.summary.last_ts, clock)
+            out.publish.append((cid, snapshot, seg.encode(labels or before), due))
+
+    def _labels(self, cur: dict[str, Any]) -> dict[str, str]:
+        if cur["orders"] <= 0:
+            return {}
+        since = cur["age_days"] - cur["recency_days"]
+        return self._rules.labels(cur["orders"], cur["frequency"], since, float(cur["total_clv"]))
+
+    def _should_update(self, cur: dict[str, Any], prev: dict[str, Any] | None) -> bool:
+        if prev is None:
+            return bool(cur["orders"] > 0)
+        old, new = Decimal(prev["total_clv"]), Decimal(cur["total_clv"])
+        delta = abs(new - old)
+        if delta == 0:
+            return False
+        return delta >= self._s.min_delta or delta >= self._s.min_delta_pct * abs(old)
+
+    async def _previous(self, states: Sequence[CustomerState]) -> list[dict[str, Any] | None]:
+        result: list[dict[str, Any] | None] = [None] * len(states)
+        by_version: dict[str, list[int]] = {}
+        for i, st in enumerate(states):
+            if st.published is not None:
+                by_version.setdefault(st.published.model_version, []).append(i)
+        for version, idx in by_version.items():
+            model = await self._model_for(version)
+            pubs = [states[i].published for i in idx]
+            values = score([p.summary for p in pubs if p], [p.as_of for p in pubs if p],
+                           model, self._value_cfg)
+            for i, v in zip(idx, values, strict=True):
+                result[i] = v
+        return result
+
+    async def _model_for(self, version: str) -> ScoringModel:
+        model = self._models.get(version)
+        if model is None:
+            model = await self._store.model(version) or ScoringModel.default()
+            self._models[version] = model
+        return model
+
+    def _update(self, cid: str, cause: str, source: str, clock: int,
+                prev: dict[str, Any] | None, cur: dict[str, Any]) -> OutRecord:
+        delta = Decimal(cur["total_clv"]) - Decimal(prev["total_clv"] if prev else 0)
+        body = {
+            "schema_version": 1,
+            "event_id": _event_id("u", cid, cause, source, self._model.version),
+            "customer_id": cid, "cause": cause, "source_event_id": source,
+            "as_of": iso(clock), "currency": self._s.currency,
+            "model_version": self._model.version,
+            "previous": prev, "current": cur, "delta_clv": str(delta),
+        }
+        return OutRecord(self._s.topic_updates, cid.encode(), orjson.dumps(body))
+
+    def _segment(self, cid: str, dim: str, old: str | None, new: str, cause: str,
+                 source: str, clock: int, cur: dict[str, Any]) -> OutRecord:
+        body = {
+            "schema_version": 1,
+            "event_id": _event_id("s", cid, dim, old, new, cause, source),
+            "customer_id": cid, "dimension": dim, "from": old, "to": new,
+            "as_of": iso(clock), "cause": cause,
+            "total_clv": cur["total_clv"], "p_alive": cur["p_alive"],
+        }
+        return OutRecord(self._s.topic_segments, cid.encode(), orjson.dumps(body))
+
+    def _dead_letter(self, raw: RawRecord, exc: InvalidEvent, now: float) -> OutRecord:
+        value = raw.value or b""
+        body = {
+            "schema_version": 1,
+            "error": {"code": str(exc.code), "message": exc.message, "field": exc.field},
+            "topic": raw.topic, "partition": raw.partition, "offset": raw.offset,
+            "key": raw.key.decode("utf-8", "replace") if raw.key is not None else None,
+            **_raw_payload(value), "received_at": iso(now),
+        }
+        logger.debug("dead-lettered %s/%s@%s: %s", raw.topic, raw.partition, raw.offset, exc)
+        return OutRecord(self._s.topic_deadletter, raw.key, orjson.dumps(body))
+
+
+_CAUSES = {"p": "order_placed", "r": "order_refunded", "c": "order_cancelled"}
+
+
+def _raw_payload(value: bytes) -> dict[str, Any]:
+    cut = value[:RAW_LIMIT]
+    try:
+        text, encoding = cut.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(cut).decode("ascii"), "base64"
+    return {"raw": text, "raw_encoding": encoding, "raw_truncated": len(value) > RAW_LIMIT}

@@ -1,0 +1,129 @@
+"""One settings object, read once at start-up from ``CLV_*`` environment variables (and ``.env``).
+
+Construct it at the edge (the CLI) and pass it, or the sub-parts it needs, down::
+
+    settings = Settings()              # env > .env > defaults
+    settings = Settings(web_port=7000)  # explicit arguments win over both
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["MINOR_UNITS", "Settings"]
+
+#: ISO 4217 minor units for the currencies we know; any other currency needs an entry in
+#: ``CLV_MINOR_UNITS`` (and a rate in ``CLV_FX_RATES``) or its events are rejected.
+MINOR_UNITS: dict[str, int] = {
+    "USD": 2, "EUR": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "NZD": 2, "SEK": 2,
+    "NOK": 2, "DKK": 2, "PLN": 2, "CZK": 2, "TRY": 2, "BRL": 2, "MXN": 2, "INR": 2,
+    "CNY": 2, "HKD": 2, "SGD": 2, "ZAR": 2, "JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0,
+    "VND": 0, "HUF": 2, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3,
+}
+
+Rate = Annotated[Decimal, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Every setting of clv-stream. Environment variables are ``CLV_`` + the upper-case name."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLV_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- connections ---------------------------------------------------------------
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    redis_key_prefix: str = "clv"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+
+    # --- topics ----------------------------------------------------------------------
+    topic_orders: str = "orders"
+    topic_updates: str = "clv.updates"
+    topic_segments: str = "clv.segments"
+    topic_deadletter: str = "clv.deadletter"
+    topic_partitions: int = Field(default=4, ge=1)
+    consumer_group: str = "clv-stream"
+    kafka_rebalance_timeout_ms: int = Field(default=30_000, ge=1000)
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    #: Faust's app id (its own consumer group); must differ from ``consumer_group``.
+    app_id: str = "clv-stream-worker"
+
+    # --- money -----------------------------------------------------------------------
+    currency: str = "USD"
+    #: Units of ``currency`` per one unit of the key currency, e.g. ``{"EUR": "1.08"}``.
+    fx_rates: dict[str, Rate] = Field(default_factory=dict)
+    #: Extra or overriding ISO 4217 minor units, e.g. ``{"XAU": 4}``.
+    minor_units: dict[str, int] = Field(default_factory=dict)
+    default_margin: Decimal = Field(default=Decimal(1), ge=0, le=1)
+
+    # --- CLV model ---------------------------------------------------------------------
+    lifespan_years: Decimal = Field(default=Decimal(3), gt=0)
+    horizon_months: int = Field(default=12, ge=1, le=120)
+    #: Monthly discount rate, as lifetimes' ``customer_lifetime_value(discount_rate=...)``.
+    discount_rate: float = Field(default=0.01, ge=0, lt=1)
+    min_delta: Decimal = Field(default=Decimal("1.00"), ge=0)
+    min_delta_pct: Decimal = Field(default=Decimal("0.01"), ge=0)
+
+    # --- segments ------------------------------------------------------------------------
+    #: Lower bounds of the value tiers ``medium``, ``high``, ``vip`` on ``total_clv`` until a
+    #: fitted model supplies its own cut points.
+    value_tier_cuts: tuple[Decimal, Decimal, Decimal] = (
+        Decimal(100), Decimal(500), Decimal(2000)
+    )
+    at_risk_days: int = Field(default=90, ge=1)
+    lapsed_days: int = Field(default=365, ge=2)
+
+    # --- input hygiene ---------------------------------------------------------------------
+    dedupe_window: timedelta = timedelta(days=7)
+    max_event_bytes: int = Field(default=64 * 1024, ge=256)
+    #: Events dated further than this into the future (wall clock) are rejected, so one bad
+    #: timestamp cannot move the stream's event-time clock.
+    max_clock_skew: timedelta = timedelta(days=1)
+
+    # --- batching ------------------------------------------------------------------------------
+    batch_max_records: int = Field(default=2000, ge=1)
+    batch_max_wait_ms: int = Field(default=20, ge=0)
+
+    #: How often a worker checks Redis for a newly fitted model (seconds).
+    model_poll_interval: float = Field(default=2.0, gt=0)
+    #: How often a worker looks for customers whose time-driven segments are due (seconds).
+    due_poll_interval: float = Field(default=1.0, gt=0)
+
+    log_level: str = "INFO"
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _lapsed_after_at_risk(self) -> Settings:
+        if self.lapsed_days <= self.at_risk_days:
+            raise ValueError("lapsed_days must be greater than at_risk_days")
+        return self
+
+    def minor_unit(self, currency: str) -> int | None:
+        """Decimals allowed for ``currency``, or None when the currency is unknown."""
+        return self.minor_units.get(currency, MINOR_UNITS.get(currency))
+
+    def rate(self, currency: str) -> Decimal | None:
+        """Reporting-currency units per unit of ``currency``; None when not convertible."""
+        if currency == self.currency:
+            return Decimal(1)
+        return self.fx_rates.get(currency)
+
+    @property
+    def redis_dsn(self) -> str:
+        return self.redis_url.get_secret_value()

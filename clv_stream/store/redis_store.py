@@ -1,0 +1,213 @@
+"""The Redis store: per-customer aggregates, dedupe keys, applied offsets, models.
+
+Key layout (``P`` is ``CLV_REDIS_KEY_PREFIX``, default ``clv``)::
+
+    P:c:{customer_id}   hash  n, r, pr, f, l, nd (summary), o:{order_id} (order state),
+                              d:{utc day} (count|net), pub (last published snapshot), sg
+    P:e:{event_id}      string, expires after CLV_DEDUPE_WINDOW (event_id dedupe)
+    P:off:{topic}       hash  partition -> highest applied offset
+    P:clock             string, the stream's event time (max occurred_at applied, epoch s)
+    P:due               zset  customer_id -> event time of its next time-driven look
+    P:models            hash  version -> model JSON;  P:model:current -> version
+
+All writes of a batch happen in one Lua call (``apply_batch.lua``); this module is the one
+boundary where redis-py errors become :class:`~clv_stream.exceptions.StoreError`.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis import exceptions as rexc
+
+from clv_stream.domain.aggregate import Summary
+from clv_stream.domain.model import ScoringModel
+from clv_stream.events.validation import Order
+from clv_stream.exceptions import StoreError, StoreUnavailable
+from clv_stream.store.snapshot import Published, decode_summary
+
+__all__ = ["ApplyResult", "CustomerState", "Positioned", "RedisStore"]
+
+_LUA = importlib.resources.files("clv_stream.store").joinpath("apply_batch.lua").read_text()
+_PER_CUSTOMER = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Positioned:
+    """A validated order and where it came from in Kafka."""
+
+    partition: int
+    offset: int
+    order: Order
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerState:
+    customer_id: str
+    summary: Summary
+    published: Published | None
+    segments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    clock: int
+    applied: int
+    duplicates: int
+    redelivered: int
+    customers: list[CustomerState]
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except (rexc.ConnectionError, rexc.TimeoutError) as exc:
+        raise StoreUnavailable(str(exc)) from exc
+    except rexc.RedisError as exc:
+        raise StoreError(str(exc)) from exc
+
+
+class RedisStore:
+    """Async access to clv-stream's state in one Redis (standalone or primary/replica)."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, dedupe_window_ms: int) -> None:
+        self._r = client
+        self._p = prefix
+        self._window = str(dedupe_window_ms)
+        self._apply = client.register_script(_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "clv", dedupe_window_ms: int = 7 * 86400_000) -> RedisStore:
+        client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        return cls(client, prefix, dedupe_window_ms)
+
+    @property
+    def client(self) -> aioredis.Redis:
+        return self._r
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self._p, *parts))
+
+    async def close(self) -> None:
+        await self._r.aclose()
+
+    async def ping(self) -> bool:
+        with _translated():
+            return bool(await self._r.ping())
+
+    async def apply(self, topic: str, records: Sequence[Positioned]) -> ApplyResult:
+        """Apply a batch atomically; return the clock and every touched customer's state."""
+        args: list[Any] = [self._p, topic, self._window, len(records)]
+        for rec in records:
+            o = rec.order
+            args += (rec.partition, rec.offset, o.event_id, o.kind, o.order_id,
+                     o.customer_id, o.amount_minor, o.ts, o.margin_bp)
+        with _translated():
+            reply = await self._apply(args=args)
+        return _parse_apply(reply)
+
+    async def publish(self, entries: Sequence[tuple[str, Published, str, int | None]]) -> None:
+        """Record what was emitted: snapshot, segment labels and next due time per customer."""
+        if not entries:
+            return
+        with _translated():
+            async with self._r.pipeline(transaction=False) as pipe:
+                due: dict[str, int] = {}
+                for cid, snapshot, segments, next_due in entries:
+                    pipe.hset(self.key("c", cid), mapping={"pub": snapshot.encode(), "sg": segments})
+                    if next_due is not None:
+                        due[cid] = next_due
+                if due:
+                    pipe.zadd(self.key("due"), due)  # type: ignore[arg-type]
+                await pipe.execute()
+
+    async def customer(self, customer_id: str) -> CustomerState | None:
+        with _translated():
+            raw = await self._r.hmget(self.key("c", customer_id), _SUMMARY_FIELDS)
+        if raw[0] is None and raw[6] is None:
+            return None
+        return await self._state(customer_id, raw)
+
+    async def _state(self, customer_id: str, raw: list[str | None]) -> CustomerState:
+        first_day_net = "0"
+        if raw[3]:
+            day = int(raw[3]) // 86400
+            with _translated():
+                cell = await self._r.hget(self.key("c", customer_id), f"d:{day}")
+            if cell:
+                first_day_net = cell.split("|")[1]
+        values = [v or "0" for v in raw[:6]] + [first_day_net]
+        return CustomerState(customer_id, decode_summary(values),
+                             Published.decode(raw[6] or ""), raw[7] or "")
+
+    async def customers(self, ids: Sequence[str]) -> list[CustomerState]:
+        """Current state of several customers (unknown ones are left out)."""
+        with _translated():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for cid in ids:
+                    pipe.hmget(self.key("c", cid), _SUMMARY_FIELDS)
+                rows = await pipe.execute()
+        return [await self._state(cid, row) for cid, row in zip(ids, rows, strict=True)
+                if row[0] is not None]
+
+    async def scan_customer_ids(self, count: int = 1000) -> AsyncIterator[list[str]]:
+        """Yield customer ids in pages, with SCAN (no blocking KEYS)."""
+        cut = len(self.key("c", ""))
+        cursor: int = 0
+        while True:
+            with _translated():
+                cursor, keys = await self._r.scan(cursor, match=self.key("c", "*"), count=count)
+            if keys:
+                yield [k[cut:] for k in keys]
+            if cursor == 0:
+                return
+
+    async def clock(self) -> int:
+        with _translated():
+            return int(await self._r.get(self.key("clock")) or 0)
+
+    async def due(self, until: int, limit: int) -> list[str]:
+        with _translated():
+            return list(await self._r.zrangebyscore(self.key("due"), "-inf", until, 0, limit))
+
+    async def current_model(self) -> ScoringModel | None:
+        with _translated():
+            version = await self._r.get(self.key("model", "current"))
+            if version is None:
+                return None
+            return await self.model(version)
+
+    async def model(self, version: str) -> ScoringModel | None:
+        with _translated():
+            raw = await self._r.hget(self.key("models"), version)
+        return None if raw is None else ScoringModel.from_json_dict(orjson.loads(raw))
+
+    async def save_model(self, model: ScoringModel, make_current: bool = True) -> None:
+        with _translated():
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.hset(self.key("models"), model.version, orjson.dumps(model.to_json_dict()))
+                if make_current:
+                    pipe.set(self.key("model", "current"), model.version)
+                await pipe.execute()
+
+
+_SUMMARY_FIELDS = ["n", "r", "pr", "f", "l", "nd", "pub", "sg"]
+
+
+def _parse_apply(reply: list[Any]) -> ApplyResult:
+    clock, applied, dups, redelivered = int(reply[0]), int(reply[1]), int(reply[2]), int(reply[3])
+    customers = []
+    for i in range(4, len(reply), _PER_CUSTOMER):
+        row = reply[i:i + _PER_CUSTOMER]
+        customers.append(CustomerState(
+            customer_id=row[0], summary=decode_summary(row[1:8]),
+            published=Published.decode(row[8]), segments=row[9],
+        ))
+    return ApplyResult(clock, applied, dups, redelivered, customers)

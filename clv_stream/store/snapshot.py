@@ -1,0 +1,44 @@
+"""Compact string encodings of what the store keeps per customer besides order state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from clv_stream.domain.aggregate import Summary
+
+__all__ = ["Published", "decode_summary", "encode_summary"]
+
+
+def encode_summary(s: Summary) -> str:
+    return (f"{s.orders}|{s.net_minor}|{s.profit_minor}|{s.first_ts}|{s.last_ts}"
+            f"|{s.purchase_days}|{s.first_day_net_minor}")
+
+
+def decode_summary(values: Sequence[str | int]) -> Summary:
+    """From (orders, net, profit, first_ts, last_ts, purchase_days, first_day_net)."""
+    n, r, pr, f, l, nd, fdn = (int(v or 0) for v in values)
+    return Summary(n, r, pr, f, l, nd, fdn)
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What was last emitted for a customer: enough to recompute that ``CustomerValue``.
+
+    ``previous`` on ``clv.updates`` is recomputed from this (about 60 bytes) rather than
+    stored as JSON, which keeps Redis memory per customer small.
+    """
+
+    summary: Summary
+    as_of: int
+    model_version: str
+
+    def encode(self) -> str:
+        return f"{encode_summary(self.summary)}|{self.as_of}|{self.model_version}"
+
+    @classmethod
+    def decode(cls, raw: str) -> Published | None:
+        if not raw:
+            return None
+        parts = raw.split("|", 8)
+        return cls(decode_summary(parts[:7]), int(parts[7]), parts[8])

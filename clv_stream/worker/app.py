@@ -1,0 +1,81 @@
+"""Faust wiring: the app, the orders service, timers and HTTP routes. No business logic here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+import mode
+
+from clv_stream.pipeline import BatchOutcome, Pipeline
+from clv_stream.settings import Settings
+from clv_stream.store.redis_store import RedisStore
+from clv_stream.web.routes import register_routes
+from clv_stream.worker.kafka import BatchLoop, KafkaSink
+
+__all__ = ["OrdersService", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+class OrdersService(mode.Service):  # type: ignore[misc]
+    """Owns the store, the pipeline and the batch loop for the lifetime of the worker."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        self.settings = settings
+        self.store = RedisStore.from_url(
+            settings.redis_dsn, settings.redis_key_prefix,
+            int(settings.dedupe_window.total_seconds() * 1000),
+        )
+        self.pipeline = Pipeline(settings, self.store)
+        self.sink = KafkaSink(settings)
+        self.loop_ = BatchLoop(settings, self.pipeline.process, self.sink, self._confirm)
+        super().__init__(**kwargs)
+
+    async def _confirm(self, outcome: BatchOutcome) -> None:
+        await self.pipeline.confirm(outcome)
+
+    async def on_start(self) -> None:
+        await self.store.ping()
+        model = await self.store.current_model()
+        if model is not None:
+            self.pipeline.model = model
+        logger.info("scoring with model %s", self.pipeline.model.version)
+        await self.sink.start()
+        await self.loop_.start()
+
+    async def on_stop(self) -> None:
+        await self.loop_.stop()
+        await self.sink.stop()
+        await self.store.close()
+
+    @mode.Service.task  # type: ignore[untyped-decorator]
+    async def _consume(self) -> None:
+        await self.loop_.run()
+
+    @mode.Service.timer(2.0)  # type: ignore[untyped-decorator]
+    async def _reload_model(self) -> None:
+        model = await self.store.current_model()
+        if model is not None and model.version != self.pipeline.model.version:
+            logger.info("model %s -> %s", self.pipeline.model.version, model.version)
+            self.pipeline.model = model
+
+
+def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_enabled=True,
+        autodiscover=False,
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        broker_rebalance_timeout=settings.kafka_rebalance_timeout_ms / 1000,
+        broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
+    )
+    service = OrdersService(settings, loop=None)
+    app.add_dependency(service)
+    register_routes(app, service.store, service.pipeline)
+    return app, service
