@@ -140,18 +140,28 @@ class Pipeline:
         await self._emit(states, clock, {s.customer_id: (cause, source) for s in states}, out)
         return out
 
+    @property
+    def currency(self) -> str:
+        return self._s.currency
+
+    async def as_of(self) -> str:
+        return iso(await self._store.clock())
+
     async def customer_view(self, customer_id: str) -> dict[str, Any] | None:
         """A customer's current value and segments, as of the stream's event time."""
-        state = await self._store.customer(customer_id)
-        if state is None:
-            return None
+        views = await self.customer_views([customer_id])
+        return views[0] if views else None
+
+    async def customer_views(self, customer_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Current value and segments of several customers (unknown ones left out)."""
+        states = await self._store.customers(customer_ids)
         clock = await self._store.clock()
-        value = score([state.summary], clock, self._model, self._value_cfg)[0]
-        return {
-            "customer_id": customer_id, "as_of": iso(clock), "currency": self._s.currency,
-            "model_version": self._model.version, "value": value,
-            "segments": self._labels(value),
-        }
+        values = score([s.summary for s in states], clock, self._model, self._value_cfg)
+        return [
+            {"customer_id": s.customer_id, "as_of": iso(clock), "currency": self._s.currency,
+             "model_version": self._model.version, "value": v, "segments": self._labels(v)}
+            for s, v in zip(states, values, strict=True)
+        ]
 
     async def confirm(self, outcome: BatchOutcome) -> None:
         await self._store.publish(outcome.publish)

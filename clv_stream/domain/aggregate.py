@@ -20,6 +20,7 @@ days are the distinct UTC days of counting orders.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from clv_stream.events.validation import Order
@@ -67,13 +68,9 @@ class Summary:
 @dataclass(slots=True)
 class CustomerAggregate:
     orders: dict[str, OrderState] = field(default_factory=dict)
-    seen_events: set[str] = field(default_factory=set)
 
-    def apply(self, order: Order) -> bool:
-        """Apply one event; False when its ``event_id`` was applied before."""
-        if order.event_id in self.seen_events:
-            return False
-        self.seen_events.add(order.event_id)
+    def apply(self, order: Order) -> None:
+        """Apply one event (deduplication by ``event_id`` is the caller's job)."""
         state = self.orders.setdefault(order.order_id, OrderState())
         if order.kind == "p":
             if state.placed is None:
@@ -106,9 +103,17 @@ class CustomerAggregate:
         )
 
 
-def aggregate_of(events: list[Order]) -> dict[str, Summary]:
-    """Batch computation: the summary of every customer over a set of events."""
+def aggregate_of(events: Iterable[Order]) -> dict[str, Summary]:
+    """Batch computation: the summary of every customer over a set of events.
+
+    Events whose ``event_id`` was seen before are skipped, as the store does within its
+    dedupe window.
+    """
     customers: dict[str, CustomerAggregate] = {}
+    seen: set[str] = set()
     for event in events:
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
         customers.setdefault(event.customer_id, CustomerAggregate()).apply(event)
     return {cid: agg.summary() for cid, agg in customers.items()}

@@ -26,7 +26,7 @@ from typing import Generic, TypeAlias, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
-from scipy.special import betaln, digamma, expit, gammaln
+from scipy.special import betaln, digamma, gammaln
 
 from clv_stream.domain.predictive import BgNbdParams, GammaGammaParams
 from clv_stream.exceptions import ModelError
@@ -81,6 +81,12 @@ def _column(name: str, values: ArrayLike) -> FloatArray:
     return arr
 
 
+def _dot(a: FloatArray, b: FloatArray) -> float:
+    """``sum(a * b)`` in one thread: a threaded BLAS ``ddot`` per term costs more than it saves
+    on a busy machine (thread wake-ups and spinning on every objective evaluation)."""
+    return float(np.einsum("i,i->", a, b))
+
+
 def _codes(values: FloatArray) -> tuple[FloatArray, IntArray]:
     uniq, inverse = np.unique(values, return_inverse=True)
     return uniq, inverse.ravel().astype(np.intp)
@@ -117,7 +123,7 @@ def _minimize(objective: Objective, start: FloatArray, n: int) -> _Optimum:
     converged when the gradient is below ``_GRAD_OK``.
     """
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * start.size
-    options = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10}
+    options = {"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9}
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         res = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds,
                        options=options)
@@ -136,15 +142,21 @@ class _BgNbdData:
     """BG/NBD data grouped as described in the module docstring."""
 
     n: int
-    x_vals: FloatArray  # distinct x and their customer counts
+    x_vals: FloatArray  # distinct x (all customers) and their counts
     x_counts: FloatArray
-    zero_T: FloatArray  # distinct T of x == 0 customers, with counts
+    zero_T: FloatArray  # distinct T of the x == 0 customers, and their counts
     zero_w: FloatArray
-    x: FloatArray  # distinct (x, t_x, T) rows with x > 0, counts, index into x_vals
+    rx_vals: FloatArray  # distinct x > 0, t_x, T of repeat customers ...
+    t_vals: FloatArray
+    T_vals: FloatArray
+    ix: IntArray  # ... and, per distinct (x, t_x, T) row, indexes into them,
+    it: IntArray
+    iT: IntArray
+    x: FloatArray  # the row's x, t_x, T, count and count * x
     t_x: FloatArray
     T: FloatArray
     w: FloatArray
-    ix: IntArray
+    wx: FloatArray
 
 
 def _bgnbd_data(x: FloatArray, t_x: FloatArray, T: FloatArray) -> _BgNbdData:
@@ -154,55 +166,74 @@ def _bgnbd_data(x: FloatArray, t_x: FloatArray, T: FloatArray) -> _BgNbdData:
         raise ModelError("x must be non-negative integers")
     if np.any(t_x < 0) or np.any(t_x > T) or np.any(t_x[x == 0] != 0):
         raise ModelError("need 0 <= t_x <= T, and t_x == 0 where x == 0")
-    if not np.any(x > 0):
+    rep = x > 0
+    if not np.any(rep):
         raise ModelError("no repeat purchases: BG/NBD cannot be fitted")
     x_vals, x_counts = np.unique(x, return_counts=True)
-    zero_T, zero_w = np.unique(T[x == 0], return_counts=True)
-    rep = x > 0
-    xv, ix = _codes(x[rep])
-    tv, it = _codes(t_x[rep])
-    Tv, iT = _codes(T[rep])
+    zero_T, zero_w = np.unique(T[~rep], return_counts=True)
+    (xv, ix), (tv, it), (Tv, iT) = _codes(x[rep]), _codes(t_x[rep]), _codes(T[rep])
     first, w = _unique_rows(ix, it, iT)
+    ix, it, iT = ix[first], it[first], iT[first]
     return _BgNbdData(
         n=x.size, x_vals=x_vals, x_counts=x_counts.astype(np.float64), zero_T=zero_T,
-        zero_w=zero_w.astype(np.float64), x=xv[ix[first]], t_x=tv[it[first]],
-        T=Tv[iT[first]], w=w, ix=np.searchsorted(x_vals, xv[ix[first]]).astype(np.intp),
+        zero_w=zero_w.astype(np.float64), rx_vals=xv, t_vals=tv, T_vals=Tv, ix=ix, it=it, iT=iT,
+        x=xv[ix], t_x=tv[it], T=Tv[iT], w=w, wx=w * xv[ix],
     )
+
+
+def _bgnbd_common(
+    d: _BgNbdData, r: float, alpha: float, a: float, b: float
+) -> tuple[float, FloatArray]:
+    """Total and gradient of the terms depending on ``x`` only, and of the ``x == 0`` rows.
+
+    ``H(x) = lnG(r+x) - lnG(r) + r log alpha + lnB(a, b+x) - lnB(a, b)`` per distinct ``x``;
+    an ``x == 0`` customer adds ``A3 = -r log(alpha+T)``.
+    """
+    xv, nx = d.x_vals, d.x_counts
+    head = gammaln(r + xv) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xv) - betaln(a, b)
+    psi_ab = digamma(a + b) - digamma(a + b + xv)
+    log_T0 = np.log(alpha + d.zero_T)
+    grad = np.array([
+        nx @ (digamma(r + xv) - digamma(r) + np.log(alpha)) - d.zero_w @ log_T0,
+        d.n * r / alpha - r * (d.zero_w @ (1.0 / (alpha + d.zero_T))),
+        nx @ psi_ab,
+        nx @ (digamma(b + xv) - digamma(b) + psi_ab),
+    ])
+    return float(nx @ head - r * (d.zero_w @ log_T0)), grad
 
 
 def _bgnbd_objective(d: _BgNbdData) -> Objective:
     """Mean negative BG/NBD log-likelihood and its gradient in ``log(r, alpha, a, b)``.
 
-    Per row ``ll = H(x) + A3 + log1p(exp(A4 - A3))`` (see ``bgnbd_log_likelihood``); with
-    ``w4 = expit(A4 - A3)`` the gradient is ``dH + (1-w4) dA3 + w4 dA4``, where
-    ``dA3 = (-log(alpha+T), -(r+x)/(alpha+T), 0, 0)`` and
-    ``dA4 = (-log(alpha+t_x), -(r+x)/(alpha+t_x), 1/a, -1/(b+x-1))``.
+    A repeat row adds ``A3 + softplus(delta)`` to :func:`_bgnbd_common`, where
+    ``A3 = -(r+x) log(alpha+T)``, ``delta = A4 - A3 = log(a/(b+x-1)) - (r+x) D`` and
+    ``D = log((alpha+t_x)/(alpha+T))``. With ``w4 = expit(delta)`` the gradient is
+    ``(1-w4) dA3 + w4 dA4``: ``d/dr = -log(alpha+T) - w4 D``,
+    ``d/dalpha = -(r+x) ((1-w4)/(alpha+T) + w4/(alpha+t_x))``, ``d/da = w4/a``,
+    ``d/db = -w4/(b+x-1)``. Logs of ``alpha + t`` are taken per distinct ``t`` and gathered;
+    ``softplus`` and ``expit`` share one ``exp``.
     """
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:
-        r, alpha, a, b = np.exp(theta)
-        xv, nx = d.x_vals, d.x_counts
-        head = gammaln(r + xv) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xv) - betaln(a, b)
-        psi_ab = digamma(a + b) - digamma(a + b + xv)
-        grad = np.array([
-            nx @ (digamma(r + xv) - digamma(r) + np.log(alpha)),
-            d.n * r / alpha, nx @ psi_ab, nx @ (digamma(b + xv) - digamma(b) + psi_ab),
-        ])
-        log_T0 = np.log(alpha + d.zero_T)
-        total = nx @ head - r * (d.zero_w @ log_T0)
-        grad[0] -= d.zero_w @ log_T0
-        grad[1] -= r * (d.zero_w @ (1.0 / (alpha + d.zero_T)))
+        r, alpha, a, b = (float(v) for v in np.exp(theta))
+        total, grad = _bgnbd_common(d, r, alpha, a, b)
+        log_T = np.log(alpha + d.T_vals)[d.iT]
+        diff = np.log(alpha + d.t_vals)[d.it] - log_T
         k = r + d.x
-        log_T, log_t = np.log(alpha + d.T), np.log(alpha + d.t_x)
-        b_x1 = (b + d.x_vals - 1.0)[d.ix]
-        delta = np.log(a) - np.log(b_x1) - k * (log_t - log_T)  # A4 - A3
-        w4 = expit(delta)
-        total += d.w @ (np.logaddexp(0.0, delta) - k * log_T)
-        grad[0] -= d.w @ (log_T + w4 * (log_t - log_T))
-        grad[1] -= d.w @ (k * ((1.0 - w4) / (alpha + d.T) + w4 / (alpha + d.t_x)))
-        grad[2] += (d.w @ w4) / a
-        grad[3] -= d.w @ (w4 / b_x1)
-        return -float(total) / d.n, -grad * np.array([r, alpha, a, b]) / d.n
+        delta = (np.log(a) - np.log(b + d.rx_vals - 1.0))[d.ix] - k * diff
+        e = np.exp(-np.abs(delta))
+        inv = 1.0 / (1.0 + e)
+        ww4 = d.w * np.where(delta >= 0.0, inv, e * inv)
+        softplus = np.maximum(delta, 0.0) - np.log(inv)
+        w_log_T = _dot(d.w, log_T)
+        total += _dot(d.w, softplus) - r * w_log_T - _dot(d.wx, log_T)
+        grad -= np.array([
+            w_log_T + _dot(ww4, diff),
+            _dot(k * (d.w - ww4), 1.0 / (alpha + d.T)) + _dot(k * ww4, 1.0 / (alpha + d.t_x)),
+            -float(ww4.sum()) / a,
+            _dot(ww4, (1.0 / (b + d.rx_vals - 1.0))[d.ix]),
+        ])
+        return -total / d.n, -grad * np.array([r, alpha, a, b]) / d.n
 
     return objective
 
@@ -236,26 +267,29 @@ def _gg_objective(x: FloatArray, m: FloatArray, w: FloatArray) -> Objective:
     ``ll = lnG(px+q) - lnG(px) - lnG(q) + q log v + p x log(x m) - log m - (px+q) log(x m + v)``;
     ``d/dp = x (psi(px+q) - psi(px)) + x log(x m) - x log(xm+v)``,
     ``d/dq = psi(px+q) - psi(q) + log v - log(xm+v)``, ``d/dv = q/v - (px+q)/(xm+v)``.
+    Gamma functions are evaluated per distinct ``x``; a row costs one ``log`` per evaluation.
     """
     xv, ix = _codes(x)
     nx = np.bincount(ix, weights=w)
     n = float(w.sum())
-    spend = x * m
-    sum_s, sum_log_m = w @ (x * np.log(spend)), w @ np.log(m)
+    spend, wx = x * m, w * x
+    sum_s, sum_log_m = float(wx @ np.log(spend)), float(w @ np.log(m))
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:
-        p, q, v = np.exp(theta)
+        p, q, v = (float(val) for val in np.exp(theta))
         pxq = p * xv + q
         head = gammaln(pxq) - gammaln(p * xv) - gammaln(q) + q * np.log(v)
-        log_sv = np.log(spend + v)
-        total = nx @ head + p * sum_s - sum_log_m - w @ ((p * x + q) * log_sv)
         psi = digamma(pxq)
+        log_sv = np.log(spend + v)
+        inv_sv = 1.0 / (spend + v)
+        wx_log, w_log = _dot(wx, log_sv), _dot(w, log_sv)
+        total = float(nx @ head) + p * sum_s - sum_log_m - p * wx_log - q * w_log
         grad = np.array([
-            nx @ (xv * (psi - digamma(p * xv))) + sum_s - w @ (x * log_sv),
-            nx @ (psi - digamma(q) + np.log(v)) - w @ log_sv,
-            n * q / v - w @ ((p * x + q) / (spend + v)),
+            nx @ (xv * (psi - digamma(p * xv))) + sum_s - wx_log,
+            nx @ (psi - digamma(q) + np.log(v)) - w_log,
+            n * q / v - p * _dot(wx, inv_sv) - q * _dot(w, inv_sv),
         ])
-        return -float(total) / n, -grad * np.array([p, q, v]) / n
+        return -total / n, -grad * np.array([p, q, v]) / n
 
     return objective
 

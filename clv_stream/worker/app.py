@@ -67,6 +67,7 @@ def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         web_host=settings.web_host,
+        web_bind=settings.web_host,
         web_port=settings.web_port,
         web_enabled=True,
         autodiscover=False,

@@ -1,0 +1,174 @@
+"""``clv-stream``: the command line. Settings come from ``CLV_*`` variables and ``.env``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from clv_stream.settings import Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Streaming, real-time customer lifetime value on Kafka and Redis.")
+console = Console()
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("kafka", "aiokafka"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return settings
+
+
+def _run(factory: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(factory())  # type: ignore[arg-type]
+
+
+@app.command()
+def worker() -> None:
+    """Run the worker against CLV_KAFKA_BOOTSTRAP and CLV_REDIS_URL."""
+    import faust
+
+    from clv_stream.worker.app import create_app
+
+    settings = _settings()
+    faust_app, _ = create_app(settings)
+    faust.Worker(faust_app, loglevel=settings.log_level.lower(), loop=_uvloop()).execute_from_commandline()
+
+
+def _uvloop() -> asyncio.AbstractEventLoop | None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        return None
+    return uvloop.new_event_loop()
+
+
+@app.command()
+def dev(
+    broker_port: Annotated[int, typer.Option(help="Port of the embedded broker")] = 9092,
+    redis_port: Annotated[int, typer.Option(help="Port of the embedded redis-server")] = 6379,
+) -> None:
+    """Embedded stack: a local broker, redis-server, the worker and its HTTP API. Ctrl-C stops all."""
+    from clv_stream.devinfra.stack import DevStack
+
+    settings = _settings()
+    with DevStack(settings, broker_port=broker_port, redis_port=redis_port) as stack:
+        s = stack.settings
+        console.print(f"[bold green]clv-stream dev[/] broker {s.kafka_bootstrap} · redis "
+                      f"{s.redis_dsn} · http://{s.web_host}:{s.web_port}/  (Ctrl-C stops all)")
+        _wait_for_signal()
+
+
+def _wait_for_signal() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="Synthetic customers to simulate")] = 150,
+    rate: Annotated[float, typer.Option(help="Orders per second fed to the stack")] = 150.0,
+    broker_port: Annotated[int | None, typer.Option(help="Broker port (default: free)")] = None,
+    redis_port: Annotated[int | None, typer.Option(help="Redis port (default: free)")] = None,
+    keep_running: Annotated[bool, typer.Option(help="Stay up after the feed")] = False,
+) -> None:
+    """`dev` plus sample orders, printing CLV and segment events as they happen."""
+    from clv_stream.cli.demo import run_demo
+    from clv_stream.devinfra.stack import DevStack
+
+    settings = _settings()
+    with DevStack(settings, broker_port=broker_port, redis_port=redis_port) as stack:
+        _run(lambda: run_demo(stack.settings, console, customers=customers, rate=rate))
+        if keep_running:
+            console.print("[bold]Still running: Ctrl-C stops all.[/]")
+            _wait_for_signal()
+
+
+@app.command()
+def produce(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Orders file")],
+    format: Annotated[str, typer.Option("--format", help="jsonl, csv or cdnow")] = "jsonl",
+    topic: Annotated[str | None, typer.Option(help="Default: CLV_TOPIC_ORDERS")] = None,
+) -> None:
+    """Publish orders from JSONL or CSV (--format cdnow: the CDNOW master file), with progress."""
+    from clv_stream.cli.publish import publish_file
+
+    settings = _settings()
+    sent = publish_file(settings, file, format, topic or settings.topic_orders, console)
+    console.print(f"published {sent} orders to {topic or settings.topic_orders}")
+
+
+@app.command()
+def customer(
+    customer_id: Annotated[str, typer.Argument(help="The customer id")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Print one customer's current CustomerValue and segments."""
+    view = _with_pipeline(lambda store, pipe: pipe.customer_view(customer_id))
+    if view is None:
+        console.print(f"[red]unknown customer {customer_id!r}[/]")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(view, indent=2))
+        return
+    from clv_stream.cli.render import customer_table
+
+    console.print(customer_table(view))
+
+
+@app.command()
+def report(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Portfolio view: customers, orders, revenue, AOV, frequency, value, lifespan, CLV by segment."""
+    from clv_stream.report import build_report
+
+    settings = _settings()
+    result = _with_pipeline(lambda store, pipe: build_report(store, pipe, settings.lifespan_years))
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    from clv_stream.cli.render import report_tables
+
+    for table in report_tables(result):
+        console.print(table)
+
+
+def _with_pipeline(action: Callable[[Any, Any], Awaitable[T]]) -> T:
+    from clv_stream.pipeline import Pipeline
+    from clv_stream.store.redis_store import RedisStore
+
+    settings = _settings()
+
+    async def go() -> T:
+        store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
+        try:
+            pipeline = Pipeline(settings, store, await store.current_model())
+            return await action(store, pipeline)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Rich tables for the CLI's human-readable output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+__all__ = ["customer_table", "report_tables"]
+
+#: (report field, short column header) for the per-segment tables.
+REPORT_COLUMNS = (("customers", "cust."), ("orders", "orders"), ("revenue", "revenue"),
+                  ("average_order_value", "AOV"), ("purchase_frequency", "freq."),
+                  ("traditional_clv", "trad. CLV"), ("total_clv", "total CLV"))
+
+
+def customer_table(view: dict[str, Any]) -> Table:
+    table = Table(title=f"customer {view['customer_id']} as of {view['as_of']} "
+                        f"({view['currency']}, model {view['model_version']})")
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for key, value in view["value"].items():
+        table.add_row(key, "-" if value is None else str(value))
+    for dim, label in view["segments"].items():
+        table.add_row(f"segment: {dim}", label)
+    return table
+
+
+def report_tables(report: dict[str, Any]) -> list[Table]:
+    overall = Table(title=f"Portfolio as of {report['as_of']} ({report['currency']}, "
+                          f"model {report['model_version']})")
+    overall.add_column("figure")
+    overall.add_column("value", justify="right")
+    for key, value in report["overall"].items():
+        overall.add_row(key, str(value))
+    tables = [overall]
+    for dim, labels in report["segments"].items():
+        table = Table(title=f"by {dim}")
+        table.add_column(dim)
+        for _, header in REPORT_COLUMNS:
+            table.add_column(header, justify="right")
+        for label, figures in labels.items():
+            table.add_row(label, *(str(figures[c]) for c, _ in REPORT_COLUMNS))
+        tables.append(table)
+    return tables

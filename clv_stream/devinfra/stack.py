@@ -1,0 +1,128 @@
+"""The embedded stack behind ``clv-stream dev`` and ``demo``: broker, redis-server, worker.
+
+Each part is a child process that stops with the stack (and dies with its parent on
+Linux), so Ctrl-C or SIGTERM leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar, Self
+
+from pydantic import SecretStr
+
+from clv_stream.devinfra._process import ManagedProcess
+from clv_stream.devinfra.broker import EmbeddedBroker
+from clv_stream.devinfra.ports import free_port
+from clv_stream.devinfra.redis_server import EmbeddedRedis
+from clv_stream.exceptions import ClvStreamError
+from clv_stream.settings import Settings
+
+__all__ = ["DevStack", "WorkerProcess"]
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerProcess(ManagedProcess):
+    """``clv-stream worker`` as a child process; ready when ``GET /healthz`` answers 200.
+
+    It reads its settings from the environment, which :class:`DevStack` sets up.
+    """
+
+    name: ClassVar[str] = "worker"
+    start_attempts: ClassVar[int] = 1
+
+    def __init__(self, host: str, port: int, work_dir: Path | None = None) -> None:
+        super().__init__(host, port, work_dir, ready_timeout_s=90.0, stop_timeout_s=15.0)
+
+    def _argv(self) -> list[str]:
+        return [sys.executable, "-m", "clv_stream.cli.main", "worker"]
+
+    def _probe(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.host}:{self.port}/healthz", timeout=1):
+                return True
+        except OSError:
+            return False
+
+
+class DevStack:
+    """Start a broker, a redis-server and a worker on local ports; stop all on exit.
+
+    ``settings`` gives the topics and everything else; the connection settings of the
+    returned :attr:`settings` point at the embedded servers.
+    """
+
+    def __init__(self, settings: Settings, *, broker_port: int | None = None,
+                 redis_port: int | None = None, worker: bool = True) -> None:
+        self.broker = EmbeddedBroker(port=broker_port)
+        self.redis = EmbeddedRedis(port=redis_port)
+        self._base = settings
+        self._with_worker = worker
+        self.worker: WorkerProcess | None = None
+        self.settings = settings
+
+    def start(self) -> Self:
+        try:
+            self.broker.start()
+            self.redis.start()
+            self.settings = self._base.model_copy(update={
+                "kafka_bootstrap": self.broker.bootstrap,
+                "redis_url": SecretStr(self.redis.url),
+            })
+            s = self.settings
+            self.broker.create_topics(
+                [s.topic_orders, s.topic_updates, s.topic_segments, s.topic_deadletter],
+                partitions=s.topic_partitions,
+            )
+            if self._with_worker:
+                self._start_worker()
+        except ClvStreamError:
+            self.stop()
+            raise
+        return self
+
+    def _start_worker(self) -> None:
+        s = self.settings
+        os.environ["CLV_KAFKA_BOOTSTRAP"] = s.kafka_bootstrap
+        os.environ["CLV_REDIS_URL"] = s.redis_dsn
+        os.environ.setdefault("CLV_KAFKA_REBALANCE_TIMEOUT_MS", "6000")
+        os.environ.setdefault("CLV_KAFKA_SESSION_TIMEOUT_MS", "6000")
+        if not port_is_free(s.web_host, s.web_port):
+            self.settings = s = s.model_copy(update={"web_port": free_port(s.web_host)})
+            logger.warning("port %s is taken; the worker's HTTP API uses %s instead",
+                           self._base.web_port, s.web_port)
+        os.environ["CLV_WEB_PORT"] = str(s.web_port)
+        self.worker = WorkerProcess(s.web_host, s.web_port)
+        self.worker.start()
+        logger.info("worker ready on http://%s:%s", s.web_host, s.web_port)
+
+    def stop(self) -> None:
+        for part in (self.worker, self.redis, self.broker):
+            if part is not None:
+                part.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when nothing listens on ``host:port`` (so a server may bind it)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
