@@ -191,6 +191,8 @@ class Pipeline:
     ) -> None:
         cid, (why, source) = state.customer_id, cause
         snapshot = state.published
+        if why in _ORDER_CAUSES and snapshot is not None and snapshot.summary == state.summary:
+            return  # redelivered or duplicate: nothing changed since the last publication
         if self._should_update(cur, prev):
             out.updates += 1
             snapshot = Published(state.summary, clock, self._model.version)
@@ -280,6 +282,7 @@ class Pipeline:
 
 
 _CAUSES = {"p": "order_placed", "r": "order_refunded", "c": "order_cancelled"}
+_ORDER_CAUSES = frozenset(_CAUSES.values())
 
 
 def _raw_payload(value: bytes) -> dict[str, Any]:

@@ -98,6 +98,8 @@ class ManagedProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self.stop_timeout_s = stop_timeout_s
+        #: Environment of the child (None: inherit this process's).
+        self.env: dict[str, str] | None = None
 
     # --- state ---------------------------------------------------------------------
     @property
@@ -206,6 +208,7 @@ class ManagedProcess:
             cwd=self.work_dir,
             start_new_session=True,
             preexec_fn=_pdeathsig_preexec(),
+            env=self.env,
         )
         atexit.register(self.close)
 

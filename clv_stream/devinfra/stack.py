@@ -6,10 +6,12 @@ Linux), so Ctrl-C or SIGTERM leaves nothing behind.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self
@@ -37,8 +39,11 @@ class WorkerProcess(ManagedProcess):
     name: ClassVar[str] = "worker"
     start_attempts: ClassVar[int] = 1
 
-    def __init__(self, host: str, port: int, work_dir: Path | None = None) -> None:
-        super().__init__(host, port, work_dir, ready_timeout_s=90.0, stop_timeout_s=15.0)
+    def __init__(self, settings: Settings, work_dir: Path | None = None,
+                 extra_env: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings.web_host, settings.web_port, work_dir,
+                         ready_timeout_s=90.0, stop_timeout_s=15.0)
+        self.env = {**os.environ, **settings_env(settings), **(extra_env or {})}
 
     def _argv(self) -> list[str]:
         return [sys.executable, "-m", "clv_stream.cli.main", "worker"]
@@ -49,6 +54,25 @@ class WorkerProcess(ManagedProcess):
                 return True
         except OSError:
             return False
+
+
+#: Consumer-group timeouts for the embedded broker (see docs/tansu.md), unless set already.
+EMBEDDED_BROKER_ENV = {
+    "CLV_KAFKA_REBALANCE_TIMEOUT_MS": os.environ.get("CLV_KAFKA_REBALANCE_TIMEOUT_MS", "6000"),
+    "CLV_KAFKA_SESSION_TIMEOUT_MS": os.environ.get("CLV_KAFKA_SESSION_TIMEOUT_MS", "6000"),
+}
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``settings`` as ``CLV_*`` environment variables, for a child worker process."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        if name in ("redis_url", "kafka_sasl_password"):
+            value = getattr(settings, name).get_secret_value()
+        env[f"CLV_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    return env
 
 
 class DevStack:
@@ -89,16 +113,12 @@ class DevStack:
 
     def _start_worker(self) -> None:
         s = self.settings
-        os.environ["CLV_KAFKA_BOOTSTRAP"] = s.kafka_bootstrap
-        os.environ["CLV_REDIS_URL"] = s.redis_dsn
-        os.environ.setdefault("CLV_KAFKA_REBALANCE_TIMEOUT_MS", "6000")
-        os.environ.setdefault("CLV_KAFKA_SESSION_TIMEOUT_MS", "6000")
         if not port_is_free(s.web_host, s.web_port):
             self.settings = s = s.model_copy(update={"web_port": free_port(s.web_host)})
             logger.warning("port %s is taken; the worker's HTTP API uses %s instead",
                            self._base.web_port, s.web_port)
-        os.environ["CLV_WEB_PORT"] = str(s.web_port)
-        self.worker = WorkerProcess(s.web_host, s.web_port)
+        # Tansu holds JoinGroup for half the rebalance timeout: short timeouts join fast.
+        self.worker = WorkerProcess(s, extra_env=EMBEDDED_BROKER_ENV)
         self.worker.start()
         logger.info("worker ready on http://%s:%s", s.web_host, s.web_port)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import reduce
 from typing import ClassVar
 
 import numpy as np
@@ -186,13 +187,11 @@ def _cubic_blend(
 ) -> FloatArray:
     """Lagrange-interpolate ``make(k * gap)``, ``k`` in :data:`_NODES`, at ``offset``."""
     s = offset / gap
-    total: FloatArray | None = None
-    for k in _NODES:
-        weight = float(np.prod([(s - j) / (k - j) for j in _NODES if j != k]))
-        term = weight * make(k * gap)
-        total = term if total is None else total + term
-    assert total is not None
-    return total
+    terms = [
+        float(np.prod([(s - j) / (k - j) for j in _NODES if j != k])) * make(k * gap)
+        for k in _NODES
+    ]
+    return np.asarray(reduce(np.add, terms), dtype=np.float64)
 
 
 def _alive_expectation_r(
@@ -228,7 +227,6 @@ def _alive_expectation(
     return _cubic_blend(
         lambda h: _alive_expectation_r(replace(params, a=1.0 + h), t, x, T), offset, _A_GAP
     )
-
 
 
 def expected_purchases(
@@ -342,9 +340,9 @@ def discounted_clv(
     if months < 0:
         raise ValueError("months must be >= 0")
     x, t_x, T, m, margin_arr = np.broadcast_arrays(_f(x), _f(t_x), _f(T), _f(m), _f(margin))
-    steps = np.arange(months + 1, dtype=np.float64).reshape((-1,) + (1,) * x.ndim)
-    alive_path = _alive_expectation(bg, steps * days_per_month, x, T)
-    discount = (1.0 + discount_rate) ** -steps[1:]
-    per_alive = np.sum(np.diff(alive_path, axis=0) * discount, axis=0)
+    steps = np.arange(1, months + 1, dtype=np.float64).reshape((-1,) + (1,) * x.ndim)
+    alive_path = _alive_expectation(bg, steps * days_per_month, x, T)  # E at t = 0 is 0
+    per_month = np.diff(alive_path, axis=0, prepend=np.zeros((1, *x.shape)))
+    per_alive = np.sum(per_month * (1.0 + discount_rate) ** -steps, axis=0)
     value = gg_expected_order_value(gg, x, m) * margin_arr
     return np.asarray(per_alive * p_alive(bg, x, t_x, T) * value, dtype=np.float64)

@@ -120,12 +120,17 @@ class RedisStore:
         with _translated():
             async with self._r.pipeline(transaction=False) as pipe:
                 due: dict[str, int] = {}
+                never: list[str] = []
                 for cid, snapshot, segments, next_due in entries:
                     pipe.hset(self.key("c", cid), mapping={"pub": snapshot.encode(), "sg": segments})
-                    if next_due is not None:
+                    if next_due is None:
+                        never.append(cid)
+                    else:
                         due[cid] = next_due
                 if due:
                     pipe.zadd(self.key("due"), due)  # type: ignore[arg-type]
+                if never:
+                    pipe.zrem(self.key("due"), *never)
                 await pipe.execute()
 
     async def customer(self, customer_id: str) -> CustomerState | None:

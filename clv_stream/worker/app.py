@@ -17,6 +17,8 @@ from clv_stream.worker.kafka import BatchLoop, KafkaSink
 __all__ = ["OrdersService", "create_app"]
 
 logger = logging.getLogger(__name__)
+#: Customers re-scored per time-decay sweep (one Redis round trip and one produce batch).
+DUE_BATCH = 2000
 
 
 class OrdersService(mode.Service):  # type: ignore[misc]
@@ -53,6 +55,25 @@ class OrdersService(mode.Service):  # type: ignore[misc]
     @mode.Service.task  # type: ignore[untyped-decorator]
     async def _consume(self) -> None:
         await self.loop_.run()
+
+    @mode.Service.task  # type: ignore[untyped-decorator]
+    async def _time_decay(self) -> None:
+        """Re-score customers whose time-driven segments are due, as event time passes."""
+        while not self.should_stop:
+            swept = await self.loop_.exclusive(self._sweep_due)
+            if not swept:
+                await self.sleep(self.settings.due_poll_interval)
+
+    async def _sweep_due(self) -> int:
+        clock = await self.store.clock()
+        ids = await self.store.due(until=clock, limit=DUE_BATCH)
+        if not ids:
+            return 0
+        outcome = await self.pipeline.rescore(ids, "time_decay", f"due:{clock}")
+        await self.sink.send(outcome.records)
+        await self.pipeline.confirm(outcome)
+        logger.debug("time decay: %s customers re-scored, %s updates", len(ids), outcome.updates)
+        return len(ids)
 
     @mode.Service.timer(2.0)  # type: ignore[untyped-decorator]
     async def _reload_model(self) -> None:

@@ -126,6 +126,11 @@ class BatchLoop:
             if self.consumer is not None:
                 await self.consumer.stop()
 
+    async def exclusive(self, step: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``step`` between batches (never concurrently with one), retrying on outages."""
+        async with self._lock:
+            return await self._retrying(step)
+
     async def run(self) -> None:
         assert self.consumer is not None, "BatchLoop.start() first"
         while not self._stopping.is_set():

@@ -25,8 +25,6 @@ from clv_stream.domain.predictive import (
 )
 from clv_stream.exceptions import ModelError
 
-mpmath = pytest.importorskip("mpmath")
-
 WEEKLY = BgNbdParams(r=0.243, alpha=4.414, a=0.793, b=2.426)  # published CDNOW, weeks
 GG = GammaGammaParams(p=6.25, q=3.74, v=15.44)
 DAILY = BgNbdParams.DEFAULT
@@ -150,6 +148,7 @@ def test_churn_risk_and_median_days_agree(cdnow: dict[str, Arr]) -> None:
 def mp_expected(p: BgNbdParams, t: float, x: float, t_x: float, T: float) -> float:
     """Paper eq. 10 at 60 digits, by its definition; at removable poles (a == 1, or a + b == 1
     with x == 0) a or b is read 1e-30 higher."""
+    mpmath = pytest.importorskip("mpmath")
     with mpmath.workdps(60):
         r, al, a, b = (mpmath.mpf(v) for v in (p.r, p.alpha, p.a, p.b))
         a = a + mpmath.mpf("1e-30") if p.a == 1.0 else a

@@ -1,0 +1,127 @@
+"""A real worker process on the session's broker and redis-server, with topic isolation.
+
+``Harness`` produces orders, waits until the worker has applied them (by the offsets the
+Lua script stores), reads the output topics and the store. Everything goes through the
+same public surfaces a user has: Kafka topics, Redis state via ``RedisStore``, HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from decimal import Decimal
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import SecretStr
+
+from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis, free_port
+from clv_stream.devinfra.stack import EMBEDDED_BROKER_ENV, WorkerProcess
+from clv_stream.domain.aggregate import Summary
+from clv_stream.settings import Settings
+from clv_stream.store.redis_store import RedisStore
+
+Message = tuple[bytes | None, bytes]  # (key, value)
+
+
+class Harness:
+    def __init__(self, broker: EmbeddedBroker, redis: EmbeddedRedis, **overrides: Any) -> None:
+        tag = f"t{uuid.uuid4().hex[:8]}"
+        self.settings = Settings(
+            kafka_bootstrap=broker.bootstrap, redis_url=SecretStr(redis.url),
+            redis_key_prefix=tag, topic_orders=f"{tag}.orders",
+            topic_updates=f"{tag}.clv.updates", topic_segments=f"{tag}.clv.segments",
+            topic_deadletter=f"{tag}.clv.deadletter", consumer_group=f"{tag}-g",
+            app_id=f"{tag}-app", web_port=free_port(),
+            fx_rates={"EUR": Decimal("1.10"), "JPY": Decimal("0.0067")}, **overrides,
+        )
+        s = self.settings
+        broker.create_topics([s.topic_orders, s.topic_updates, s.topic_segments,
+                              s.topic_deadletter], partitions=s.topic_partitions)
+        self.worker: WorkerProcess | None = None
+
+    def start_worker(self, **overrides: Any) -> WorkerProcess:
+        if overrides:
+            self.settings = self.settings.model_copy(update=overrides)
+        self.worker = WorkerProcess(self.settings, extra_env=EMBEDDED_BROKER_ENV)
+        self.worker.start()
+        return self.worker
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    # --- Kafka ---------------------------------------------------------------------
+    async def produce(self, messages: Iterable[Message],
+                      partition: int | None = None) -> dict[int, int]:
+        """Publish; return the highest offset written per partition."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, linger_ms=5,
+                                    max_request_size=4 * 1024 * 1024)
+        await producer.start()
+        try:
+            futures = [await producer.send(self.settings.topic_orders, value, key=key,
+                                           partition=partition) for key, value in messages]
+            metas = await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+        high: dict[int, int] = {}
+        for m in metas:
+            high[m.partition] = max(high.get(m.partition, -1), m.offset)
+        return high
+
+    async def produce_events(self, events: Iterable[dict[str, Any]]) -> dict[int, int]:
+        return await self.produce(
+            (str(e["customer_id"]).encode(), orjson.dumps(e)) for e in events
+        )
+
+    async def read(self, topic: str, idle_s: float = 2.0, minimum: int = 0,
+                   limit_s: float = 60.0) -> list[dict[str, Any]]:
+        """Everything on ``topic`` so far: until ``minimum`` records and ``idle_s`` of quiet."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
+                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        out: list[dict[str, Any]] = []
+        try:
+            consumer.assign([TopicPartition(topic, p) for p in range(self.settings.topic_partitions)])
+            deadline, last = time.monotonic() + limit_s, time.monotonic()
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=300)
+                for msgs in batch.values():
+                    out.extend({"_offset": m.offset, "_partition": m.partition,
+                                **orjson.loads(m.value)} for m in msgs)
+                    last = time.monotonic()
+                if len(out) >= minimum and time.monotonic() - last > idle_s:
+                    break
+        finally:
+            await consumer.stop()
+        return out
+
+    # --- Redis -----------------------------------------------------------------------
+    def store(self) -> RedisStore:
+        return RedisStore.from_url(self.settings.redis_dsn, self.settings.redis_key_prefix)
+
+    async def wait_applied(self, high: dict[int, int], limit_s: float = 60.0) -> None:
+        """Until the worker's stored offsets reach ``high`` on every partition."""
+        store = self.store()
+        key = store.key("off", self.settings.topic_orders)
+        try:
+            deadline = time.monotonic() + limit_s
+            while time.monotonic() < deadline:
+                stored = await store.client.hgetall(key)
+                if all(int(stored.get(str(p), -1)) >= o for p, o in high.items()):
+                    return
+                await asyncio.sleep(0.1)
+            raise TimeoutError(f"worker did not apply {high} in {limit_s}s (has {stored})")
+        finally:
+            await store.close()
+
+    async def summaries(self, customer_ids: Sequence[str]) -> dict[str, Summary]:
+        store = self.store()
+        try:
+            return {s.customer_id: s.summary for s in await store.customers(customer_ids)}
+        finally:
+            await store.close()
