@@ -33,7 +33,7 @@ class ConfigError(ClvStreamError):
     """A setting is missing or inconsistent."""
 
 
-class InvalidEvent(ClvStreamError):  # noqa: N818 - a semi-predicate, like faust's Skip
+class InvalidEvent(ClvStreamError):
     """An input event failed validation; it goes to the dead-letter topic with ``code``."""
 
     def __init__(self, code: str, message: str, field: str | None = None) -> None:

@@ -68,7 +68,7 @@ class _Quiet:
 async def _settle(printer: asyncio.Task[None], quiet_s: float = 4.0, limit_s: float = 60) -> None:
     deadline = time.monotonic() + limit_s
     _Quiet.last_event = time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - _Quiet.last_event < quiet_s:
+    while time.monotonic() < deadline and time.monotonic() - _Quiet.last_event < quiet_s:  # noqa: ASYNC110
         await asyncio.sleep(0.5)
     printer.cancel()
 

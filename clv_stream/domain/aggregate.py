@@ -81,7 +81,6 @@ class CustomerAggregate:
             state.refunded += order.amount_minor
         else:
             state.cancelled = True
-        return True
 
     def summary(self) -> Summary:
         counting = [o for o in self.orders.values() if o.counts]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -27,7 +27,9 @@ SCHEMAS: dict[str, type[BaseModel]] = {
 
 def render(model: type[BaseModel]) -> str:
     """The model's JSON Schema: what we accept for input, what we emit for output."""
-    mode = "validation" if model is OrderEvent else "serialization"
+    mode: Literal["validation", "serialization"] = (
+        "validation" if model is OrderEvent else "serialization"
+    )
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         **model.model_json_schema(by_alias=True, mode=mode),

@@ -128,39 +128,40 @@ class RedisStore:
                     else:
                         due[cid] = next_due
                 if due:
-                    pipe.zadd(self.key("due"), due)  # type: ignore[arg-type]
+                    pipe.zadd(self.key("due"), due)
                 if never:
                     pipe.zrem(self.key("due"), *never)
                 await pipe.execute()
 
     async def customer(self, customer_id: str) -> CustomerState | None:
-        with _translated():
-            raw = await self._r.hmget(self.key("c", customer_id), _SUMMARY_FIELDS)
-        if raw[0] is None and raw[6] is None:
-            return None
-        return await self._state(customer_id, raw)
-
-    async def _state(self, customer_id: str, raw: list[str | None]) -> CustomerState:
-        first_day_net = "0"
-        if raw[3]:
-            day = int(raw[3]) // 86400
-            with _translated():
-                cell = await self._r.hget(self.key("c", customer_id), f"d:{day}")
-            if cell:
-                first_day_net = cell.split("|")[1]
-        values = [v or "0" for v in raw[:6]] + [first_day_net]
-        return CustomerState(customer_id, decode_summary(values),
-                             Published.decode(raw[6] or ""), raw[7] or "")
+        found = await self.customers([customer_id])
+        return found[0] if found else None
 
     async def customers(self, ids: Sequence[str]) -> list[CustomerState]:
-        """Current state of several customers (unknown ones are left out)."""
+        """Current state of several customers, in two pipelined round trips.
+
+        Customers without a counting order and never published are left out.
+        """
         with _translated():
             async with self._r.pipeline(transaction=False) as pipe:
                 for cid in ids:
                     pipe.hmget(self.key("c", cid), _SUMMARY_FIELDS)
-                rows = await pipe.execute()
-        return [await self._state(cid, row) for cid, row in zip(ids, rows, strict=True)
-                if row[0] is not None]
+                rows: list[list[str | None]] = await pipe.execute()
+            known = [(cid, row) for cid, row in zip(ids, rows, strict=True)
+                     if row[0] is not None or row[6] is not None]
+            async with self._r.pipeline(transaction=False) as pipe:
+                for cid, row in known:
+                    pipe.hget(self.key("c", cid), f"d:{int(row[3] or 0) // 86400}")
+                cells: list[str | None] = await pipe.execute()
+        return [
+            CustomerState(
+                cid,
+                decode_summary([v or "0" for v in row[:6]] + [cell.split("|")[1] if cell else "0"]),
+                Published.decode(row[6] or ""),
+                row[7] or "",
+            )
+            for (cid, row), cell in zip(known, cells, strict=True)
+        ]
 
     async def scan_customer_ids(self, count: int = 1000) -> AsyncIterator[list[str]]:
         """Yield customer ids in pages, with SCAN (no blocking KEYS)."""
@@ -170,7 +171,7 @@ class RedisStore:
             with _translated():
                 cursor, keys = await self._r.scan(cursor, match=self.key("c", "*"), count=count)
             if keys:
-                yield [k[cut:] for k in keys]
+                yield [str(k)[cut:] for k in keys]
             if cursor == 0:
                 return
 
@@ -180,14 +181,13 @@ class RedisStore:
 
     async def due(self, until: int, limit: int) -> list[str]:
         with _translated():
-            return list(await self._r.zrangebyscore(self.key("due"), "-inf", until, 0, limit))
+            found = await self._r.zrangebyscore(self.key("due"), "-inf", until, 0, limit)
+        return [str(cid) for cid in found]
 
     async def current_model(self) -> ScoringModel | None:
         with _translated():
             version = await self._r.get(self.key("model", "current"))
-            if version is None:
-                return None
-            return await self.model(version)
+        return None if version is None else await self.model(str(version))
 
     async def model(self, version: str) -> ScoringModel | None:
         with _translated():

@@ -17,8 +17,8 @@ def encode_summary(s: Summary) -> str:
 
 def decode_summary(values: Sequence[str | int]) -> Summary:
     """From (orders, net, profit, first_ts, last_ts, purchase_days, first_day_net)."""
-    n, r, pr, f, l, nd, fdn = (int(v or 0) for v in values)
-    return Summary(n, r, pr, f, l, nd, fdn)
+    orders, net, profit, first, last, days, first_day_net = (int(v or 0) for v in values)
+    return Summary(orders, net, profit, first, last, days, first_day_net)
 
 
 @dataclass(frozen=True, slots=True)

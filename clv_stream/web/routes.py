@@ -16,7 +16,7 @@ __all__ = ["register_routes"]
 
 def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline) -> None:
     @app.page("/customers/{customer_id}")
-    class Customer(View):  # type: ignore[misc]
+    class Customer(View):
         async def get(self, request: Request, customer_id: str) -> Response:
             view = await pipeline.customer_view(customer_id)
             if view is None:
@@ -25,7 +25,7 @@ def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline) -> No
             return self.json(view)
 
     @app.page("/healthz")
-    class Health(View):  # type: ignore[misc]
+    class Health(View):
         async def get(self, request: Request) -> Response:
             status: dict[str, Any] = {"status": "ok", "model_version": pipeline.model.version}
             try:

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 DUE_BATCH = 2000
 
 
-class OrdersService(mode.Service):  # type: ignore[misc]
+class OrdersService(mode.Service):
     """Owns the store, the pipeline and the batch loop for the lifetime of the worker."""
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
@@ -52,11 +52,11 @@ class OrdersService(mode.Service):  # type: ignore[misc]
         await self.sink.stop()
         await self.store.close()
 
-    @mode.Service.task  # type: ignore[untyped-decorator]
+    @mode.Service.task
     async def _consume(self) -> None:
         await self.loop_.run()
 
-    @mode.Service.task  # type: ignore[untyped-decorator]
+    @mode.Service.task
     async def _time_decay(self) -> None:
         """Re-score customers whose time-driven segments are due, as event time passes."""
         while not self.should_stop:
@@ -75,7 +75,7 @@ class OrdersService(mode.Service):  # type: ignore[misc]
         logger.debug("time decay: %s customers re-scored, %s updates", len(ids), outcome.updates)
         return len(ids)
 
-    @mode.Service.timer(2.0)  # type: ignore[untyped-decorator]
+    @mode.Service.timer(2.0)
     async def _reload_model(self) -> None:
         model = await self.store.current_model()
         if model is not None and model.version != self.pipeline.model.version:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +22,7 @@ async def _apply_in_batches(url: str, events: list[Order], cuts: list[int]) -> t
     try:
         positioned = [Positioned(0, i, e) for i, e in enumerate(events)]
         bounds = sorted({0, len(events), *[c % (len(events) + 1) for c in cuts]})
-        for lo, hi in zip(bounds, bounds[1:], strict=False):
+        for lo, hi in itertools.pairwise(bounds):
             await store.apply("orders", positioned[lo:hi])
         ids = sorted({e.customer_id for e in events})
         first = {s.customer_id: s.summary for s in await store.customers(ids)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Iterator
@@ -91,10 +92,13 @@ async def test_bad_inputs_are_dead_lettered_and_good_ones_processed(harness: Har
     for record in ours:
         DeadLetter.model_validate({k: v for k, v in record.items() if not k.startswith("_")})
     big = next(r for r in ours if r["error"]["code"] == "too_large")
-    assert big["raw_truncated"] and len(big["raw"]) == 64 * 1024
+    assert big["raw_truncated"]
+    assert len(big["raw"]) == 64 * 1024
     state = await harness.summaries([e["customer_id"] for e in good])
-    assert len(state) == len(good) and all(s.orders == 1 for s in state.values())
-    assert harness.worker is not None and harness.worker.running
+    assert len(state) == len(good)
+    assert all(s.orders == 1 for s in state.values())
+    assert harness.worker is not None
+    assert harness.worker.running
 
 
 async def test_output_events_follow_the_contract(harness: Harness) -> None:
@@ -112,7 +116,7 @@ async def test_output_events_follow_the_contract(harness: Harness) -> None:
         chains.setdefault((s["customer_id"], s["dimension"]), []).append(s)
     for chain in chains.values():  # exactly one event per change: each starts where the last ended
         assert chain[0]["from"] is None
-        assert all(a["to"] == b["from"] != b["to"] for a, b in zip(chain, chain[1:], strict=False))
+        assert all(a["to"] == b["from"] != b["to"] for a, b in itertools.pairwise(chain))
     assert {u["customer_id"] for u in updates} == {
         cid for cid, s in aggregate_of(_validated(harness, events)).items() if s.orders > 0}
 
