@@ -98,6 +98,8 @@ class Settings(BaseSettings):
 
     #: How often a worker checks Redis for a newly fitted model (seconds).
     model_poll_interval: float = Field(default=2.0, gt=0)
+    #: Customers per second re-scored in the background after a new model version.
+    refit_rate: float = Field(default=5000.0, gt=0)
     #: How often a worker looks for customers whose time-driven segments are due (seconds).
     due_poll_interval: float = Field(default=1.0, gt=0)
 

@@ -58,7 +58,7 @@ def _cdnow(path: Path) -> Iterator[dict[str, Any]]:
     with path.open(encoding="ascii") as fh:
         for line in fh:
             parts = line.split()
-            if len(parts) < 4:
+            if len(parts) < 4 or not parts[1].isdigit():  # blank or header line
                 continue
             customer, day, amount = parts[0], parts[1], parts[3]
             n = seen.get((customer, day), 0) + 1

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -148,6 +149,34 @@ def report(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
         console.print(table)
 
 
+@app.command()
+def fit(
+    transactions: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, help="Fit from an orders file instead of Redis")] = None,
+    format: Annotated[str, typer.Option("--format", help="jsonl, csv or cdnow")] = "jsonl",
+    calibration_end: Annotated[datetime | None, typer.Option(
+        help="With --transactions: fit on orders up to this date, test on the rest")] = None,
+    holdout_end: Annotated[datetime | None, typer.Option(help="End of the holdout period")] = None,
+    version: Annotated[str | None, typer.Option(help="model_version (default: v<UTC time>)")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Fit and report, do not store")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Fit BG/NBD + Gamma-Gamma from the live aggregates (or a file); store a new model_version."""
+    from clv_stream.cli.fitting import run_fit
+
+    report = run_fit(_settings(), console, transactions=transactions, fmt=format,
+                     calibration_end=_utc(calibration_end), holdout_end=_utc(holdout_end),
+                     version=version, store_model=not dry_run)
+    if as_json:
+        print(json.dumps(report, indent=2, default=str))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
 def _with_pipeline(action: Callable[[Any, Any], Awaitable[T]]) -> T:
     from clv_stream.pipeline import Pipeline
     from clv_stream.store.redis_store import RedisStore
@@ -166,7 +195,13 @@ def _with_pipeline(action: Callable[[Any, Any], Awaitable[T]]) -> T:
 
 
 def main() -> None:
-    app()
+    from clv_stream.exceptions import ClvStreamError
+
+    try:
+        app()
+    except ClvStreamError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from typing import Any
 
 import faust
@@ -13,6 +15,7 @@ from clv_stream.settings import Settings
 from clv_stream.store.redis_store import RedisStore
 from clv_stream.web.routes import register_routes
 from clv_stream.worker.kafka import BatchLoop, KafkaSink
+from clv_stream.worker.refit import RefitPass
 
 __all__ = ["OrdersService", "create_app"]
 
@@ -33,6 +36,8 @@ class OrdersService(mode.Service):
         self.pipeline = Pipeline(settings, self.store)
         self.sink = KafkaSink(settings)
         self.loop_ = BatchLoop(settings, self.pipeline.process, self.sink, self._confirm)
+        self.refit = RefitPass(self.store, self.pipeline, self.sink, self.loop_,
+                               settings.refit_rate, owner=f"{socket.gethostname()}:{os.getpid()}")
         super().__init__(**kwargs)
 
     async def _confirm(self, outcome: BatchOutcome) -> None:
@@ -75,12 +80,17 @@ class OrdersService(mode.Service):
         logger.debug("time decay: %s customers re-scored, %s updates", len(ids), outcome.updates)
         return len(ids)
 
-    @mode.Service.timer(2.0)
-    async def _reload_model(self) -> None:
-        model = await self.store.current_model()
-        if model is not None and model.version != self.pipeline.model.version:
+    @mode.Service.task
+    async def _watch_model(self) -> None:
+        """Hot reload: poll for a new current model; then re-score everyone in the background."""
+        while not self.should_stop:
+            await self.sleep(self.settings.model_poll_interval)
+            model = await self.store.current_model()
+            if model is None or model.version == self.pipeline.model.version:
+                continue
             logger.info("model %s -> %s", self.pipeline.model.version, model.version)
             self.pipeline.model = model
+            self.add_future(self.refit.run(model.version))
 
 
 def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
