@@ -122,8 +122,13 @@ def arrays_from_transactions(
     return arrays, (None if holdout is None else {c: holdout.get(c, 0) for c in ids})
 
 
-def fit_model(arrays: CustomerArrays, settings: Settings, version: str | None = None) -> FitReport:
-    """Fit both models and derive the value-tier cut points; raises :class:`ModelError`."""
+def fit_model(arrays: CustomerArrays, settings: Settings, version: str | None = None,
+              *, force: bool = False) -> FitReport:
+    """Fit both models and derive the value-tier cut points.
+
+    Raises :class:`ModelError` when there is nothing to fit or (unless ``force``) when an
+    optimiser did not converge, e.g. on data without heterogeneity in drop-out.
+    """
     if len(arrays) == 0:
         raise ModelError("no customers with a counting order to fit on")
     started = time.perf_counter()
@@ -131,6 +136,10 @@ def fit_model(arrays: CustomerArrays, settings: Settings, version: str | None = 
     repeat = arrays.x > 0
     spenders = repeat & (arrays.m > 0)  # Gamma-Gamma needs a positive spend (as lifetimes)
     gg = fit_gamma_gamma(arrays.x[spenders], arrays.m[spenders])
+    for name, result in (("BG/NBD", bg), ("Gamma-Gamma", gg)):
+        if not result.converged and not force:
+            raise ModelError(f"{name} fit did not converge ({result.message}); "
+                             f"parameters {result.params}; use --force to store it anyway")
     predicted = pm.discounted_clv(
         bg.params, gg.params, arrays.x, arrays.t_x, arrays.T, arrays.m,
         months=settings.horizon_months, discount_rate=settings.discount_rate, margin=arrays.margin,

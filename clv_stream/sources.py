@@ -80,8 +80,10 @@ def synthetic_orders(
 ) -> Iterator[dict[str, Any]]:
     """A small shop's history in time order: BG/NBD-like buyers, some refunds and cancels.
 
-    Each customer buys at a personal Poisson rate until a personal drop-out; order values
-    are gamma-distributed around a personal mean. Deterministic for a given ``seed``.
+    As the BG/NBD story: each customer buys at a personal Poisson rate (gamma across
+    customers) and may drop out after each purchase with a personal probability (beta across
+    customers); order values are gamma-distributed around a personal mean. Deterministic for
+    a given ``seed``.
     """
     rng = random.Random(seed)
     end = end or datetime.now(UTC).replace(microsecond=0)
@@ -100,6 +102,7 @@ def _customer_history(
     span = (end - start).total_seconds()
     t = start + timedelta(seconds=rng.random() * span * 0.8)
     rate_per_day = rng.gammavariate(0.8, 1 / 25)
+    drop_out = rng.betavariate(0.8, 2.4)
     mean_value = rng.gammavariate(6.0, 9.0)
     n = 0
     while t < end:
@@ -120,6 +123,6 @@ def _customer_history(
             refund = f"{float(amount) * 0.3:.2f}"
             yield later, {**base, "event_type": "order_refunded", "amount": refund,
                           "occurred_at": later.isoformat()}
-        if rng.random() < 0.25:  # drop out after this purchase
+        if rng.random() < drop_out:  # drop out after this purchase
             return
         t += timedelta(days=rng.expovariate(max(rate_per_day, 1e-3)))

@@ -26,14 +26,14 @@ __all__ = ["run_fit"]
 
 def run_fit(settings: Settings, console: Console, *, transactions: Path | None, fmt: str,
             calibration_end: datetime | None, holdout_end: datetime | None,
-            version: str | None, store_model: bool) -> dict[str, Any]:
+            version: str | None, store_model: bool, force: bool = False) -> dict[str, Any]:
     return asyncio.run(_run(settings, console, transactions, fmt, calibration_end, holdout_end,
-                            version, store_model))
+                            version, store_model, force))
 
 
 async def _run(settings: Settings, console: Console, transactions: Path | None, fmt: str,
                calibration_end: datetime | None, holdout_end: datetime | None,
-               version: str | None, store_model: bool) -> dict[str, Any]:
+               version: str | None, store_model: bool, force: bool) -> dict[str, Any]:
     store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
     try:
         holdout = None
@@ -42,7 +42,7 @@ async def _run(settings: Settings, console: Console, transactions: Path | None, 
                                                        calibration_end, holdout_end)
         else:
             arrays = await _scan_with_progress(store, settings, console)
-        report = fit_model(arrays, settings, version)
+        report = fit_model(arrays, settings, version, force=force)
         result = report.to_json_dict()
         if holdout is not None and calibration_end is not None:
             days = ((holdout_end.timestamp() if holdout_end else arrays.as_of)

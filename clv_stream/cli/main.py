@@ -159,6 +159,7 @@ def fit(
     holdout_end: Annotated[datetime | None, typer.Option(help="End of the holdout period")] = None,
     version: Annotated[str | None, typer.Option(help="model_version (default: v<UTC time>)")] = None,
     dry_run: Annotated[bool, typer.Option(help="Fit and report, do not store")] = False,
+    force: Annotated[bool, typer.Option(help="Store a model even if a fit did not converge")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Fit BG/NBD + Gamma-Gamma from the live aggregates (or a file); store a new model_version."""
@@ -166,7 +167,7 @@ def fit(
 
     report = run_fit(_settings(), console, transactions=transactions, fmt=format,
                      calibration_end=_utc(calibration_end), holdout_end=_utc(holdout_end),
-                     version=version, store_model=not dry_run)
+                     version=version, store_model=not dry_run, force=force)
     if as_json:
         print(json.dumps(report, indent=2, default=str))
 
