@@ -69,6 +69,8 @@ class BatchOutcome:
     redelivered: int = 0
     updates: int = 0
     segment_changes: int = 0
+    clock: int = 0  # the stream's event time after the batch
+    started: float = field(default_factory=time.perf_counter)
 
 
 def _event_id(*parts: object) -> str:
@@ -126,7 +128,7 @@ class Pipeline:
             return out
         result = await self._store.apply(batch[0].topic, valid)
         out.applied, out.duplicates = result.applied, result.duplicates
-        out.redelivered = result.redelivered
+        out.redelivered, out.clock = result.redelivered, result.clock
         last: dict[str, Order] = {p.order.customer_id: p.order for p in valid}
         causes = {cid: (_CAUSES[o.kind], o.event_id) for cid, o in last.items()}
         await self._emit(result.customers, result.clock, causes, out)

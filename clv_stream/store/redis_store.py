@@ -104,13 +104,14 @@ class RedisStore:
 
     async def apply(self, topic: str, records: Sequence[Positioned]) -> ApplyResult:
         """Apply a batch atomically; return the clock and every touched customer's state."""
-        args: list[Any] = [self._p, topic, self._window, len(records)]
+        flat: list[Any] = []
+        add = flat.extend
         for rec in records:
             o = rec.order
-            args += (rec.partition, rec.offset, o.event_id, o.kind, o.order_id,
-                     o.customer_id, o.amount_minor, o.ts, o.margin_bp)
+            add((rec.partition, rec.offset, o.event_id, o.kind, o.order_id,
+                 o.customer_id, o.amount_minor, o.ts, o.margin_bp))
         with _translated():
-            reply = await self._apply(args=args)
+            reply = await self._apply(args=[self._p, topic, self._window, orjson.dumps(flat)])
         return _parse_apply(reply)
 
     async def publish(self, entries: Sequence[tuple[str, Published, str, int | None]]) -> None:
@@ -208,11 +209,9 @@ _SUMMARY_FIELDS = ["n", "r", "pr", "f", "l", "nd", "pub", "sg"]
 
 def _parse_apply(reply: list[Any]) -> ApplyResult:
     clock, applied, dups, redelivered = int(reply[0]), int(reply[1]), int(reply[2]), int(reply[3])
-    customers = []
-    for i in range(4, len(reply), _PER_CUSTOMER):
-        row = reply[i:i + _PER_CUSTOMER]
-        customers.append(CustomerState(
-            customer_id=row[0], summary=decode_summary(row[1:8]),
-            published=Published.decode(row[8]), segments=row[9],
-        ))
+    decode = Published.decode
+    customers = [
+        CustomerState(reply[i], Summary(*reply[i + 1:i + 8]), decode(reply[i + 8]), reply[i + 9])
+        for i in range(4, len(reply), _PER_CUSTOMER)
+    ]
     return ApplyResult(clock, applied, dups, redelivered, customers)

@@ -1,20 +1,32 @@
-"""HTTP endpoints served by the worker's Faust web server (``CLV_WEB_PORT``)."""
+"""HTTP endpoints served by the worker's Faust web server (``CLV_WEB_PORT``).
+
+``GET /customers/{id}``, ``/segments``, ``/report``, ``/healthz``, ``/metrics``, ``/``.
+``/segments`` and ``/report`` scan every customer (SCAN in pages), which is fine for tens of
+thousands of customers; an incremental portfolio maintained by the worker is planned.
+"""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 
 from clv_stream.exceptions import StoreError
+from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import Pipeline
+from clv_stream.report import build_report
+from clv_stream.settings import Settings
 from clv_stream.store.redis_store import RedisStore
 
 __all__ = ["register_routes"]
 
+_DASHBOARD = files("clv_stream.web").joinpath("static", "dashboard.html")
 
-def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline) -> None:
+
+def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline,
+                    metrics: WorkerMetrics, settings: Settings) -> None:
     @app.page("/customers/{customer_id}")
     class Customer(View):
         async def get(self, request: Request, customer_id: str) -> Response:
@@ -23,6 +35,21 @@ def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline) -> No
                 return self.json({"error": "unknown customer", "customer_id": customer_id},
                                  status=404)
             return self.json(view)
+
+    @app.page("/segments")
+    class Segments(View):
+        async def get(self, request: Request) -> Response:
+            report = await build_report(store, pipeline, settings.lifespan_years)
+            counts: dict[str, Any] = {
+                dim: {label: figures["customers"] for label, figures in labels.items()}
+                for dim, labels in report["segments"].items()
+            }
+            return self.json({"as_of": report["as_of"], "segments": counts})
+
+    @app.page("/report")
+    class Report(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(await build_report(store, pipeline, settings.lifespan_years))
 
     @app.page("/healthz")
     class Health(View):
@@ -33,3 +60,13 @@ def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline) -> No
             except StoreError as exc:
                 return self.json({"status": "unavailable", "redis": str(exc)}, status=503)
             return self.json(status)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/")
+    class Dashboard(View):
+        async def get(self, request: Request) -> Response:
+            return self.html(_DASHBOARD.read_text(encoding="utf-8"))

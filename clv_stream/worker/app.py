@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 import faust
 import mode
 
+from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import BatchOutcome, Pipeline
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import RedisStore
@@ -34,6 +36,7 @@ class OrdersService(mode.Service):
             int(settings.dedupe_window.total_seconds() * 1000),
         )
         self.pipeline = Pipeline(settings, self.store)
+        self.metrics = WorkerMetrics()
         self.sink = KafkaSink(settings)
         self.loop_ = BatchLoop(settings, self.pipeline.process, self.sink, self._confirm)
         self.refit = RefitPass(self.store, self.pipeline, self.sink, self.loop_,
@@ -42,6 +45,9 @@ class OrdersService(mode.Service):
 
     async def _confirm(self, outcome: BatchOutcome) -> None:
         await self.pipeline.confirm(outcome)
+        self.metrics.record(outcome, time.perf_counter() - outcome.started)
+        if outcome.clock:
+            self.metrics.clock.set(outcome.clock)
 
     async def on_start(self) -> None:
         await self.store.ping()
@@ -49,6 +55,7 @@ class OrdersService(mode.Service):
         if model is not None:
             self.pipeline.model = model
         logger.info("scoring with model %s", self.pipeline.model.version)
+        self.metrics.model(self.pipeline.model.version)
         await self.sink.start()
         await self.loop_.start()
 
@@ -90,6 +97,7 @@ class OrdersService(mode.Service):
                 continue
             logger.info("model %s -> %s", self.pipeline.model.version, model.version)
             self.pipeline.model = model
+            self.metrics.model(model.version)
             self.add_future(self.refit.run(model.version))
 
 
@@ -109,5 +117,5 @@ def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
     )
     service = OrdersService(settings, loop=None)
     app.add_dependency(service)
-    register_routes(app, service.store, service.pipeline)
+    register_routes(app, service.store, service.pipeline, service.metrics, settings)
     return app, service
