@@ -60,6 +60,8 @@ def test_segments_and_report_agree(served: Harness) -> None:
 def test_health_metrics_and_dashboard(served: Harness) -> None:
     assert _json(served, "/healthz") == (200, {"status": "ok", "model_version": "default"})
     status, metrics = _get(served, "/metrics")
-    assert status == 200 and b'clv_orders_total{outcome="applied"}' in metrics
+    assert status == 200
+    assert b'clv_orders_total{outcome="applied"}' in metrics
     status, page = _get(served, "/")
-    assert status == 200 and b"<title>clv-stream</title>" in page
+    assert status == 200
+    assert b"<title>clv-stream</title>" in page
