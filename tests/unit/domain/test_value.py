@@ -1,0 +1,79 @@
+"""CustomerValue figures against hand-computed values."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from clv_stream.domain import predictive as pm
+from clv_stream.domain.aggregate import Summary
+from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.value import ValueConfig, churn_band, score
+from clv_stream.events.models import CustomerValue
+
+DAY = 86400
+T0 = 1_704_067_200  # 2024-01-01T00:00:00Z
+MODEL = ScoringModel.default()
+CFG = ValueConfig(decimals=2, lifespan_years=3.0, horizon_months=12, discount_rate=0.01)
+# two orders, $100 on day 0 and $50 on day 10, both at 50 % margin; valued on day 40
+TWO_ORDERS = Summary(orders=2, net_minor=15000, profit_minor=7500, first_ts=T0 + 3600,
+                     last_ts=T0 + 10 * DAY + 7200, purchase_days=2, first_day_net_minor=10000)
+
+
+def test_historic_figures_are_exact() -> None:
+    v = score([TWO_ORDERS], T0 + 40 * DAY, MODEL, CFG)[0]
+    CustomerValue.model_validate(v)
+    assert (v["orders"], v["frequency"], v["recency_days"], v["age_days"]) == (2, 1, 10, 40)
+    assert v["net_revenue"] == "150.00"
+    assert v["average_order_value"] == "75.00"
+    assert v["historic_clv"] == "75.00"
+    assert v["average_days_between_orders"] == pytest.approx(10.0)
+    assert v["first_order_at"] == "2024-01-01T01:00:00Z"
+    assert v["last_order_at"] == "2024-01-11T02:00:00Z"
+
+
+def test_traditional_clv_floors_tenure_at_one_year() -> None:
+    young = score([TWO_ORDERS], T0 + 40 * DAY, MODEL, CFG)[0]
+    assert Decimal(young["traditional_clv"]) == Decimal("225.00")  # 75 profit x 1/yr x 3 yrs
+    old = score([TWO_ORDERS], T0 + 730 * DAY + 12 * 3600, MODEL, CFG)[0]  # 730 days old
+    assert Decimal(old["traditional_clv"]) == Decimal("112.58")  # 75 / (730/365.25) x 3
+
+
+def test_predictive_figures_use_the_model_with_margin() -> None:
+    v = score([TWO_ORDERS], T0 + 40 * DAY, MODEL, CFG)[0]
+    bg, gg = MODEL.bgnbd, MODEL.gamma_gamma
+    x, t_x, big_t, m = 1.0, 10.0, 40.0, 50.0  # m: the repeat day's spend
+    assert v["p_alive"] == pytest.approx(float(pm.p_alive(bg, x, t_x, big_t)), abs=1e-6)
+    assert v["expected_orders"] == pytest.approx(
+        float(pm.expected_purchases(bg, 360.0, x, t_x, big_t)), abs=1e-6)
+    assert Decimal(v["expected_average_order_value"]) == pytest.approx(
+        Decimal(f"{float(pm.gg_expected_order_value(gg, x, m)):.2f}"))
+    predicted = float(pm.discounted_clv(bg, gg, x, t_x, big_t, m, margin=0.5))
+    assert float(v["predicted_clv"]) == pytest.approx(predicted, abs=0.005)
+    assert Decimal(v["total_clv"]) == Decimal("75.00") + Decimal(v["predicted_clv"])
+    risk = float(pm.prob_no_purchase(bg, 90.0, x, t_x, big_t))
+    assert v["churn_risk"] == pytest.approx(risk, abs=1e-6)
+    assert v["churn_risk_band"] == churn_band(risk)
+
+
+def test_a_customer_without_counting_orders_is_worth_nothing_more() -> None:
+    v = score([Summary()], T0, MODEL, CFG)[0]
+    assert (v["orders"], v["first_order_at"], v["predicted_clv"], v["total_clv"]) == (
+        0, None, "0.00", "0.00")
+    assert v["churn_risk_band"] == "high"
+
+
+def test_value_decays_with_time_alone() -> None:
+    days = [40, 200, 400, 800]
+    values = score([TWO_ORDERS] * 4, [T0 + d * DAY for d in days], MODEL, CFG)
+    alive = [v["p_alive"] for v in values]
+    assert alive == sorted(alive, reverse=True)
+    assert np.all(np.diff([float(v["predicted_clv"]) for v in values]) < 0)
+
+
+@pytest.mark.parametrize(("risk", "band"), [(0.0, "low"), (0.3299, "low"), (0.33, "medium"),
+                                            (0.66, "medium"), (0.6601, "high"), (1.0, "high")])
+def test_churn_bands(risk: float, band: str) -> None:
+    assert churn_band(risk) == band

@@ -1,0 +1,114 @@
+"""docker-compose.yml and Dockerfile: valid, and shaped the way the docs say.
+
+``docker compose config -q`` checks the file against the Compose spec when the docker CLI
+and its compose plugin are installed (no engine is needed); the PyYAML checks always run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+TOPICS = ("orders", "clv.updates", "clv.segments", "clv.deadletter")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _compose_plugin() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(
+        ["docker", "compose", "version"], capture_output=True, text=True, timeout=30, check=False
+    )
+    return probe.returncode == 0
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    if not _compose_plugin():
+        pytest.skip("docker CLI with the compose plugin is not installed")
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_services_present(compose: dict[str, Any]) -> None:
+    assert {"kafka", "redis", "worker", "topics"} <= set(compose["services"])
+
+
+def test_kafka_runs_kraft_with_internal_and_host_listeners(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    env = kafka["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{env['KAFKA_NODE_ID']}@kafka:")
+    assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] == "CONTROLLER"
+    assert "PLAINTEXT://kafka:19092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert "localhost:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 1
+    assert "CLUSTER_ID" in env
+    assert "healthcheck" in kafka
+
+
+def test_topics_service_creates_every_topic(compose: dict[str, Any]) -> None:
+    topics = compose["services"]["topics"]
+    script = "\n".join(topics["command"])
+    assert "/opt/kafka/bin/kafka-topics.sh" in script
+    assert "--if-not-exists" in script
+    for topic in TOPICS:
+        assert topic in script
+    assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+def test_redis_has_aof_and_a_volume(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    assert redis["image"] == "redis:7"
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command
+    assert "--appendfsync everysec" in command
+    assert any(str(v).endswith(":/data") for v in redis["volumes"])
+    assert "redis-data" in compose["volumes"]
+    assert "healthcheck" in redis
+
+
+def test_worker_wiring(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["worker"]
+    env = worker["environment"]
+    assert env["CLV_KAFKA_BOOTSTRAP"] == "kafka:19092"
+    assert env["CLV_REDIS_URL"] == "redis://redis:6379/0"
+    assert env["CLV_WEB_HOST"] == "0.0.0.0"
+    assert "6066:6066" in worker["ports"]
+    assert worker["build"]["dockerfile"] == "Dockerfile"
+    conditions = {name: dep["condition"] for name, dep in worker["depends_on"].items()}
+    assert conditions == {
+        "kafka": "service_healthy",
+        "redis": "service_healthy",
+        "topics": "service_completed_successfully",
+    }
+
+
+def test_dockerfile() -> None:
+    text = DOCKERFILE.read_text()
+    assert "FROM python:3.11-slim" in text.splitlines()
+    assert "pip install ." in text
+    assert "EXPOSE 6066" in text
+    assert 'CMD ["clv-stream", "worker"]' in text
