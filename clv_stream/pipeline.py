@@ -30,8 +30,8 @@ import orjson
 from clv_stream.domain import segments as seg
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.value import ValueConfig, iso, score
-from clv_stream.events.validation import Order, OrderValidator
-from clv_stream.exceptions import InvalidEvent
+from clv_stream.events.validation import ErrorCode, Order, OrderValidator
+from clv_stream.exceptions import InvalidEvent, StoreError
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import CustomerState, Positioned, RedisStore
 from clv_stream.store.snapshot import Published
@@ -71,6 +71,15 @@ class BatchOutcome:
     segment_changes: int = 0
     clock: int = 0  # the stream's event time after the batch
     started: float = field(default_factory=time.perf_counter)
+
+    def merge(self, other: BatchOutcome) -> None:
+        """Add ``other`` (a part of the same batch) into this outcome."""
+        self.records += other.records
+        self.publish += other.publish
+        for name in ("invalid", "applied", "duplicates", "redelivered", "updates",
+                     "segment_changes"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.clock = max(self.clock, other.clock)
 
 
 def _event_id(*parts: object) -> str:
@@ -113,6 +122,37 @@ class Pipeline:
         self._rules = seg.SegmentRules(cuts, self._s.at_risk_days, self._s.lapsed_days)  # type: ignore[arg-type]
 
     async def process(self, batch: Sequence[RawRecord]) -> BatchOutcome:
+        """Process a batch; a record that breaks processing is dead-lettered, never fatal.
+
+        Store and broker outages (:class:`StoreError`) propagate: the caller retries the
+        batch. Any other exception is a bug tripped by some record: the batch is retried one
+        record at a time and the records that still fail go to the dead-letter topic with
+        ``processing_error`` (their aggregate updates, if applied, stay applied once).
+        """
+        try:
+            return await self._process(batch)
+        except StoreError:
+            raise
+        except Exception:
+            logger.exception("batch of %s failed; isolating the failing records", len(batch))
+            return await self._process_one_by_one(batch)
+
+    async def _process_one_by_one(self, batch: Sequence[RawRecord]) -> BatchOutcome:
+        total = BatchOutcome(received=len(batch))
+        for raw in batch:
+            try:
+                one = await self._process([raw])
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the point is to survive anything
+                error = InvalidEvent(ErrorCode.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:300])
+                total.invalid += 1
+                total.records.append(self._dead_letter(raw, error, self._wall()))
+                continue
+            total.merge(one)
+        return total
+
+    async def _process(self, batch: Sequence[RawRecord]) -> BatchOutcome:
         out = BatchOutcome(received=len(batch))
         valid: list[Positioned] = []
         now = self._wall()

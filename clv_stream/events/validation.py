@@ -52,6 +52,7 @@ class ErrorCode(StrEnum):
     INVALID_EVENT_ID = "invalid_event_id"
     INVALID_MARGIN = "invalid_margin"
     INVALID_FIELD = "invalid_field"
+    PROCESSING_ERROR = "processing_error"  # a bug tripped by this record; see the worker log
 
 
 _AMOUNT_CODES = {
