@@ -144,7 +144,7 @@ class Pipeline:
                 one = await self._process([raw])
             except StoreError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the point is to survive anything
+            except Exception as exc:  # the point is to survive anything
                 error = InvalidEvent(ErrorCode.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:300])
                 total.invalid += 1
                 total.records.append(self._dead_letter(raw, error, self._wall()))
