@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -111,6 +113,8 @@ def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
         web_enabled=True,
         autodiscover=False,
         store="memory://",
+        # Faust wants a data directory even without tables; keep it out of the cwd
+        datadir=str(Path(tempfile.gettempdir()) / "clv-stream" / settings.app_id),
         topic_partitions=settings.topic_partitions,
         broker_rebalance_timeout=settings.kafka_rebalance_timeout_ms / 1000,
         broker_session_timeout=settings.kafka_session_timeout_ms / 1000,

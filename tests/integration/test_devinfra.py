@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 import clv_stream
 from clv_stream.devinfra import (
@@ -189,6 +189,37 @@ async def test_aiokafka_group_round_trip(
     finally:
         await second.stop()
         await first.stop()
+
+
+async def test_fetch_highwater_is_right_where_list_offsets_is_not(
+    kafka_broker: EmbeddedBroker, make_topics: Callable[..., list[str]]
+) -> None:
+    """Tansu quirk (docs/tansu.md): ListOffsets(latest) = last batch's base offset + 1."""
+    (topic,) = make_topics(["hw"], partitions=1)
+    tp = TopicPartition(topic, 0)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap, linger_ms=50)
+    await producer.start()
+    try:
+        for i in range(5):  # one batch of 5 records
+            await producer.send(topic, f"r{i}".encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_broker.bootstrap)
+    await consumer.start()
+    try:
+        listed = (await consumer.end_offsets([tp]))[tp]
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        offsets: list[int] = []
+        while len(offsets) < 5:
+            batches = await consumer.getmany(tp, timeout_ms=500)
+            offsets += [m.offset for m in batches.get(tp, [])]
+        assert offsets == [0, 1, 2, 3, 4]
+        assert consumer.highwater(tp) == 5  # the Fetch response's high watermark is right
+        assert listed in (1, 5)  # 1 on Tansu v0.6.0-510f3e2; 5 once the quirk is fixed
+    finally:
+        await consumer.stop()
 
 
 def test_redis_ping_and_eval(redis_client: redis.Redis) -> None:
