@@ -118,6 +118,7 @@ class EmbeddedBroker(ManagedProcess):
     ) -> None:
         super().__init__(host, port, log_dir, ready_timeout_s, stop_timeout_s)
         self.binary = resolve_broker_binary(binary)
+        self.env = {**os.environ, "NO_COLOR": "1"}  # plain log lines, no ANSI colour codes
 
     @property
     def bootstrap(self) -> str:

@@ -8,18 +8,21 @@ margin in basis points, and the idempotency key. Every rejection carries one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
+from clv_stream.events.fastpath import FastDecoder
 from clv_stream.events.models import EventType, OrderEvent
 from clv_stream.exceptions import InvalidEvent
-from clv_stream.settings import Settings
+from clv_stream.settings import MINOR_UNITS, Settings
 
 __all__ = ["ErrorCode", "Order", "OrderValidator"]
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 KIND_BY_TYPE = {
     EventType.ORDER_PLACED: "p",
@@ -71,9 +74,12 @@ _FIELD_CODES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
-    """A validated order event, normalised for the aggregate step."""
+class Order(NamedTuple):
+    """A validated order event, normalised for the aggregate step.
+
+    A named tuple rather than a frozen dataclass: one is built per event on the hot path,
+    and a tuple is built about four times faster.
+    """
 
     event_id: str
     kind: str  # "p" placed, "r" refunded, "c" cancelled
@@ -95,6 +101,10 @@ class OrderValidator:
         self._reporting_decimals = _minor_unit(settings, settings.currency)
         self._reporting_unit = Decimal(1).scaleb(-self._reporting_decimals)
         self._default_margin_bp = _basis_points(settings.default_margin)
+        self._fast = FastDecoder(
+            settings.currency, self._reporting_decimals, _convertible(settings), self._to_minor,
+            _basis_points, self._default_margin_bp,
+        )
 
     def validate(self, raw: bytes | None, now: float) -> Order:
         """Return the normalised order, or raise :class:`InvalidEvent`.
@@ -107,6 +117,10 @@ class OrderValidator:
             raise InvalidEvent(
                 ErrorCode.TOO_LARGE, f"{len(raw)} bytes exceeds the limit of {self._max_bytes}"
             )
+        fields = self._fast.decode(raw)
+        if fields is not None and fields[5] <= now + self._skew_s:
+            event_id, kind, order_id, customer_id, amount, ts, margin_bp, channel = fields
+            return Order(event_id, kind, order_id, customer_id, amount, int(ts // 1), margin_bp, channel)
         try:
             event = OrderEvent.model_validate_json(raw)
         except ValidationError as exc:
@@ -157,6 +171,13 @@ class OrderValidator:
             )
         converted = (amount * rate).quantize(self._reporting_unit, rounding=ROUND_HALF_EVEN)
         return int(converted.scaleb(self._reporting_decimals))
+
+
+def _convertible(settings: Settings) -> set[str]:
+    """Currencies an event may use: ISO-shaped, with a minor unit and a rate."""
+    known = {*settings.minor_units, *MINOR_UNITS}
+    return {c for c in known if _CURRENCY.fullmatch(c) and settings.minor_unit(c) is not None
+            and settings.rate(c) is not None}
 
 
 def _minor_unit(settings: Settings, currency: str) -> int:

@@ -20,7 +20,7 @@ import importlib.resources
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis.asyncio as aioredis
@@ -38,17 +38,15 @@ _LUA = importlib.resources.files("clv_stream.store").joinpath("apply_batch.lua")
 _PER_CUSTOMER = 10
 
 
-@dataclass(frozen=True, slots=True)
-class Positioned:
-    """A validated order and where it came from in Kafka."""
+class Positioned(NamedTuple):
+    """A validated order and where it came from in Kafka (a tuple: one per event)."""
 
     partition: int
     offset: int
     order: Order
 
 
-@dataclass(frozen=True, slots=True)
-class CustomerState:
+class CustomerState(NamedTuple):
     customer_id: str
     summary: Summary
     published: Published | None

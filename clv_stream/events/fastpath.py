@@ -1,0 +1,130 @@
+"""The common case of order validation, without pydantic: orjson and a few hand checks.
+
+:class:`FastDecoder` accepts only a conservative subset of what :class:`OrderEvent` accepts
+(canonical decimal strings, canonical RFC 3339 times, printable identifiers, known
+currencies) and returns ``None`` for anything else, so the caller falls back to the
+pydantic model, which decides and names the error. Whatever it does accept, it normalises
+exactly as the model path does (a differential test pins that). About 4x cheaper than
+``model_validate_json`` per event.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from clv_stream.exceptions import InvalidEvent
+
+__all__ = ["FastDecoder", "FastFields"]
+
+#: (event_id, kind, order_id, customer_id, amount_minor, ts_float, margin_bp, channel)
+FastFields = tuple[str, str, str, str, int, float, int, str | None]
+
+_KINDS = {"order_placed": "p", "order_refunded": "r", "order_cancelled": "c"}
+_AMOUNT = re.compile(r"(\d{1,12})(?:\.(\d{1,12}))?")
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
+_MAX_AMOUNT = 10**12
+_MAX_CHANNEL = 256
+
+
+def _identifier(value: Any) -> bool:
+    # printable implies "no C0/C1 control character", the model's rule (a subset of it)
+    return type(value) is str and 0 < len(value) <= 128 and value.isprintable()
+
+
+class FastDecoder:
+    """Decodes and checks the common shape of an order event; ``None`` means "ask pydantic".
+
+    ``convertible`` lists the currencies the model path accepts and can convert;
+    ``to_minor(amount, currency)`` and ``basis_points(rate)`` are that path's conversions.
+    """
+
+    def __init__(self, reporting: str, decimals: int, convertible: set[str],
+                 to_minor: Callable[[Decimal, str], int],
+                 basis_points: Callable[[Decimal], int], default_margin_bp: int) -> None:
+        self._reporting = reporting
+        self._decimals = decimals
+        self._scale = 10**decimals
+        self._convertible = convertible
+        self._to_minor = to_minor
+        self._bp = basis_points
+        self._default_bp = default_margin_bp
+
+    def decode(self, raw: bytes) -> FastFields | None:
+        try:
+            event = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        if type(event) is not dict or event.get("schema_version") != 1:
+            return None
+        if type(event["schema_version"]) is not int:
+            return None
+        event_type = event.get("event_type")
+        kind = _KINDS.get(event_type) if type(event_type) is str else None
+        order_id, customer_id = event.get("order_id"), event.get("customer_id")
+        if kind is None or not _identifier(order_id) or not _identifier(customer_id):
+            return None
+        event_id = event.get("event_id")
+        if event_id is None:
+            event_id = f"{order_id}:{event_type}"
+        elif not _identifier(event_id):
+            return None
+        channel = event.get("channel")
+        if channel is not None and (type(channel) is not str or len(channel) > _MAX_CHANNEL):
+            return None
+        amount = self._amount(event.get("amount"), event.get("currency"))
+        ts = _timestamp(event.get("occurred_at"))
+        margin = self._margin(event.get("margin"))
+        if amount is None or ts is None or margin is None:
+            return None
+        return event_id, kind, order_id, customer_id, amount, ts, margin, channel
+
+    def _amount(self, value: Any, currency: Any) -> int | None:
+        if type(currency) is not str or currency not in self._convertible:
+            return None
+        if type(value) is float:
+            value = repr(value)  # as the model does: Decimal(str(float))
+        if type(value) is int:
+            if not 0 <= value < _MAX_AMOUNT:
+                return None
+            exact = Decimal(value)
+        elif type(value) is str:
+            match = _AMOUNT.fullmatch(value)
+            if match is None or int(match[1]) >= _MAX_AMOUNT:
+                return None
+            whole, frac = match[1], match[2] or ""
+            if currency == self._reporting and len(frac) <= self._decimals:
+                return int(whole) * self._scale + int(frac.ljust(self._decimals, "0") or 0)
+            exact = Decimal(value)
+        else:
+            return None
+        try:
+            return self._to_minor(exact, currency)
+        except InvalidEvent:  # the model path names it
+            return None
+
+    def _margin(self, value: Any) -> int | None:
+        if value is None:
+            return self._default_bp
+        if type(value) is float:
+            value = repr(value)
+        elif type(value) is int:
+            value = str(value)
+        if type(value) is not str or _AMOUNT.fullmatch(value) is None:
+            return None
+        rate = Decimal(value)
+        return self._bp(rate) if rate <= 1 else None
+
+
+def _timestamp(value: Any) -> float | None:
+    if type(value) is not str or _TIME.fullmatch(value) is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
