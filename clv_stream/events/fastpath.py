@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -32,7 +32,7 @@ _MAX_AMOUNT = 10**12
 _MAX_CHANNEL = 256
 
 
-def _identifier(value: Any) -> bool:
+def _identifier(value: Any) -> TypeGuard[str]:
     # printable implies "no C0/C1 control character", the model's rule (a subset of it)
     return type(value) is str and 0 < len(value) <= 128 and value.isprintable()
 
@@ -49,7 +49,7 @@ class FastDecoder:
                  basis_points: Callable[[Decimal], int], default_margin_bp: int) -> None:
         self._reporting = reporting
         self._decimals = decimals
-        self._scale = 10**decimals
+        self._scale: int = 10**decimals
         self._convertible = convertible
         self._to_minor = to_minor
         self._bp = basis_points

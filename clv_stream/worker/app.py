@@ -104,6 +104,8 @@ class OrdersService(mode.Service):
 
 
 def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
+    datadir = Path(tempfile.gettempdir()) / "clv-stream" / settings.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -114,7 +116,7 @@ def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
         autodiscover=False,
         store="memory://",
         # Faust wants a data directory even without tables; keep it out of the cwd
-        datadir=str(Path(tempfile.gettempdir()) / "clv-stream" / settings.app_id),
+        datadir=str(datadir),
         topic_partitions=settings.topic_partitions,
         broker_rebalance_timeout=settings.kafka_rebalance_timeout_ms / 1000,
         broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
