@@ -26,9 +26,12 @@ __all__ = ["FastDecoder", "FastFields"]
 FastFields = tuple[str, str, str, str, int, float, int, str | None]
 
 _KINDS = {"order_placed": "p", "order_refunded": "r", "order_cancelled": "c"}
-_AMOUNT = re.compile(r"(\d{1,12})(?:\.(\d{1,12}))?")
+_RATE = re.compile(r"\d{1,12}(?:\.\d{1,12})?")
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
 _MAX_AMOUNT = 10**12
+#: Parsed ``occurred_at`` strings: events of the same second share one parse.
+_TIMES: dict[str, float] = {}
+_TIMES_CACHED = 4096
 _MAX_CHANNEL = 256
 
 
@@ -93,11 +96,10 @@ class FastDecoder:
             if not 0 <= value < _MAX_AMOUNT:
                 return None
             exact = Decimal(value)
-        elif type(value) is str:
-            match = _AMOUNT.fullmatch(value)
-            if match is None or int(match[1]) >= _MAX_AMOUNT:
+        elif type(value) is str and value.isascii():
+            whole, dot, frac = value.partition(".")
+            if not (whole.isdigit() and len(whole) <= 12 and (frac.isdigit() or not dot)):
                 return None
-            whole, frac = match[1], match[2] or ""
             if currency == self._reporting and len(frac) <= self._decimals:
                 return int(whole) * self._scale + int(frac.ljust(self._decimals, "0") or 0)
             exact = Decimal(value)
@@ -115,16 +117,24 @@ class FastDecoder:
             value = repr(value)
         elif type(value) is int:
             value = str(value)
-        if type(value) is not str or _AMOUNT.fullmatch(value) is None:
+        if type(value) is not str or _RATE.fullmatch(value) is None:
             return None
         rate = Decimal(value)
         return self._bp(rate) if rate <= 1 else None
 
 
 def _timestamp(value: Any) -> float | None:
-    if type(value) is not str or _TIME.fullmatch(value) is None:
+    if type(value) is not str:
         return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return None
+    ts = _TIMES.get(value)
+    if ts is None:
+        if _TIME.fullmatch(value) is None:
+            return None
+        try:
+            ts = datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+        if len(_TIMES) >= _TIMES_CACHED:
+            _TIMES.clear()
+        _TIMES[value] = ts
+    return ts
