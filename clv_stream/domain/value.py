@@ -17,10 +17,10 @@ Definitions (see also the README):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -49,8 +49,32 @@ class ValueConfig:
 
 
 def iso(ts: float) -> str:
-    """Epoch seconds -> RFC 3339, UTC, ``Z`` suffix."""
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Epoch seconds -> RFC 3339, UTC, ``Z`` suffix (as ``datetime.fromtimestamp``, faster).
+
+    Whole seconds of the timestamp rounded to the microsecond, as ``datetime`` does; the
+    date part is cached per day.
+    """
+    sec = math.floor(ts)
+    if sec != ts and (ts - sec) * 1e6 >= 999_999.5:
+        sec += 1
+    day, rest = divmod(sec, SECONDS_PER_DAY)
+    date = _DATES.get(day)
+    if date is None:
+        date = _date(day)
+    hour, rest = divmod(rest, 3600)
+    minute, second = divmod(rest, 60)
+    return f"{date}T{hour:02d}:{minute:02d}:{second:02d}Z"
+
+
+_DATES: dict[int, str] = {}
+_DATES_CACHED = 50_000
+
+
+def _date(day: int) -> str:
+    if len(_DATES) >= _DATES_CACHED:
+        _DATES.clear()
+    date = _DATES[day] = datetime.fromtimestamp(day * SECONDS_PER_DAY, tz=UTC).strftime("%Y-%m-%d")
+    return date
 
 
 def churn_band(risk: float) -> str:
@@ -74,7 +98,7 @@ def score(
     times = np.broadcast_to(np.asarray(as_of, dtype=np.float64), (len(summaries),))
     cols = _columns(summaries, times, cfg)
     pred = _predict(cols, model, cfg)
-    return [_record(s, cols, pred, i, float(times[i]), cfg) for i, s in enumerate(summaries)]
+    return _records(summaries, cols, pred, times, cfg)
 
 
 def _columns(summaries: Sequence[Summary], as_of: FloatArray, cfg: ValueConfig) -> dict[str, Any]:
@@ -117,40 +141,50 @@ def _predict(cols: dict[str, Any], model: ScoringModel, cfg: ValueConfig) -> dic
 
 
 def _money(minor: int, decimals: int) -> str:
-    return str(Decimal(minor).scaleb(-decimals))
+    """Minor units -> decimal string, as ``str(Decimal(minor).scaleb(-decimals))``."""
+    if decimals <= 0:
+        return str(minor)
+    whole, frac = divmod(abs(minor), 10**decimals)
+    return f"{'-' if minor < 0 else ''}{whole}.{frac:0{decimals}d}"
 
 
-def _record(
-    s: Summary, cols: dict[str, Any], pred: dict[str, Any], i: int, as_of: float,
+def _records(
+    summaries: Sequence[Summary], cols: dict[str, Any], pred: dict[str, Any], as_of: FloatArray,
     cfg: ValueConfig,
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
+    """The JSON-ready records, from columns turned into Python lists once (no numpy scalars)."""
     d = cfg.decimals
-    orders = s.orders
-    age_days = int(cols["T"][i])
-    x = int(cols["x"][i])
-    years = max(1.0, age_days / 365.25)
-    traditional = s.profit_minor / years * cfg.lifespan_years / 10.0**d
-    predicted = float(pred["clv"][i])
-    historic = s.profit_minor / 10.0**d
-    wait = float(pred["wait"][i])
-    return {
-        "orders": orders,
-        "net_revenue": _money(s.net_minor, d),
-        "first_order_at": iso(s.first_ts) if orders else None,
-        "last_order_at": iso(s.last_ts) if orders else None,
-        "frequency": x,
-        "recency_days": int(cols["t_x"][i]),
-        "age_days": age_days,
-        "average_order_value": f"{(s.net_minor / orders if orders else 0) / 10.0**d:.{d}f}",
-        "average_days_between_orders": round(float(cols["t_x"][i]) / x, 4) if x else None,
-        "historic_clv": _money(s.profit_minor, d),
-        "traditional_clv": f"{traditional:.{d}f}",
-        "p_alive": round(float(pred["p_alive"][i]), 6),
-        "expected_orders": round(float(pred["expected"][i]), 6),
-        "expected_average_order_value": f"{float(pred['aov'][i]):.{d}f}",
-        "predicted_clv": f"{predicted:.{d}f}",
-        "total_clv": f"{historic + predicted:.{d}f}",
-        "churn_risk": round(float(pred["risk"][i]), 6),
-        "churn_risk_band": churn_band(float(pred["risk"][i])),
-        "expected_next_order_at": None if np.isnan(wait) else iso(as_of + wait * SECONDS_PER_DAY),
-    }
+    unit = 10.0**d
+    ages = cols["T"].tolist()
+    years = np.maximum(1.0, cols["T"].astype(np.int64) / 365.25)
+    profit = np.array([s.profit_minor for s in summaries], dtype=np.float64)
+    traditional = (profit / years * cfg.lifespan_years / unit).tolist()
+    historic = (profit / unit).tolist()
+    nexts = (as_of + pred["wait"] * SECONDS_PER_DAY).tolist()
+    rows = zip(summaries, cols["x"].tolist(), cols["t_x"].tolist(), ages, traditional, historic,
+               pred["p_alive"].tolist(), pred["expected"].tolist(), pred["aov"].tolist(),
+               pred["clv"].tolist(), pred["risk"].tolist(), nexts, strict=True)
+    return [
+        {
+            "orders": s.orders,
+            "net_revenue": _money(s.net_minor, d),
+            "first_order_at": iso(s.first_ts) if s.orders else None,
+            "last_order_at": iso(s.last_ts) if s.orders else None,
+            "frequency": int(x),
+            "recency_days": int(t_x),
+            "age_days": int(age),
+            "average_order_value": f"{(s.net_minor / s.orders if s.orders else 0) / unit:.{d}f}",
+            "average_days_between_orders": round(t_x / x, 4) if x else None,
+            "historic_clv": _money(s.profit_minor, d),
+            "traditional_clv": f"{trad:.{d}f}",
+            "p_alive": round(alive, 6),
+            "expected_orders": round(expected, 6),
+            "expected_average_order_value": f"{aov:.{d}f}",
+            "predicted_clv": f"{clv:.{d}f}",
+            "total_clv": f"{hist + clv:.{d}f}",
+            "churn_risk": round(risk, 6),
+            "churn_risk_band": churn_band(risk),
+            "expected_next_order_at": None if nxt != nxt else iso(nxt),
+        }
+        for s, x, t_x, age, trad, hist, alive, expected, aov, clv, risk, nxt in rows
+    ]
