@@ -56,7 +56,8 @@ async def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(harness:
     high = await harness.produce_events(events[:half])
     applied = await _applied_once_started(harness)  # kill as soon as it is mid-way
     assert 0 < applied < sum(o + 1 for o in high.values()), "not killed mid-stream"
-    assert harness.worker is not None and harness.worker.pid is not None
+    assert harness.worker is not None
+    assert harness.worker.pid is not None
     os.killpg(harness.worker.pid, signal.SIGKILL)
     harness.worker.stop()
     for p, o in (await harness.produce_events(events[half:])).items():
