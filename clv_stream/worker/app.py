@@ -13,6 +13,7 @@ from typing import Any
 import faust
 import mode
 
+from clv_stream.exceptions import StoreError
 from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import BatchOutcome, Pipeline
 from clv_stream.settings import Settings
@@ -94,7 +95,11 @@ class OrdersService(mode.Service):
         """Hot reload: poll for a new current model; then re-score everyone in the background."""
         while not self.should_stop:
             await self.sleep(self.settings.model_poll_interval)
-            model = await self.store.current_model()
+            try:
+                model = await self.store.current_model()
+            except StoreError as exc:
+                logger.warning("cannot check for a new model: %s", exc)
+                continue
             if model is None or model.version == self.pipeline.model.version:
                 continue
             logger.info("model %s -> %s", self.pipeline.model.version, model.version)
