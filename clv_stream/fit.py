@@ -36,6 +36,7 @@ __all__ = ["CustomerArrays", "FitReport", "arrays_from_store", "arrays_from_tran
 
 FloatArray = npt.NDArray[np.float64]
 TIER_QUANTILES = (0.5, 0.8, 0.95)
+RFM_QUANTILES = (0.2, 0.4, 0.6, 0.8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +50,28 @@ class CustomerArrays:
     profit: FloatArray  # historic gross profit
     margin: FloatArray  # profit / net revenue (the default margin where revenue is 0)
     as_of: int
+    orders: FloatArray
+    net: FloatArray  # net revenue
+
+    @property
+    def days_since_last(self) -> FloatArray:
+        return self.T - self.t_x
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[Summary], as_of: int, decimals: int,
                        default_margin: float) -> CustomerArrays:
         rows = [(s.purchase_days - 1, s.last_ts // SECONDS_PER_DAY, s.first_ts // SECONDS_PER_DAY,
-                 s.net_minor, s.first_day_net_minor, s.profit_minor)
+                 s.net_minor, s.first_day_net_minor, s.profit_minor, s.orders)
                 for s in summaries if s.orders > 0]
-        data = np.array(rows, dtype=np.float64).reshape(-1, 6)
-        scale = np.array([1, 1, 1, 10**decimals, 10**decimals, 10**decimals], dtype=np.float64)
-        x, last, first, net, first_net, profit = (data / scale).T
+        data = np.array(rows, dtype=np.float64).reshape(-1, 7)
+        money = 10.0**decimals
+        scale = np.array([1, 1, 1, money, money, money, 1], dtype=np.float64)
+        x, last, first, net, first_net, profit, orders = (data / scale).T
         today = as_of // SECONDS_PER_DAY
         margin = np.where(net > 0, profit / np.where(net > 0, net, 1), default_margin)
         return cls(x=x, t_x=last - first, T=np.maximum(today - first, 0),
                    m=np.where(x > 0, (net - first_net) / np.maximum(x, 1), 0.0),
-                   profit=profit, margin=margin, as_of=as_of)
+                   profit=profit, margin=margin, as_of=as_of, orders=orders, net=net)
 
     def __len__(self) -> int:
         return int(self.x.size)
@@ -148,11 +156,22 @@ def fit_model(arrays: CustomerArrays, settings: Settings, version: str | None = 
     model = ScoringModel(
         version=version or datetime.now(UTC).strftime("v%Y%m%dT%H%M%SZ"),
         bgnbd=bg.params, gamma_gamma=gg.params, time_unit_days=1.0, tier_cuts=cuts,
+        rfm_cuts=rfm_cuts(arrays),
         diagnostics={"bgnbd": _diag(bg), "gamma_gamma": _diag(gg), "as_of": arrays.as_of,
                      "gamma_gamma_excluded_zero_spend": int((repeat & ~spenders).sum()),
                      "tier_quantiles": list(TIER_QUANTILES)},
     )
     return FitReport(model, len(arrays), int(repeat.sum()), time.perf_counter() - started)
+
+
+def rfm_cuts(arrays: CustomerArrays) -> dict[str, tuple[float, float, float, float]]:
+    """Quintile cut points (20/40/60/80 %) of recency, orders and net revenue."""
+    def quintiles(values: FloatArray) -> tuple[float, float, float, float]:
+        q = np.quantile(values, RFM_QUANTILES)
+        return (float(q[0]), float(q[1]), float(q[2]), float(q[3]))
+
+    return {"recency_days": quintiles(arrays.days_since_last), "orders": quintiles(arrays.orders),
+            "net_revenue": quintiles(arrays.net)}
 
 
 def holdout_table(arrays: CustomerArrays, model: ScoringModel, actual: Mapping[str, int],

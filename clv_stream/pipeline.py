@@ -119,7 +119,8 @@ class Pipeline:
         self._model = model
         self._models[model.version] = model
         cuts = model.tier_cuts or tuple(float(c) for c in self._s.value_tier_cuts)
-        self._rules = seg.SegmentRules(cuts, self._s.at_risk_days, self._s.lapsed_days)  # type: ignore[arg-type]
+        rfm = seg.RfmCuts(**model.rfm_cuts) if model.rfm_cuts else seg.RfmCuts()
+        self._rules = seg.SegmentRules(cuts, self._s.at_risk_days, self._s.lapsed_days, rfm)  # type: ignore[arg-type]
 
     async def process(self, batch: Sequence[RawRecord]) -> BatchOutcome:
         """Process a batch; a record that breaks processing is dead-lettered, never fatal.
@@ -253,7 +254,8 @@ class Pipeline:
         if cur["orders"] <= 0:
             return {}
         since = cur["age_days"] - cur["recency_days"]
-        return self._rules.labels(cur["orders"], cur["frequency"], since, float(cur["total_clv"]))
+        return self._rules.labels(cur["orders"], cur["frequency"], since, float(cur["total_clv"]),
+                                  float(cur["net_revenue"]))
 
     def _should_update(self, cur: dict[str, Any], prev: dict[str, Any] | None) -> bool:
         if prev is None:

@@ -28,6 +28,8 @@ class ScoringModel:
     gamma_gamma: GammaGammaParams
     time_unit_days: float = 1.0
     tier_cuts: tuple[float, float, float] | None = None
+    #: RFM quintile cut points {"recency_days": [4], "orders": [4], "net_revenue": [4]}.
+    rfm_cuts: dict[str, tuple[float, float, float, float]] | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -41,17 +43,21 @@ class ScoringModel:
             "gamma_gamma": asdict(self.gamma_gamma),
             "time_unit_days": self.time_unit_days,
             "tier_cuts": list(self.tier_cuts) if self.tier_cuts else None,
+            "rfm_cuts": {k: list(v) for k, v in self.rfm_cuts.items()} if self.rfm_cuts else None,
             "diagnostics": self.diagnostics,
         }
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> ScoringModel:
         cuts = data.get("tier_cuts")
+        rfm = data.get("rfm_cuts")
         return cls(
             version=str(data["version"]),
             bgnbd=BgNbdParams(**data["bgnbd"]),
             gamma_gamma=GammaGammaParams(**data["gamma_gamma"]),
             time_unit_days=float(data.get("time_unit_days", 1.0)),
             tier_cuts=(float(cuts[0]), float(cuts[1]), float(cuts[2])) if cuts else None,
+            rfm_cuts={k: (float(v[0]), float(v[1]), float(v[2]), float(v[3]))
+                      for k, v in rfm.items()} if rfm else None,
             diagnostics=dict(data.get("diagnostics") or {}),
         )

@@ -44,7 +44,7 @@ def test_customer_lookup(served: Harness) -> None:
     assert status == 200
     CustomerValue.model_validate(body["value"])
     assert body["customer_id"] == "cust-00001"
-    assert set(body["segments"]) == {"value_tier", "lifecycle"}
+    assert set(body["segments"]) == {"value_tier", "lifecycle", "rfm"}
     assert _json(served, "/customers/nobody")[0] == 404
 
 

@@ -22,26 +22,39 @@ def test_lifecycle(orders: int, freq: int, since: int, stage: str) -> None:
     assert RULES.lifecycle(orders, freq, since) == stage
 
 
-def test_next_due_is_when_the_lifecycle_label_flips() -> None:
-    last = 1_704_067_200 + 5 * 3600  # an order at 05:00 on day D
-    due = RULES.next_due(1, last, as_of=last)
+@pytest.mark.parametrize("start_day", [0, 29, 30, 80, 91, 200, 364, 366, 500])
+def test_next_due_is_the_first_day_a_time_driven_label_flips(start_day: int) -> None:
+    last = 1_704_067_200 + 5 * 3600  # the last order, 05:00 UTC on day 0
+
+    def labels(day: int) -> dict[str, str]:
+        return RULES.labels(orders=3, frequency=2, days_since_last=day, total_clv=300.0,
+                            net_revenue=200.0)
+
+    as_of = last + start_day * DAY
+    due = RULES.next_due(3, last, as_of)
     assert due is not None
-    day = lambda ts: ts // DAY - last // DAY  # noqa: E731
-    # not yet at risk the day before, at risk on the due day (capped by the 30-day rescore)
-    assert due <= last + 91 * DAY
-    due_at_risk = RULES.next_due(1, last, as_of=last + 80 * DAY)
-    assert due_at_risk is not None
-    assert day(due_at_risk) == 91
-    assert RULES.lifecycle(1, 0, day(due_at_risk) - 1) == "new"
-    assert RULES.lifecycle(1, 0, day(due_at_risk)) == "at_risk"
-    after = RULES.next_due(1, last, as_of=last + 100 * DAY)
-    assert after is not None
-    assert day(after) <= 366
+    due_day = due // DAY - last // DAY
+    assert start_day < due_day <= start_day + 30  # looked at again within 30 days at most
+    assert all(labels(d) == labels(start_day) for d in range(start_day, due_day))
+    if due_day < start_day + 30:  # something time-driven moves that day: a label or the R score
+        recency = [RULES.rfm.scores(d, 3, 200.0)[0] for d in (start_day, due_day)]
+        assert labels(due_day) != labels(start_day) or recency[0] != recency[1]
+
+
+def test_rfm_scores_and_names() -> None:
+    assert RULES.rfm.scores(days_since_last=3, orders=9, net_revenue=5000) == (5, 5, 5)
+    assert RULES.rfm.scores(days_since_last=400, orders=1, net_revenue=10) == (1, 1, 1)
+    assert RULES.labels(1, 0, 3, 20.0, 20.0)["rfm"] == "new"
+    assert RULES.labels(9, 8, 3, 20.0, 5000.0)["rfm"] == "champions"
+    assert RULES.labels(9, 8, 200, 20.0, 5000.0)["rfm"] == "at_risk"
+    assert RULES.labels(9, 8, 400, 20.0, 5000.0)["rfm"] == "cannot_lose"
+    assert RULES.labels(1, 0, 400, 20.0, 20.0)["rfm"] == "hibernating"
 
 
 def test_changes_emit_one_event_per_changed_dimension() -> None:
-    before = decode(encode({"value_tier": "low", "lifecycle": "new"}))
-    after = {"value_tier": "low", "lifecycle": "active"}
+    before = decode(encode({"value_tier": "low", "lifecycle": "new", "rfm": "new"}))
+    after = {"value_tier": "low", "lifecycle": "active", "rfm": "new"}
     assert changes(before, after) == [("lifecycle", "new", "active")]
-    assert changes({}, after) == [("value_tier", None, "low"), ("lifecycle", None, "active")]
+    assert changes({}, after) == [("value_tier", None, "low"), ("lifecycle", None, "active"),
+                                  ("rfm", None, "new")]
     assert changes(after, after) == []
