@@ -34,7 +34,7 @@ from clv_stream.events.validation import ErrorCode, Order, OrderValidator
 from clv_stream.exceptions import InvalidEvent, StoreError
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import CustomerState, Positioned, RedisStore
-from clv_stream.store.snapshot import Published
+from clv_stream.store.snapshot import Published, encode_summary
 
 __all__ = ["BatchOutcome", "OutRecord", "Pipeline", "RawRecord"]
 
@@ -72,18 +72,37 @@ class BatchOutcome:
     clock: int = 0  # the stream's event time after the batch
     started: float = field(default_factory=time.perf_counter)
 
-    def merge(self, other: BatchOutcome) -> None:
-        """Add ``other`` (a part of the same batch) into this outcome."""
-        self.records += other.records
-        self.publish += other.publish
-        for name in ("invalid", "applied", "duplicates", "redelivered", "updates",
-                     "segment_changes"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.clock = max(self.clock, other.clock)
 
 
-def _event_id(*parts: object) -> str:
-    return hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=16).hexdigest()
+@dataclass(frozen=True, slots=True)
+class _Scoring:
+    model: ScoringModel
+    rules: seg.SegmentRules
+
+
+@dataclass(frozen=True, slots=True)
+class _Transition:
+    """One customer's move from its last published state to its current one.
+
+    Output ids hash *what* changed (the published snapshot before, the aggregate now, the
+    model), not which batch carried it, so a redelivery in other batch boundaries after a
+    crash re-emits the same ids and downstream can deduplicate.
+    """
+
+    customer_id: str
+    state: CustomerState
+    model_version: str
+    cause: str
+    source: str
+    clock: int
+
+    def event_id(self, *parts: object) -> str:
+        before = self.state.published.encode() if self.state.published else ""
+        after = encode_summary(self.state.summary)
+        origin = self.source if self.cause not in _ORDER_CAUSES else ""  # e.g. due:<t>, refit:<v>
+        key = "|".join(map(str, (self.customer_id, before, after, self.model_version,
+                                 self.state.segments, origin, *parts)))
+        return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
 class Pipeline:
@@ -116,11 +135,20 @@ class Pipeline:
 
     @model.setter
     def model(self, model: ScoringModel) -> None:
-        self._model = model
-        self._models[model.version] = model
         cuts = model.tier_cuts or tuple(float(c) for c in self._s.value_tier_cuts)
         rfm = seg.RfmCuts(**model.rfm_cuts) if model.rfm_cuts else seg.RfmCuts()
-        self._rules = seg.SegmentRules(cuts, self._s.at_risk_days, self._s.lapsed_days, rfm)  # type: ignore[arg-type]
+        rules = seg.SegmentRules(cuts, self._s.at_risk_days, self._s.lapsed_days, rfm)  # type: ignore[arg-type]
+        self._models[model.version] = model
+        # one assignment, so a batch never mixes two models (see _emit)
+        self._scoring = _Scoring(model, rules)
+
+    @property
+    def _model(self) -> ScoringModel:
+        return self._scoring.model
+
+    @property
+    def _rules(self) -> seg.SegmentRules:
+        return self._scoring.rules
 
     async def process(self, batch: Sequence[RawRecord]) -> BatchOutcome:
         """Process a batch; a record that breaks processing is dead-lettered, never fatal.
@@ -139,19 +167,32 @@ class Pipeline:
             return await self._process_one_by_one(batch)
 
     async def _process_one_by_one(self, batch: Sequence[RawRecord]) -> BatchOutcome:
-        total = BatchOutcome(received=len(batch))
-        for raw in batch:
+        """Find the records that fail alone, dead-letter them, process the rest as one batch.
+
+        The probes' outputs are dropped: the final pass emits once per customer, from the
+        last published snapshot, whatever the probes already applied.
+        """
+        failing: dict[int, Exception] = {}
+        counts = [0, 0, 0]  # applied, duplicates, redelivered: by the probes, which apply
+        for i, raw in enumerate(batch):
             try:
-                one = await self._process([raw])
+                probe = await self._process([raw])
             except StoreError:
                 raise
             except Exception as exc:  # the point is to survive anything
-                error = InvalidEvent(ErrorCode.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:300])
-                total.invalid += 1
-                total.records.append(self._dead_letter(raw, error, self._wall()))
+                failing[i] = exc
                 continue
-            total.merge(one)
-        return total
+            counts = [counts[0] + probe.applied, counts[1] + probe.duplicates,
+                      counts[2] + probe.redelivered]
+        rest = [raw for i, raw in enumerate(batch) if i not in failing]
+        out = await self._process(rest) if rest else BatchOutcome()
+        out.received = len(batch)
+        out.applied, out.duplicates, out.redelivered = counts
+        for i, err in failing.items():
+            error = InvalidEvent(ErrorCode.PROCESSING_ERROR, f"{type(err).__name__}: {err}"[:300])
+            out.invalid += 1
+            out.records.append(self._dead_letter(batch[i], error, self._wall()))
+        return out
 
     async def _process(self, batch: Sequence[RawRecord]) -> BatchOutcome:
         out = BatchOutcome(received=len(batch))
@@ -202,7 +243,8 @@ class Pipeline:
         values = score([s.summary for s in states], clock, self._model, self._value_cfg)
         return [
             {"customer_id": s.customer_id, "as_of": iso(clock), "currency": self._s.currency,
-             "model_version": self._model.version, "value": v, "segments": self._labels(v)}
+             "model_version": self._model.version, "value": v,
+             "segments": self._labels(self._rules, v, had_labels=False)}
             for s, v in zip(states, values, strict=True)
         ]
 
@@ -218,13 +260,15 @@ class Pipeline:
     ) -> None:
         if not states:
             return
-        current = score([s.summary for s in states], clock, self._model, self._value_cfg)
+        scoring = self._scoring  # the model may be swapped during the await below
+        current = score([s.summary for s in states], clock, scoring.model, self._value_cfg)
         previous = await self._previous(states)
         for state, cur, prev in zip(states, current, previous, strict=True):
-            self._emit_one(state, cur, prev, clock, causes[state.customer_id], out)
+            self._emit_one(scoring, state, cur, prev, clock, causes[state.customer_id], out)
 
     def _emit_one(
         self,
+        scoring: _Scoring,
         state: CustomerState,
         cur: dict[str, Any],
         prev: dict[str, Any] | None,
@@ -236,26 +280,30 @@ class Pipeline:
         snapshot = state.published
         if why in _ORDER_CAUSES and snapshot is not None and snapshot.summary == state.summary:
             return  # redelivered or duplicate: nothing changed since the last publication
+        transition = _Transition(cid, state, scoring.model.version, why, source, clock)
         if self._should_update(cur, prev):
             out.updates += 1
-            snapshot = Published(state.summary, clock, self._model.version)
-            out.records.append(self._update(cid, why, source, clock, prev, cur))
-        labels = self._labels(cur)
+            snapshot = Published(state.summary, clock, scoring.model.version)
+            out.records.append(self._update(transition, prev, cur))
         before = seg.decode(state.segments)
-        if labels:
-            for dim, old, new in seg.changes(before, labels):
-                out.segment_changes += 1
-                out.records.append(self._segment(cid, dim, old, new, why, source, clock, cur))
+        labels = self._labels(scoring.rules, cur, had_labels=bool(before))
+        for dim, old, new in seg.changes(before, labels):
+            out.segment_changes += 1
+            out.records.append(self._segment(transition, dim, old, new, cur))
         if snapshot is not None:
-            due = self._rules.next_due(state.summary.orders, state.summary.last_ts, clock)
-            out.publish.append((cid, snapshot, seg.encode(labels or before), due))
+            due = scoring.rules.next_due(state.summary.orders, state.summary.last_ts, clock)
+            out.publish.append((cid, snapshot, seg.encode(labels), due))
 
-    def _labels(self, cur: dict[str, Any]) -> dict[str, str]:
+    @staticmethod
+    def _labels(rules: seg.SegmentRules, cur: dict[str, Any], had_labels: bool = True
+                ) -> dict[str, str]:
+        """Labels of a value; ``none`` everywhere once every order was cancelled (if the
+        customer had labels), nothing for someone who never had a counting order."""
         if cur["orders"] <= 0:
-            return {}
+            return dict.fromkeys(seg.DIMENSIONS, "none") if had_labels else {}
         since = cur["age_days"] - cur["recency_days"]
-        return self._rules.labels(cur["orders"], cur["frequency"], since, float(cur["total_clv"]),
-                                  float(cur["net_revenue"]))
+        return rules.labels(cur["orders"], cur["frequency"], since, float(cur["total_clv"]),
+                            float(cur["net_revenue"]))
 
     def _should_update(self, cur: dict[str, Any], prev: dict[str, Any] | None) -> bool:
         if prev is None:
@@ -288,29 +336,26 @@ class Pipeline:
             self._models[version] = model
         return model
 
-    def _update(self, cid: str, cause: str, source: str, clock: int,
-                prev: dict[str, Any] | None, cur: dict[str, Any]) -> OutRecord:
+    def _update(self, t: _Transition, prev: dict[str, Any] | None,
+                cur: dict[str, Any]) -> OutRecord:
         delta = Decimal(cur["total_clv"]) - Decimal(prev["total_clv"] if prev else 0)
         body = {
-            "schema_version": 1,
-            "event_id": _event_id("u", cid, cause, source, self._model.version),
-            "customer_id": cid, "cause": cause, "source_event_id": source,
-            "as_of": iso(clock), "currency": self._s.currency,
-            "model_version": self._model.version,
+            "schema_version": 1, "event_id": t.event_id("u"), "customer_id": t.customer_id,
+            "cause": t.cause, "source_event_id": t.source, "as_of": iso(t.clock),
+            "currency": self._s.currency, "model_version": t.model_version,
             "previous": prev, "current": cur, "delta_clv": str(delta),
         }
-        return OutRecord(self._s.topic_updates, cid.encode(), orjson.dumps(body))
+        return OutRecord(self._s.topic_updates, t.customer_id.encode(), orjson.dumps(body))
 
-    def _segment(self, cid: str, dim: str, old: str | None, new: str, cause: str,
-                 source: str, clock: int, cur: dict[str, Any]) -> OutRecord:
+    def _segment(self, t: _Transition, dim: str, old: str | None, new: str,
+                 cur: dict[str, Any]) -> OutRecord:
         body = {
-            "schema_version": 1,
-            "event_id": _event_id("s", cid, dim, old, new, cause, source),
-            "customer_id": cid, "dimension": dim, "from": old, "to": new,
-            "as_of": iso(clock), "cause": cause,
+            "schema_version": 1, "event_id": t.event_id("s", dim, old, new),
+            "customer_id": t.customer_id, "dimension": dim, "from": old, "to": new,
+            "as_of": iso(t.clock), "cause": t.cause,
             "total_clv": cur["total_clv"], "p_alive": cur["p_alive"],
         }
-        return OutRecord(self._s.topic_segments, cid.encode(), orjson.dumps(body))
+        return OutRecord(self._s.topic_segments, t.customer_id.encode(), orjson.dumps(body))
 
     def _dead_letter(self, raw: RawRecord, exc: InvalidEvent, now: float) -> OutRecord:
         value = raw.value or b""

@@ -111,9 +111,12 @@ class Settings(BaseSettings):
         return value.upper()
 
     @model_validator(mode="after")
-    def _lapsed_after_at_risk(self) -> Settings:
+    def _consistent(self) -> Settings:
         if self.lapsed_days <= self.at_risk_days:
             raise ValueError("lapsed_days must be greater than at_risk_days")
+        if self.minor_unit(self.currency) is None:
+            raise ValueError(f"unknown reporting currency {self.currency}: add its minor unit"
+                             " to CLV_MINOR_UNITS")
         return self
 
     def minor_unit(self, currency: str) -> int | None:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from clv_stream.exceptions import ModelError
 from clv_stream.fit import (
     CustomerArrays,
     arrays_from_store,
@@ -50,6 +51,9 @@ async def _run(settings: Settings, console: Console, transactions: Path | None, 
             result["holdout"] = holdout_table(arrays, report.model, holdout, days)
         _print(console, result)
         if store_model:
+            if await store.model(report.model.version) is not None:
+                raise ModelError(f"model version {report.model.version} exists; choose another"
+                                 " --version (workers switch on a new version name)")
             await store.save_model(report.model)
             console.print(f"[green]stored model {report.model.version} as current[/]; "
                           "running workers switch to it within "

@@ -9,6 +9,7 @@ from kafka import KafkaProducer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from clv_stream.exceptions import BrokerError
 from clv_stream.settings import Settings
 from clv_stream.sources import iter_orders
 
@@ -16,28 +17,36 @@ __all__ = ["publish_file"]
 
 
 def _producer(settings: Settings) -> KafkaProducer:
-    return KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        security_protocol=settings.kafka_security_protocol,
-        acks="all", linger_ms=20, batch_size=256 * 1024,
-    )
+    options: dict[str, object] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_ssl_cafile:
+        options["ssl_cafile"] = settings.kafka_ssl_cafile
+    if settings.kafka_sasl_mechanism:
+        password = settings.kafka_sasl_password
+        options.update(sasl_mechanism=settings.kafka_sasl_mechanism,
+                       sasl_plain_username=settings.kafka_sasl_username,
+                       sasl_plain_password=password.get_secret_value() if password else None)
+    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
+                         batch_size=256 * 1024, **options)
 
 
 def publish_file(settings: Settings, path: Path, fmt: str, topic: str, console: Console) -> int:
     """Publish every order in ``path``, keyed by customer id; return how many were sent."""
     producer = _producer(settings)
     sent = 0
+    failures: list[Exception] = []
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(f"{path.name} -> {topic}", total=None)
         for event in iter_orders(path, fmt):
             key = str(event.get("customer_id", "")).encode()
-            producer.send(topic, orjson.dumps(event), key=key)
+            producer.send(topic, orjson.dumps(event), key=key).add_errback(failures.append)
             sent += 1
             if sent % 1000 == 0:
                 progress.update(task, completed=sent)
         producer.flush()
         progress.update(task, completed=sent, total=sent)
     producer.close()
+    if failures:
+        raise BrokerError(f"{len(failures)} of {sent} orders were not published: {failures[0]}")
     return sent

@@ -18,6 +18,7 @@ from typing import Any, TypeGuard
 
 import orjson
 
+from clv_stream.events.models import MAX_AMOUNT
 from clv_stream.exceptions import InvalidEvent
 
 __all__ = ["FastDecoder", "FastFields"]
@@ -28,7 +29,8 @@ FastFields = tuple[str, str, str, str, int, float, int, str | None]
 _KINDS = {"order_placed": "p", "order_refunded": "r", "order_cancelled": "c"}
 _RATE = re.compile(r"\d{1,12}(?:\.\d{1,12})?")
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
-_MAX_AMOUNT = 10**12
+_MAX_AMOUNT = int(MAX_AMOUNT)  # the model's bound, so both paths agree
+_MAX_DIGITS = len(str(_MAX_AMOUNT))  # a whole part this long or longer takes the model path
 #: Parsed ``occurred_at`` strings: events of the same second share one parse.
 _TIMES: dict[str, float] = {}
 _TIMES_CACHED = 4096
@@ -98,7 +100,7 @@ class FastDecoder:
             exact = Decimal(value)
         elif type(value) is str and value.isascii():
             whole, dot, frac = value.partition(".")
-            if not (whole.isdigit() and len(whole) <= 12 and (frac.isdigit() or not dot)):
+            if not (whole.isdigit() and len(whole) < _MAX_DIGITS and (frac.isdigit() or not dot)):
                 return None
             if currency == self._reporting and len(frac) <= self._decimals:
                 return int(whole) * self._scale + int(frac.ljust(self._decimals, "0") or 0)

@@ -33,8 +33,9 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-#: Amounts must stay below this, so minor units fit a double exactly (Redis Lua numbers).
-MAX_AMOUNT = Decimal(10) ** 12
+#: Amounts must stay below this, so minor units times a margin in basis points stay exact in
+#: a double (Redis Lua numbers): 10^9 x 10^2 minor units x 10^4 < 2^53.
+MAX_AMOUNT = Decimal(10) ** 9
 
 #: 1-128 printable characters: no C0/C1 control characters, no DEL.
 Identifier = Annotated[

@@ -7,6 +7,8 @@ thousands of customers; an incremental portfolio maintained by the worker is pla
 
 from __future__ import annotations
 
+import asyncio
+import time
 from importlib.resources import files
 from typing import Any
 
@@ -25,8 +27,22 @@ __all__ = ["register_routes"]
 _DASHBOARD = files("clv_stream.web").joinpath("static", "dashboard.html")
 
 
+#: /report and /segments scan every customer; several dashboards share one scan per period.
+REPORT_TTL_S = 5.0
+
+
 def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline,
                     metrics: WorkerMetrics, settings: Settings) -> None:
+    cache: dict[str, Any] = {"at": -REPORT_TTL_S, "report": None}
+    lock = asyncio.Lock()
+
+    async def report() -> dict[str, Any]:
+        async with lock:
+            if time.monotonic() - cache["at"] >= REPORT_TTL_S:
+                cache["report"] = await build_report(store, pipeline, settings.lifespan_years)
+                cache["at"] = time.monotonic()
+            return dict(cache["report"])
+
     @app.page("/customers/{customer_id}")
     class Customer(View):
         async def get(self, request: Request, customer_id: str) -> Response:
@@ -39,17 +55,17 @@ def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline,
     @app.page("/segments")
     class Segments(View):
         async def get(self, request: Request) -> Response:
-            report = await build_report(store, pipeline, settings.lifespan_years)
+            summary = await report()
             counts: dict[str, Any] = {
                 dim: {label: figures["customers"] for label, figures in labels.items()}
-                for dim, labels in report["segments"].items()
+                for dim, labels in summary["segments"].items()
             }
-            return self.json({"as_of": report["as_of"], "segments": counts})
+            return self.json({"as_of": summary["as_of"], "segments": counts})
 
     @app.page("/report")
     class Report(View):
         async def get(self, request: Request) -> Response:
-            return self.json(await build_report(store, pipeline, settings.lifespan_years))
+            return self.json(await report())
 
     @app.page("/healthz")
     class Health(View):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import ssl
 import tempfile
 import time
 from pathlib import Path
@@ -43,7 +44,8 @@ class OrdersService(mode.Service):
         self.sink = KafkaSink(settings)
         self.loop_ = BatchLoop(settings, self.pipeline.process, self.sink, self._confirm)
         self.refit = RefitPass(self.store, self.pipeline, self.sink, self.loop_,
-                               settings.refit_rate, owner=f"{socket.gethostname()}:{os.getpid()}")
+                               settings.refit_rate, owner=f"{socket.gethostname()}:{os.getpid()}",
+                               on_progress=self.metrics.refit_done.set)
         super().__init__(**kwargs)
 
     async def _confirm(self, outcome: BatchOutcome) -> None:
@@ -92,20 +94,35 @@ class OrdersService(mode.Service):
 
     @mode.Service.task
     async def _watch_model(self) -> None:
-        """Hot reload: poll for a new current model; then re-score everyone in the background."""
+        """Hot reload: poll for the current model; its refit pass runs in the background."""
         while not self.should_stop:
-            await self.sleep(self.settings.model_poll_interval)
             try:
                 model = await self.store.current_model()
             except StoreError as exc:
                 logger.warning("cannot check for a new model: %s", exc)
-                continue
-            if model is None or model.version == self.pipeline.model.version:
-                continue
-            logger.info("model %s -> %s", self.pipeline.model.version, model.version)
-            self.pipeline.model = model
-            self.metrics.model(model.version)
-            self.add_future(self.refit.run(model.version))
+                model = None
+            if model is not None:
+                if model.version != self.pipeline.model.version:
+                    logger.info("model %s -> %s", self.pipeline.model.version, model.version)
+                    self.pipeline.model = model
+                    self.metrics.model(model.version)
+                if self.refit.running is None:
+                    self.add_future(self.refit.maybe_run(model.version))
+            await self.sleep(self.settings.model_poll_interval)
+
+
+def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """The Kafka credentials of the settings, in Faust's terms (its own producer and group)."""
+    ssl_context = None
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        ssl_context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+    if settings.kafka_sasl_mechanism:
+        password = settings.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            mechanism=settings.kafka_sasl_mechanism, ssl_context=ssl_context)
+    return faust.SSLCredentials(ssl_context) if ssl_context else None
 
 
 def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
@@ -114,6 +131,7 @@ def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_credentials(settings),
         web_host=settings.web_host,
         web_bind=settings.web_host,
         web_port=settings.web_port,

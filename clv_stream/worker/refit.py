@@ -1,9 +1,13 @@
 """Background re-scoring after a new model version: ``cause: model_refit`` updates.
 
-One worker per model version does the pass (a ``SET NX`` claim in Redis); customers are
-re-scored in pages between batches, at most ``CLV_REFIT_RATE`` customers per second, with
-progress in the logs (and ``clv_refit_*`` metrics). Customers the pass has not reached yet
-are scored with the new model anyway as soon as an order of theirs arrives.
+One worker at a time does the pass for a version: it holds a short lease in Redis
+(``{prefix}:refit:{version}``, renewed every page), and marks the version done at the end
+(``{prefix}:refit:{version}:done``). Every worker checks the current version's pass each
+model poll and takes it over when it is neither done nor leased, so a pass interrupted by a
+crash or a restart starts again. Customers are re-scored in pages between batches, at most
+``CLV_REFIT_RATE`` per second, with progress in the logs and the ``clv_refit_customers``
+metric. Customers the pass has not reached yet are scored with the new model anyway as soon
+as an order of theirs arrives.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from clv_stream.exceptions import StoreError
 from clv_stream.pipeline import Pipeline
 from clv_stream.store.redis_store import RedisStore
 from clv_stream.worker.kafka import BatchLoop, KafkaSink
@@ -22,47 +27,70 @@ __all__ = ["RefitPass"]
 
 logger = logging.getLogger(__name__)
 PAGE = 500
+LEASE_S = 60
+DONE_TTL_S = 30 * 86400
 
 
 class RefitPass:
     def __init__(self, store: RedisStore, pipeline: Pipeline, sink: KafkaSink, loop: BatchLoop,
-                 rate: float, owner: str) -> None:
+                 rate: float, owner: str, on_progress: Callable[[int], None] | None = None) -> None:
         self._store, self._pipeline, self._sink, self._loop = store, pipeline, sink, loop
         self._rate = rate
         self._owner = owner
-        self.done = 0
-        self.updates = 0
+        self._on_progress = on_progress
+        self.running: str | None = None
 
-    async def claim(self, version: str) -> bool:
-        key = self._store.key("refit", version)
-        return bool(await self._store.client.set(key, self._owner, nx=True, ex=7 * 86400))
-
-    async def run(self, version: str) -> None:
-        if not await self.claim(version):
-            logger.info("model %s: another worker re-scores the customers", version)
+    async def maybe_run(self, version: str) -> None:
+        """Run the pass for ``version`` unless it is done, running here, or leased elsewhere."""
+        if self.running == version:
             return
-        started = time.monotonic()
+        try:
+            if await self._store.client.exists(self._key(version, "done")):
+                return
+            if not await self._store.client.set(self._key(version), self._owner, nx=True,
+                                                ex=LEASE_S):
+                return
+        except Exception as exc:  # a Redis hiccup: the next poll tries again
+            logger.warning("refit pass for %s not started: %s", version, exc)
+            return
+        self.running = version
+        try:
+            await self._run(version)
+        except StoreError as exc:
+            logger.warning("refit pass for %s interrupted (%s); it will be resumed", version, exc)
+        finally:
+            self.running = None
+
+    def _key(self, version: str, *suffix: str) -> str:
+        return self._store.key("refit", version, *suffix)
+
+    async def _run(self, version: str) -> None:
+        started, done, updates = time.monotonic(), 0, 0
         async for ids in self._store.scan_customer_ids(count=PAGE):
             if self._pipeline.model.version != version:
-                logger.info("model %s superseded; refit pass stops", version)
+                logger.info("model %s superseded; its refit pass stops", version)
                 return
-            await self._loop.exclusive(self._page(ids, version))
-            self.done += len(ids)
-            await self._pace(started)
+            updates += await self._loop.exclusive(self._page(ids, version))
+            done += len(ids)
+            await self._store.client.set(self._key(version), self._owner, ex=LEASE_S)
+            if self._on_progress:
+                self._on_progress(done)
             logger.info("model %s refit pass: %s customers re-scored, %s updates",
-                        version, self.done, self.updates)
+                        version, done, updates)
+            await self._pace(started, done)
+        await self._store.client.set(self._key(version, "done"), "1", ex=DONE_TTL_S)
         logger.info("model %s refit pass done: %s customers, %s updates in %.1fs",
-                    version, self.done, self.updates, time.monotonic() - started)
+                    version, done, updates, time.monotonic() - started)
 
     def _page(self, ids: list[str], version: str) -> Callable[[], Awaitable[Any]]:
-        async def step() -> None:
+        async def step() -> int:
             outcome = await self._pipeline.rescore(ids, "model_refit", f"refit:{version}")
             await self._sink.send(outcome.records)
             await self._pipeline.confirm(outcome)
-            self.updates += outcome.updates
+            return outcome.updates
         return step
 
-    async def _pace(self, started: float) -> None:
-        ahead = self.done / self._rate - (time.monotonic() - started)
+    async def _pace(self, started: float, done: int) -> None:
+        ahead = done / self._rate - (time.monotonic() - started)
         if ahead > 0:
             await asyncio.sleep(ahead)

@@ -17,12 +17,17 @@ from tests.corpus import order
 
 
 class PoisonedStore(RedisStore):
-    """A real store that fails like a bug would whenever the customer ``poison`` is in a batch."""
+    """A real store that fails like a bug would when customer ``poison`` is in a batch:
+    before writing, or (``late-poison``) after the batch was written."""
 
     async def apply(self, topic: str, records: Sequence[Positioned]) -> ApplyResult:
-        if any(r.order.customer_id == "poison" for r in records):
+        ids = {r.order.customer_id for r in records}
+        if "poison" in ids:
             raise RuntimeError("boom")
-        return await super().apply(topic, records)
+        result = await super().apply(topic, records)
+        if "late-poison" in ids:
+            raise RuntimeError("boom after the write")
+        return result
 
 
 @pytest.fixture
@@ -52,3 +57,48 @@ async def test_an_outage_is_raised_for_the_caller_to_retry(redis_server: Embedde
     with pytest.raises(StoreUnavailable):
         await Pipeline(Settings(), dead).process(_records(["a"]))
     await dead.close()
+
+
+async def test_isolation_after_a_write_emits_once_per_customer(store: PoisonedStore) -> None:
+    pipeline = Pipeline(Settings(), store)
+    raws = [RawRecord("orders", 0, i, b"k", orjson.dumps(order(order_id=f"o{i}", customer_id=c)))
+            for i, c in enumerate(["a", "late-poison", "a", "b"])]
+    outcome = await pipeline.process(raws)
+    updates = [orjson.loads(r.value) for r in outcome.records if r.topic == "clv.updates"]
+    segments = [orjson.loads(r.value) for r in outcome.records if r.topic == "clv.segments"]
+    assert sorted(u["customer_id"] for u in updates) == ["a", "b"]
+    assert next(u for u in updates if u["customer_id"] == "a")["current"]["orders"] == 2
+    assert len(segments) == len({(s["customer_id"], s["dimension"]) for s in segments})
+    letters = [orjson.loads(r.value) for r in outcome.records if r.topic == "clv.deadletter"]
+    assert [d["offset"] for d in letters] == [1]
+
+
+async def test_cancelling_every_order_moves_segments_to_none(store: PoisonedStore) -> None:
+    pipeline = Pipeline(Settings(), store)
+    placed = RawRecord("orders", 0, 0, b"k", orjson.dumps(order(customer_id="c")))
+    first = await pipeline.process([placed])
+    await pipeline.confirm(first)
+    cancel = RawRecord("orders", 0, 1, b"k", orjson.dumps(order(
+        customer_id="c", event_type="order_cancelled", occurred_at="2024-03-02T00:00:00Z")))
+    second = await pipeline.process([cancel])
+    await pipeline.confirm(second)
+    update = next(orjson.loads(r.value) for r in second.records if r.topic == "clv.updates")
+    assert (update["current"]["orders"], update["current"]["total_clv"]) == (0, "0.00")
+    moves = {orjson.loads(r.value)["dimension"]: orjson.loads(r.value)["to"]
+             for r in second.records if r.topic == "clv.segments"}
+    assert moves == {"value_tier": "none", "lifecycle": "none", "rfm": "none"}
+    state = await store.customer("c")
+    assert state is not None
+    assert state.segments == "none|none|none"
+
+
+async def test_redelivery_in_other_batch_boundaries_reuses_event_ids(store: PoisonedStore) -> None:
+    raws = [RawRecord("orders", 0, i, b"k", orjson.dumps(order(order_id=f"o{i}", customer_id="r",
+            occurred_at=f"2024-03-0{i + 1}T00:00:00Z"))) for i in range(3)]
+    first = await Pipeline(Settings(), store).process(raws)  # crash: never confirmed
+    again = Pipeline(Settings(), store)
+    replayed = [await again.process(raws[:1]), await again.process(raws[1:])]
+    ids = {r.value for r in first.records}
+    assert {orjson.loads(r.value)["event_id"] for r in first.records} == {
+        orjson.loads(r.value)["event_id"] for out in replayed for r in out.records}
+    assert len(ids) == len(first.records)
