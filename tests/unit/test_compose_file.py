@@ -6,12 +6,14 @@ and its compose plugin are installed (no engine is needed); the PyYAML checks al
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 yaml = pytest.importorskip("yaml")
@@ -52,14 +54,16 @@ def test_docker_compose_config_accepts_the_file() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_compose_file_is_valid_against_the_compose_spec() -> None:
-    """The official compose-spec JSON Schema (vendored by check-jsonschema) accepts the file."""
-    result = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
-         str(COMPOSE)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_compose_file_is_valid_against_the_compose_spec(compose: dict[str, Any]) -> None:
+    """The official compose-spec JSON Schema accepts the file (the copy vendored by the
+    check-jsonschema package, read as a file: its CLI needs a newer click than faust allows)."""
+    spec = importlib.util.find_spec("check_jsonschema")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("check-jsonschema (vendors the compose-spec schema) is not installed")
+    schema_path = Path(next(iter(spec.submodule_search_locations)))
+    schema_path = schema_path / "builtin_schemas" / "vendor" / "compose-spec.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    jsonschema.validate(compose, schema)
 
 
 def test_services_present(compose: dict[str, Any]) -> None:
