@@ -20,6 +20,7 @@ import base64
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -40,6 +41,8 @@ __all__ = ["BatchOutcome", "OutRecord", "Pipeline", "RawRecord"]
 
 logger = logging.getLogger(__name__)
 RAW_LIMIT = 64 * 1024
+#: Customers whose last published value is kept in memory (about 1.5 KB each).
+PREVIOUS_CACHE = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,7 @@ class Pipeline:
             default_margin_bp=int(settings.default_margin * 10000),
         )
         self._models: dict[str, ScoringModel] = {}
+        self._published: OrderedDict[str, tuple[Published, dict[str, Any]]] = OrderedDict()
         self.model = model or ScoringModel.default()
 
     @property
@@ -258,6 +262,7 @@ class Pipeline:
         causes: dict[str, tuple[str, str]],
         out: BatchOutcome,
     ) -> None:
+        states = [s for s in states if not _unchanged(s, causes[s.customer_id][0])]
         if not states:
             return
         scoring = self._scoring  # the model may be swapped during the await below
@@ -278,13 +283,12 @@ class Pipeline:
     ) -> None:
         cid, (why, source) = state.customer_id, cause
         snapshot = state.published
-        if why in _ORDER_CAUSES and snapshot is not None and snapshot.summary == state.summary:
-            return  # redelivered or duplicate: nothing changed since the last publication
         transition = _Transition(cid, state, scoring.model.version, why, source, clock)
         if self._should_update(cur, prev):
             out.updates += 1
             snapshot = Published(state.summary, clock, scoring.model.version)
             out.records.append(self._update(transition, prev, cur))
+            self._remember(cid, snapshot, cur)
         before = seg.decode(state.segments)
         labels = self._labels(scoring.rules, cur, had_labels=bool(before))
         for dim, old, new in seg.changes(before, labels):
@@ -315,10 +319,17 @@ class Pipeline:
         return delta >= self._s.min_delta or delta >= self._s.min_delta_pct * abs(old)
 
     async def _previous(self, states: Sequence[CustomerState]) -> list[dict[str, Any] | None]:
+        """The last published value of each customer: from the in-process cache when its
+        snapshot is the one in Redis, else recomputed from the snapshot."""
         result: list[dict[str, Any] | None] = [None] * len(states)
         by_version: dict[str, list[int]] = {}
         for i, st in enumerate(states):
-            if st.published is not None:
+            if st.published is None:
+                continue
+            cached = self._published.get(st.customer_id)
+            if cached is not None and cached[0] == st.published:
+                result[i] = cached[1]
+            else:
                 by_version.setdefault(st.published.model_version, []).append(i)
         for version, idx in by_version.items():
             model = await self._model_for(version)
@@ -328,6 +339,15 @@ class Pipeline:
             for i, v in zip(idx, values, strict=True):
                 result[i] = v
         return result
+
+    def _remember(self, cid: str, snapshot: Published, value: dict[str, Any]) -> None:
+        """Keep the value just published, so the next update's ``previous`` need not be
+        recomputed (bounded LRU; a stale entry never matches the snapshot in Redis)."""
+        cache = self._published
+        cache[cid] = (snapshot, value)
+        cache.move_to_end(cid)
+        if len(cache) > PREVIOUS_CACHE:
+            cache.popitem(last=False)
 
     async def _model_for(self, version: str) -> ScoringModel:
         model = self._models.get(version)
@@ -372,6 +392,12 @@ class Pipeline:
 
 _CAUSES = {"p": "order_placed", "r": "order_refunded", "c": "order_cancelled"}
 _ORDER_CAUSES = frozenset(_CAUSES.values())
+
+
+def _unchanged(state: CustomerState, cause: str) -> bool:
+    """Redelivered or duplicate orders: nothing changed since the last publication."""
+    snapshot = state.published
+    return cause in _ORDER_CAUSES and snapshot is not None and snapshot.summary == state.summary
 
 
 def _raw_payload(value: bytes) -> dict[str, Any]:
