@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from clv_stream.events.validation import Order
 
@@ -52,9 +53,12 @@ class OrderState:
         return max(0, self.placed - self.refunded) if self.counts else 0  # type: ignore[operator]
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """What scoring needs from an aggregate: a handful of integers."""
+class Summary(NamedTuple):
+    """What scoring needs from an aggregate: a handful of integers.
+
+    A named tuple (immutable, compared by value, as a frozen dataclass) because the worker
+    builds one or two per customer per batch and a tuple is built several times faster.
+    """
 
     orders: int = 0
     net_minor: int = 0

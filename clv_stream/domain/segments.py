@@ -130,5 +130,10 @@ def decode(raw: str) -> dict[str, str]:
 
 
 def changes(before: Mapping[str, str], after: Mapping[str, str]) -> list[tuple[str, str | None, str]]:
-    """(dimension, from, to) for each dimension whose label changed, in a fixed order."""
-    return [(d, before.get(d), after[d]) for d in DIMENSIONS if before.get(d) != after[d]]
+    """(dimension, from, to) for each dimension whose label changed, in a fixed order.
+
+    A dimension ``after`` has no label for (a customer who never had a counting order) is
+    not a change.
+    """
+    return [(d, before.get(d), after[d]) for d in DIMENSIONS
+            if d in after and before.get(d) != after[d]]

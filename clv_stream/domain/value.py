@@ -52,22 +52,25 @@ def iso(ts: float) -> str:
     """Epoch seconds -> RFC 3339, UTC, ``Z`` suffix (as ``datetime.fromtimestamp``, faster).
 
     Whole seconds of the timestamp rounded to the microsecond, as ``datetime`` does; the
-    date part is cached per day.
+    date part is cached per day and the time of day comes from a table of all 86,400.
     """
-    sec = math.floor(ts)
-    if sec != ts and (ts - sec) * 1e6 >= 999_999.5:
-        sec += 1
-    day, rest = divmod(sec, SECONDS_PER_DAY)
-    date = _DATES.get(day)
-    if date is None:
-        date = _date(day)
-    hour, rest = divmod(rest, 3600)
-    minute, second = divmod(rest, 60)
-    return f"{date}T{hour:02d}:{minute:02d}:{second:02d}Z"
+    if type(ts) is not int:
+        sec = math.floor(ts)
+        if sec != ts and (ts - sec) * 1e6 >= 999_999.5:
+            sec += 1
+        ts = sec
+    day, rest = divmod(ts, SECONDS_PER_DAY)
+    return (_DATES.get(day) or _date(day)) + (_CLOCKS or _clocks())[rest]
 
 
 _DATES: dict[int, str] = {}
 _DATES_CACHED = 50_000
+_CLOCKS: list[str] = []  # "T00:00:00Z" .. "T23:59:59Z", built on first use (about 5 MB)
+
+
+def _clocks() -> list[str]:
+    _CLOCKS.extend(f"T{h:02d}:{m:02d}:{s:02d}Z" for h in range(24) for m in range(60) for s in range(60))
+    return _CLOCKS
 
 
 def _date(day: int) -> str:
@@ -121,49 +124,74 @@ def _columns(summaries: Sequence[Summary], as_of: FloatArray, cfg: ValueConfig) 
 
 
 def _predict(cols: dict[str, Any], model: ScoringModel, cfg: ValueConfig) -> dict[str, Any]:
+    """Model figures per customer.
+
+    The BG/NBD terms depend on ``(x, t_x, T)`` only, whole days: they are computed once per
+    distinct triple and spread (a batch's new customers all share ``(0, 0, T)``), which
+    spares most of the hypergeometric function calls. Discounted CLV is that per-triple
+    value times the Gamma-Gamma order value and the margin, per customer.
+    """
     unit = model.time_unit_days
-    x, t_x, big_t, active = cols["x"], cols["t_x"] / unit, cols["T"] / unit, cols["active"]
+    triples = np.stack([cols["x"], cols["t_x"], cols["T"]], axis=1)
+    uniq, inv = np.unique(triples, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    x, t_x, big_t = uniq[:, 0], uniq[:, 1] / unit, uniq[:, 2] / unit
     bg, gg = model.bgnbd, model.gamma_gamma
     horizon_days = cfg.horizon_months * DAYS_PER_MONTH
-    alive = np.where(active, pm.p_alive(bg, x, t_x, big_t), 0.0)
-    expected = np.where(active, pm.expected_purchases(bg, horizon_days / unit, x, t_x, big_t), 0.0)
-    aov = pm.gg_expected_order_value(gg, x, cols["m"])
-    clv = pm.discounted_clv(
-        bg, gg, x, t_x, big_t, cols["m"], months=cfg.horizon_months,
-        discount_rate=cfg.discount_rate, days_per_month=DAYS_PER_MONTH / unit,
-        margin=cols["margin"],
-    )
-    risk = np.where(active, pm.prob_no_purchase(bg, CHURN_WINDOW_DAYS / unit, x, t_x, big_t), 1.0)
-    wait = pm.median_days_to_next_purchase(bg, x, t_x, big_t) * unit
-    wait = np.where(active & np.isfinite(wait) & (wait <= horizon_days), wait, np.nan)
-    return {"p_alive": alive, "expected": expected, "aov": np.where(active, aov, 0.0),
-            "clv": np.where(active, np.nan_to_num(clv), 0.0), "risk": risk, "wait": wait}
+    # value of the horizon per unit of Gamma-Gamma order value (gg_expected_order_value > 0)
+    per_value = pm.discounted_clv(
+        bg, gg, x, t_x, big_t, 0.0, months=cfg.horizon_months, discount_rate=cfg.discount_rate,
+        days_per_month=DAYS_PER_MONTH / unit,
+    ) / pm.gg_expected_order_value(gg, x, 0.0)
+    wait = pm.median_days_to_next_purchase(bg, x, t_x, big_t)[inv] * unit
+    active = cols["active"]
+    aov = pm.gg_expected_order_value(gg, cols["x"], cols["m"])
+    clv = per_value[inv] * aov * cols["margin"]
+    return {
+        "p_alive": np.where(active, pm.p_alive(bg, x, t_x, big_t)[inv], 0.0),
+        "expected": np.where(active, pm.expected_purchases(bg, horizon_days / unit, x, t_x, big_t)[inv], 0.0),
+        "aov": np.where(active, aov, 0.0),
+        "clv": np.where(active, np.nan_to_num(clv), 0.0),
+        "risk": np.where(active, pm.prob_no_purchase(bg, CHURN_WINDOW_DAYS / unit, x, t_x, big_t)[inv], 1.0),
+        "wait": np.where(active & np.isfinite(wait) & (wait <= horizon_days), wait, np.nan),
+    }
 
 
 def _money(minor: int, decimals: int) -> str:
     """Minor units -> decimal string, as ``str(Decimal(minor).scaleb(-decimals))``."""
     if decimals <= 0:
         return str(minor)
-    whole, frac = divmod(abs(minor), 10**decimals)
-    return f"{'-' if minor < 0 else ''}{whole}.{frac:0{decimals}d}"
+    if minor < 0:
+        return "-" + _money(-minor, decimals)
+    text = str(minor).rjust(decimals + 1, "0")
+    return text[:-decimals] + "." + text[-decimals:]
 
 
 def _records(
     summaries: Sequence[Summary], cols: dict[str, Any], pred: dict[str, Any], as_of: FloatArray,
     cfg: ValueConfig,
 ) -> list[dict[str, Any]]:
-    """The JSON-ready records, from columns turned into Python lists once (no numpy scalars)."""
+    """The JSON-ready records, from columns turned into Python lists once (no numpy scalars).
+
+    Model probabilities are rounded to 6 places by numpy (``round(x, 6)`` per value costs
+    more than numpy's for all; they differ only on exact binary ties, which these irrational
+    values do not hit); ``average_days_between_orders``, a ratio of small integers where
+    ties are common, keeps Python's correctly rounded ``round``. Money is formatted exactly
+    from integers, or with ``:.{d}f`` from floats.
+    """
     d = cfg.decimals
     unit = 10.0**d
-    ages = cols["T"].tolist()
+    x = cols["x"]
     years = np.maximum(1.0, cols["T"].astype(np.int64) / 365.25)
     profit = np.array([s.profit_minor for s in summaries], dtype=np.float64)
-    traditional = (profit / years * cfg.lifespan_years / unit).tolist()
-    historic = (profit / unit).tolist()
-    nexts = (as_of + pred["wait"] * SECONDS_PER_DAY).tolist()
-    rows = zip(summaries, cols["x"].tolist(), cols["t_x"].tolist(), ages, traditional, historic,
-               pred["p_alive"].tolist(), pred["expected"].tolist(), pred["aov"].tolist(),
-               pred["clv"].tolist(), pred["risk"].tolist(), nexts, strict=True)
+    rows = zip(
+        summaries, x.tolist(), cols["t_x"].tolist(), cols["T"].tolist(),
+        (profit / years * cfg.lifespan_years / unit).tolist(), (profit / unit).tolist(),
+        np.round(pred["p_alive"], 6).tolist(), np.round(pred["expected"], 6).tolist(),
+        pred["aov"].tolist(), pred["clv"].tolist(), pred["risk"].tolist(),
+        np.round(pred["risk"], 6).tolist(), (as_of + pred["wait"] * SECONDS_PER_DAY).tolist(),
+        strict=True,
+    )
     return [
         {
             "orders": s.orders,
@@ -177,14 +205,14 @@ def _records(
             "average_days_between_orders": round(t_x / x, 4) if x else None,
             "historic_clv": _money(s.profit_minor, d),
             "traditional_clv": f"{trad:.{d}f}",
-            "p_alive": round(alive, 6),
-            "expected_orders": round(expected, 6),
+            "p_alive": alive,
+            "expected_orders": expected,
             "expected_average_order_value": f"{aov:.{d}f}",
             "predicted_clv": f"{clv:.{d}f}",
             "total_clv": f"{hist + clv:.{d}f}",
-            "churn_risk": round(risk, 6),
+            "churn_risk": risk6,
             "churn_risk_band": churn_band(risk),
             "expected_next_order_at": None if nxt != nxt else iso(nxt),
         }
-        for s, x, t_x, age, trad, hist, alive, expected, aov, clv, risk, nxt in rows
+        for s, x, t_x, age, trad, hist, alive, expected, aov, clv, risk, risk6, nxt in rows
     ]

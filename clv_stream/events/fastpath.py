@@ -83,8 +83,12 @@ class FastDecoder:
         if channel is not None and (type(channel) is not str or len(channel) > _MAX_CHANNEL):
             return None
         amount = self._amount(event.get("amount"), event.get("currency"))
-        ts = _timestamp(event.get("occurred_at"))
-        margin = self._margin(event.get("margin"))
+        occurred = event.get("occurred_at")
+        ts = _TIMES.get(occurred) if type(occurred) is str else None
+        if ts is None:
+            ts = _timestamp(occurred)
+        rate = event.get("margin")
+        margin = self._default_bp if rate is None else self._margin(rate)
         if amount is None or ts is None or margin is None:
             return None
         return event_id, kind, order_id, customer_id, amount, ts, margin, channel
@@ -113,8 +117,6 @@ class FastDecoder:
             return None
 
     def _margin(self, value: Any) -> int | None:
-        if value is None:
-            return self._default_bp
         if type(value) is float:
             value = repr(value)
         elif type(value) is int:

@@ -8,9 +8,10 @@
 -- Order state itself is idempotent for placed (set once) and cancelled (a flag).
 --
 -- Speed: each touched customer's hash is read once (HMGET), its orders and purchase days
--- are read on first touch (HGET) and kept in Lua tables, and everything a batch changed
--- is written back with one HSET per customer. A fresh customer's order costs four calls
--- (SET NX, HMGET, HGET order, HGET day) plus one HSET, instead of about a dozen.
+-- are read on first touch (HGET; not at all for a customer whose hash does not exist yet)
+-- and kept in Lua tables, and everything a batch changed is written back with one HSET per
+-- customer. A new customer's order costs four calls (SET NX, HMGET, EXISTS, HSET) instead
+-- of about a dozen. Redis' Lua allocates slowly: tables are built whole, buffers reused.
 --
 -- ARGV: prefix, topic, dedupe_window_ms, records: a JSON array, flat, 9 values per record
 --       (partition, offset, event_id, kind, order_id, customer_id, amount_minor, ts, margin_bp)
@@ -23,21 +24,30 @@ local window_ms = ARGV[3]
 local recs = cjson.decode(ARGV[4])
 local FIELDS = 9
 local DAY = 86400
-local SUMMARY = {'n', 'r', 'pr', 'f', 'l', 'nd'}
 
 local function fmt(x) return string.format('%d', x) end
 
 local function parse_order(raw)
-  -- "placed|ts|margin_bp|refunded|cancelled"; placed is "" until order_placed arrives
-  if not raw then return {placed = nil, ts = 0, mbp = 10000, refunded = 0, cancelled = 0} end
+  -- "placed|ts|margin_bp|refunded|cancelled", or just "placed|ts" for an order with the
+  -- default margin, no refund and no cancel (most orders: 10 bytes less each); placed is ""
+  -- until order_placed arrives
+  if not raw then return {placed = nil, ts = 0, mbp = 10000, refunded = 0, cancelled = 0, dirty = true} end
   local placed, ts, mbp, refunded, cancelled = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  if not placed then
+    placed, ts = string.match(raw, '^([^|]*)|([^|]*)$')
+    mbp, refunded, cancelled = 10000, 0, 0
+  end
   return {placed = tonumber(placed), ts = tonumber(ts), mbp = tonumber(mbp),
-          refunded = tonumber(refunded), cancelled = tonumber(cancelled)}
+          refunded = tonumber(refunded), cancelled = tonumber(cancelled), dirty = true}
 end
 
 local function encode_order(o)
-  return (o.placed and fmt(o.placed) or '') .. '|' .. fmt(o.ts) .. '|' .. fmt(o.mbp) .. '|' ..
-    fmt(o.refunded) .. '|' .. fmt(o.cancelled)
+  -- money with %d (exact to 2^53); ts, margin and the flag are small enough for tostring
+  if o.placed and o.mbp == 10000 and o.refunded == 0 and o.cancelled == 0 then
+    return fmt(o.placed) .. '|' .. o.ts
+  end
+  return (o.placed and fmt(o.placed) or '') .. '|' .. o.ts .. '|' .. o.mbp .. '|' ..
+    fmt(o.refunded) .. '|' .. o.cancelled
 end
 
 local function net_of(o)
@@ -49,26 +59,16 @@ end
 
 local function profit_of(net, mbp) return math.floor((net * mbp + 5000) / 10000) end
 
--- customer cache: summary fields, written-field flags, and the orders and days touched
+-- Customer cache. Redis' Lua allocates slowly, so each customer is one table built with
+-- every field it will hold, "w*" flags mark summary fields to write back, and its orders
+-- and days live in two small maps.
 local customers, touched = {}, {}
-
-local function customer(cid)
-  local c = customers[cid]
-  if c then return c end
-  local key = prefix .. ':c:' .. cid
-  local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg')
-  c = {key = key, n = tonumber(v[1]) or 0, r = tonumber(v[2]) or 0, pr = tonumber(v[3]) or 0,
-       f = tonumber(v[4]), l = tonumber(v[5]), nd = tonumber(v[6]) or 0,
-       pub = v[7] or '', sg = v[8] or '', set = {}, orders = {}, days = {}}
-  customers[cid] = c
-  touched[#touched + 1] = cid
-  return c
-end
+local buf = {}  -- argument buffer of HSET/HDEL, reused: unpack(buf, 1, n)
 
 local function order_of(c, order_id)
   local o = c.orders[order_id]
   if o == nil then
-    o = parse_order(redis.call('HGET', c.key, 'o:' .. order_id))
+    o = parse_order(not c.fresh and redis.call('HGET', c.key, 'o:' .. order_id))
     c.orders[order_id] = o
   end
   return o
@@ -77,36 +77,79 @@ end
 local function day_of(c, day)
   local d = c.days[day]
   if d == nil then
-    local raw = redis.call('HGET', c.key, 'd:' .. fmt(day))
-    d = {count = 0, net = 0, present = false}
+    local raw = not c.fresh and redis.call('HGET', c.key, 'd:' .. day)
     if raw then
       local n, net = string.match(raw, '^([^|]*)|([^|]*)$')
-      d = {count = tonumber(n), net = tonumber(net), present = true}
+      d = {count = tonumber(n), net = tonumber(net), present = true, dirty = false}
+    else
+      d = {count = 0, net = 0, present = false, dirty = false}
     end
     c.days[day] = d
   end
   return d
 end
 
+local function first_day_net(c)
+  if not c.f then return 0 end
+  local d = day_of(c, math.floor(c.f / DAY))
+  return d.present and d.net or 0
+end
+
+local function summary_text(c)
+  -- as Python's encode_summary: orders|net|profit|first|last|days|first_day_net
+  return fmt(c.n) .. '|' .. fmt(c.r) .. '|' .. fmt(c.pr) .. '|' .. fmt(c.f or 0) .. '|' ..
+    fmt(c.l or 0) .. '|' .. fmt(c.nd) .. '|' .. fmt(first_day_net(c))
+end
+
+local function customer(cid)
+  local c = customers[cid]
+  if c then return c end
+  local key = prefix .. ':c:' .. cid
+  local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg')
+  -- a customer with none of these fields may still have order fields (a refund that came
+  -- before its order): only one whose hash does not exist is known to have nothing
+  local fresh = not (v[1] or v[6] or v[7]) and redis.call('EXISTS', key) == 0
+  c = {key = key, n = tonumber(v[1]) or 0, r = tonumber(v[2]) or 0, pr = tonumber(v[3]) or 0,
+       f = tonumber(v[4]), l = tonumber(v[5]), nd = tonumber(v[6]) or 0, pub = v[7] or '', sg = v[8] or '',
+       wn = false, wr = false, wf = false, wl = false, wnd = false, pubc = false, fresh = fresh, orders = {}, days = {}}
+  customers[cid] = c
+  touched[#touched + 1] = cid
+  if string.byte(c.pub, 1) == 61 then
+    -- "=|as_of|version": published the summary the hash holds (publish.lua stores it so);
+    -- expand it now, and write it out whole if this batch changes the summary
+    c.pub, c.pubc = summary_text(c) .. string.sub(c.pub, 2), true
+  end
+  return c
+end
+
+local function put(n, field, value)
+  buf[n + 1], buf[n + 2] = field, value
+  return n + 2
+end
+
 local function flush(c)
-  -- write back every changed field of the customer, in one HSET (and one HDEL)
-  local args, gone = {}, {}
-  for _, name in ipairs(SUMMARY) do
-    if c.set[name] then args[#args + 1] = name; args[#args + 1] = fmt(c[name]) end
-  end
+  -- write back every changed field of the customer: one HSET (and an HDEL for empty days)
+  local n = 0
+  if c.pubc and (c.wn or c.wr or c.wf or c.wl or c.wnd) then n = put(n, 'pub', c.pub); c.pubc = false end
+  if c.wn then n = put(n, 'n', c.n) end
+  if c.wr then n = put(put(n, 'r', fmt(c.r)), 'pr', fmt(c.pr)) end
+  if c.wf then n = put(n, 'f', c.f) end
+  if c.wl then n = put(n, 'l', c.l) end
+  if c.wnd then n = put(n, 'nd', c.nd) end
+  c.wn, c.wr, c.wf, c.wl, c.wnd = false, false, false, false, false
   for order_id, o in pairs(c.orders) do
-    if o.dirty then args[#args + 1] = 'o:' .. order_id; args[#args + 1] = encode_order(o); o.dirty = nil end
+    if o.dirty then n = put(n, 'o:' .. order_id, encode_order(o)); o.dirty = false end
   end
+  local gone = 0
   for day, d in pairs(c.days) do
-    if d.dirty then
-      if d.count <= 0 then gone[#gone + 1] = 'd:' .. fmt(day)
-      else args[#args + 1] = 'd:' .. fmt(day); args[#args + 1] = fmt(d.count) .. '|' .. fmt(d.net) end
-      d.dirty = nil
-    end
+    if d.dirty and d.count > 0 then n = put(n, 'd:' .. day, d.count .. '|' .. fmt(d.net)) end
   end
-  if #args > 0 then redis.call('HSET', c.key, unpack(args)) end
-  if #gone > 0 then redis.call('HDEL', c.key, unpack(gone)) end
-  c.set = {}
+  if n > 0 then redis.call('HSET', c.key, unpack(buf, 1, n)) end
+  for day, d in pairs(c.days) do
+    if d.dirty and d.count <= 0 then gone = gone + 1; buf[gone] = 'd:' .. day end
+    d.dirty = false
+  end
+  if gone > 0 then redis.call('HDEL', c.key, unpack(buf, 1, gone)) end
 end
 
 local function rescan_bounds(c)
@@ -125,17 +168,17 @@ local function rescan_bounds(c)
   end
   c.f, c.l = first, last
   if first == nil then redis.call('HDEL', c.key, 'f', 'l')
-  else redis.call('HSET', c.key, 'f', fmt(first), 'l', fmt(last)) end
+  else redis.call('HSET', c.key, 'f', first, 'l', last) end
 end
 
 local function update_day(c, ts, d_count, d_net)
   local d = day_of(c, math.floor(ts / DAY))
   d.count, d.net, d.dirty = d.count + d_count, d.net + d_net, true
   if d.count <= 0 then
-    if d.present then c.nd = c.nd - 1; c.set.nd = true end
+    if d.present then c.nd = c.nd - 1; c.wnd = true end
     d.present = false
   else
-    if not d.present then c.nd = c.nd + 1; c.set.nd = true end
+    if not d.present then c.nd = c.nd + 1; c.wnd = true end
     d.present = true
   end
 end
@@ -153,12 +196,11 @@ local function apply(c, kind, order_id, amount, ets, embp)
   if counts == counted and net1 == net0 then return end
   local d_count = (counts and 1 or 0) - (counted and 1 or 0)
   update_day(c, o.ts, d_count, net1 - net0)
-  if d_count ~= 0 then c.n = c.n + d_count; c.set.n = true end
-  c.r, c.pr = c.r + net1 - net0, c.pr + profit_of(net1, o.mbp) - profit0
-  c.set.r, c.set.pr = true, true
+  if d_count ~= 0 then c.n = c.n + d_count; c.wn = true end
+  c.r, c.pr, c.wr = c.r + net1 - net0, c.pr + profit_of(net1, o.mbp) - profit0, true
   if d_count > 0 then
-    if not c.f or o.ts < c.f then c.f = o.ts; c.set.f = true end
-    if not c.l or o.ts > c.l then c.l = o.ts; c.set.l = true end
+    if not c.f or o.ts < c.f then c.f = o.ts; c.wf = true end
+    if not c.l or o.ts > c.l then c.l = o.ts; c.wl = true end
   elseif d_count < 0 and (c.f == o.ts or c.l == o.ts) then
     rescan_bounds(c)
   end
@@ -199,11 +241,6 @@ local out = {clock, applied, duplicates, redelivered}
 for _, cid in ipairs(touched) do
   local c = customers[cid]
   flush(c)
-  local first_day_net = 0
-  if c.f then
-    local d = day_of(c, math.floor(c.f / DAY))
-    if d.present then first_day_net = d.net end
-  end
   out[#out + 1] = cid
   out[#out + 1] = c.n
   out[#out + 1] = c.r
@@ -211,7 +248,7 @@ for _, cid in ipairs(touched) do
   out[#out + 1] = c.f or 0
   out[#out + 1] = c.l or 0
   out[#out + 1] = c.nd
-  out[#out + 1] = first_day_net
+  out[#out + 1] = first_day_net(c)
   out[#out + 1] = c.pub
   out[#out + 1] = c.sg
 end

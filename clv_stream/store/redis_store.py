@@ -2,7 +2,8 @@
 
 Key layout (``P`` is ``CLV_REDIS_KEY_PREFIX``, default ``clv``)::
 
-    P:c:{customer_id}   hash  n, r, pr, f, l, nd (summary), o:{order_id} (order state),
+    P:c:{customer_id}   hash  n, r, pr, f, l, nd (summary), o:{order_id} (order state:
+                              placed|ts|margin_bp|refunded|cancelled, or placed|ts),
                               d:{utc day} (count|net), pub (last published snapshot), sg
     P:e:{event_id}      string, expires after CLV_DEDUPE_WINDOW (event_id dedupe)
     P:off:{topic}       hash  partition -> highest applied offset
@@ -30,13 +31,14 @@ from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.model import ScoringModel
 from clv_stream.events.validation import Order
 from clv_stream.exceptions import StoreError, StoreUnavailable
-from clv_stream.store.snapshot import Published, decode_summary
+from clv_stream.store.snapshot import Published
 
 __all__ = ["ApplyResult", "CustomerState", "Positioned", "RedisStore"]
 
 _SCRIPTS = importlib.resources.files("clv_stream.store")
 _APPLY = _SCRIPTS.joinpath("apply_batch.lua").read_text()
 _PUBLISH = _SCRIPTS.joinpath("publish.lua").read_text()
+_READ = _SCRIPTS.joinpath("read_customers.lua").read_text()
 _PER_CUSTOMER = 10
 
 
@@ -83,6 +85,7 @@ class RedisStore:
         self._window = str(dedupe_window_ms)
         self._apply = client.register_script(_APPLY)
         self._publish = client.register_script(_PUBLISH)
+        self._read = client.register_script(_READ)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "clv", dedupe_window_ms: int = 7 * 86400_000) -> RedisStore:
@@ -135,30 +138,15 @@ class RedisStore:
         return found[0] if found else None
 
     async def customers(self, ids: Sequence[str]) -> list[CustomerState]:
-        """Current state of several customers, in two pipelined round trips.
+        """Current state of several customers, in one script call (``read_customers.lua``).
 
         Customers without a counting order and never published are left out.
         """
+        if not ids:
+            return []
         with _translated():
-            async with self._r.pipeline(transaction=False) as pipe:
-                for cid in ids:
-                    pipe.hmget(self.key("c", cid), _SUMMARY_FIELDS)
-                rows: list[list[str | None]] = await pipe.execute()
-            known = [(cid, row) for cid, row in zip(ids, rows, strict=True)
-                     if row[0] is not None or row[6] is not None]
-            async with self._r.pipeline(transaction=False) as pipe:
-                for cid, row in known:
-                    pipe.hget(self.key("c", cid), f"d:{int(row[3] or 0) // 86400}")
-                cells: list[str | None] = await pipe.execute()
-        return [
-            CustomerState(
-                cid,
-                decode_summary([v or "0" for v in row[:6]] + [cell.split("|")[1] if cell else "0"]),
-                Published.decode(row[6] or ""),
-                row[7] or "",
-            )
-            for (cid, row), cell in zip(known, cells, strict=True)
-        ]
+            reply = await self._read(args=[self._p, orjson.dumps(list(ids))])
+        return _states(reply, 0)
 
     async def scan_customer_ids(self, count: int = 1000) -> AsyncIterator[list[str]]:
         """Yield customer ids in pages, with SCAN (no blocking KEYS)."""
@@ -200,14 +188,27 @@ class RedisStore:
                 await pipe.execute()
 
 
-_SUMMARY_FIELDS = ["n", "r", "pr", "f", "l", "nd", "pub", "sg"]
 
 
 def _parse_apply(reply: list[Any]) -> ApplyResult:
     clock, applied, dups, redelivered = int(reply[0]), int(reply[1]), int(reply[2]), int(reply[3])
-    decode = Published.decode
-    customers = [
-        CustomerState(reply[i], Summary(*reply[i + 1:i + 8]), decode(reply[i + 8]), reply[i + 9])
-        for i in range(4, len(reply), _PER_CUSTOMER)
+    return ApplyResult(clock, applied, dups, redelivered, _states(reply, 4))
+
+
+def _states(reply: list[Any], start: int) -> list[CustomerState]:
+    """Customer rows from ``start``: id, the 7 summary integers, pub, segments."""
+    return [
+        CustomerState(reply[i], Summary(*reply[i + 1:i + 8]), _published(reply[i + 8]), reply[i + 9])
+        for i in range(start, len(reply), _PER_CUSTOMER)
     ]
-    return ApplyResult(clock, applied, dups, redelivered, customers)
+
+
+def _published(raw: str) -> Published | None:
+    """``Published.decode``, by ``map(int)`` on the fields this store itself wrote."""
+    if not raw:
+        return None
+    parts = raw.split("|", 8)
+    try:
+        return Published(Summary(*map(int, parts[:7])), int(parts[7]), parts[8])
+    except (ValueError, IndexError):
+        return Published.decode(raw)

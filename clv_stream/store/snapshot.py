@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from clv_stream.domain.aggregate import Summary
 
@@ -21,9 +21,10 @@ def decode_summary(values: Sequence[str | int]) -> Summary:
     return Summary(orders, net, profit, first, last, days, first_day_net)
 
 
-@dataclass(frozen=True, slots=True)
-class Published:
+class Published(NamedTuple):
     """What was last emitted for a customer: enough to recompute that ``CustomerValue``.
+
+    A named tuple (one per known customer per batch; cheaper to build than a dataclass).
 
     ``previous`` on ``clv.updates`` is recomputed from this (about 60 bytes) rather than
     stored as JSON, which keeps Redis memory per customer small.

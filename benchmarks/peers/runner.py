@@ -1,0 +1,92 @@
+"""Start a peer as a child process and measure it until it has produced what it should."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from benchmarks.harness import Bench, OutRecord, ProcessMeter, read_all
+from clv_stream.devinfra.ports import free_port
+
+__all__ = ["PeerRun", "run_peer"]
+
+logger = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRun:
+    outputs: int
+    first_ms: int
+    last_ms: int
+    cpu_s: float
+
+    steady: float
+
+    @property
+    def rate(self) -> float:
+        return self.outputs / max((self.last_ms - self.first_ms) / 1000, 1e-3)
+
+
+def _spawn(argv: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+async def _read_while_alive(proc: subprocess.Popen[bytes], bootstrap: str, topic: str,
+                            expect: int, limit_s: float) -> tuple[list[OutRecord], float]:
+    """Read the peer's output; also its CPU seconds from its first output to its last."""
+    meter = ProcessMeter({"peer": proc.pid})
+    got: list[OutRecord] = []
+    reading = asyncio.create_task(read_all(bootstrap, topic, expect=expect, idle_s=30.0,
+                                           limit_s=limit_s, into=got))
+    cpu_first: float | None = None
+    while not reading.done():
+        await asyncio.wait([reading], timeout=0.1)
+        if cpu_first is None and got:
+            cpu_first = meter.used()["peer"]
+        if proc.poll() is not None and not reading.done():
+            reading.cancel()
+            return [], 0.0
+    cpu = meter.used()["peer"] - (cpu_first or 0.0)
+    return reading.result(), cpu
+
+
+async def run_peer(bench: Bench, peer: str, orders_topic: str, expect: int,
+                   limit_s: float = 900.0, extra: tuple[str, ...] = ()) -> PeerRun:
+    """Run ``benchmarks.peers.<peer>`` on ``orders_topic`` until ``expect`` outputs."""
+    tag = f"{peer}-{free_port()}"
+    output = f"{tag}.out"
+    bench.broker.create_topics([output], partitions=4)
+    argv = [sys.executable, "-m", f"benchmarks.peers.{peer}", "--bootstrap", bench.broker.bootstrap,
+            "--input", orders_topic, "--output", output, "--group", f"{tag}-g", *extra]
+    with tempfile.TemporaryDirectory(prefix="clv-peer-") as tmp:
+        if peer == "naive_faust":
+            argv += ["--redis", bench.redis.url]
+        else:
+            argv += ["--state-dir", tmp]
+        log = (Path(tmp) / "peer.log").open("wb")
+        proc = _spawn(argv, log)
+        started = time.monotonic()
+        try:
+            records, cpu = await _read_while_alive(proc, bench.broker.bootstrap, output, expect,
+                                                   limit_s)
+        finally:
+            proc.terminate()
+            await asyncio.to_thread(proc.wait, 20)
+            log.close()
+            tail = (Path(tmp) / "peer.log").read_text()[-3000:]
+        bench.drop_topics([output])
+        if len(records) < expect:
+            raise RuntimeError(f"{peer} produced {len(records)} of {expect}; log tail:\n{tail}")
+    stamps = sorted(r.timestamp_ms for r in records)[:expect]
+    logger.info("%s: %s outputs in %.1fs wall", peer, len(records), time.monotonic() - started)
+    n = len(stamps)
+    steady = 0.8 * n / max((stamps[n * 9 // 10] - stamps[n // 10]) / 1000, 1e-3)
+    return PeerRun(n, stamps[0], stamps[-1], cpu * n / max(len(records), 1), steady)

@@ -1,0 +1,1 @@
+"""Benchmark sections; each has ``async run(bench, args) -> list[Table]``."""

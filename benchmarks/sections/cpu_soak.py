@@ -1,0 +1,88 @@
+"""CPU per 1,000 orders and RSS over time, at a steady offered load of a live stream.
+
+The live stream (:func:`benchmarks.workload.live`) dates orders now: 40% from new customers,
+the rest returning, a few refunds and cancels. ``cpu``: after a 10 s warm-up, worker CPU
+seconds (user + system, psutil) over ``--cpu-seconds`` divided by the orders sent then.
+``soak``: the worker's RSS every 5 s for ``--soak-seconds``; drift is the slope of a least
+squares line through the samples after the first fifth (warm-up), in MB per hour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+from benchmarks import workload
+from benchmarks.harness import Bench, ProcessMeter, paced
+from benchmarks.report import Table
+
+__all__ = ["run_cpu", "run_soak"]
+
+WARMUP_S = 10.0
+SAMPLE_EVERY_S = 5.0
+
+
+async def _steady(bench: Bench, rate: float, seconds: float) -> dict[str, Any]:
+    lane = bench.lane("steady")
+    worker = bench.worker(lane)
+    assert worker.pid is not None
+    source = workload.live(f"v{uuid.uuid4().hex[:4]}-")
+    samples: list[tuple[float, float]] = []
+    try:
+        await paced(bench.broker.bootstrap, lane.orders, source, rate, WARMUP_S)
+        meter = ProcessMeter({"worker": worker.pid, "redis": bench.redis.pid,
+                              "broker": bench.broker.pid})
+
+        async def sample() -> None:
+            start = time.monotonic()
+            while True:
+                samples.append((time.monotonic() - start, meter.rss_mb("worker")))
+                await asyncio.sleep(SAMPLE_EVERY_S)
+
+        sampler = asyncio.create_task(sample())
+        sent, achieved = await paced(bench.broker.bootstrap, lane.orders, source, rate, seconds)
+        await asyncio.sleep(2.0)  # the tail of the stream
+        sampler.cancel()
+        cpu = meter.used()
+    finally:
+        worker.close()
+    return {"offered_per_s": rate, "achieved_per_s": achieved, "orders": sent,
+            "seconds": seconds, "cpu": cpu, "rss": samples}
+
+
+async def run_cpu(bench: Bench, args: argparse.Namespace) -> list[Table]:
+    table = Table("CPU seconds per 1,000 orders at a steady offered load (live stream)",
+                  ["offered_per_s", "achieved_per_s", "orders", "worker_cpu_s_per_1k",
+                   "redis_cpu_s_per_1k", "broker_cpu_s_per_1k", "worker_cores_busy"])
+    r = await _steady(bench, args.steady_rate, args.cpu_seconds)
+    per_1k = {k: v / r["orders"] * 1000 for k, v in r["cpu"].items()}
+    table.add(offered_per_s=r["offered_per_s"], achieved_per_s=r["achieved_per_s"],
+              orders=r["orders"], worker_cpu_s_per_1k=per_1k["worker"],
+              redis_cpu_s_per_1k=per_1k["redis"], broker_cpu_s_per_1k=per_1k["broker"],
+              worker_cores_busy=r["cpu"]["worker"] / (r["seconds"] + 2.0))
+    table.notes.append("broker_cpu includes the benchmark producer's and the worker's traffic.")
+    return [table]
+
+
+async def run_soak(bench: Bench, args: argparse.Namespace) -> list[Table]:
+    r = await _steady(bench, args.steady_rate, args.soak_seconds)
+    t = np.array([s[0] for s in r["rss"]])
+    rss = np.array([s[1] for s in r["rss"]])
+    tail = t >= t.max() / 5 if len(t) > 4 else np.ones_like(t, dtype=bool)
+    slope = float(np.polyfit(t[tail], rss[tail], 1)[0]) * 3600 if tail.sum() > 1 else float("nan")
+    table = Table("Worker RSS over a soak (MB), live stream at a steady offered load",
+                  ["offered_per_s", "orders", "seconds", "rss_first_mb", "rss_after_warmup_mb",
+                   "rss_last_mb", "rss_max_mb", "drift_mb_per_hour", "worker_cpu_s_per_1k"])
+    table.add(offered_per_s=r["offered_per_s"], orders=r["orders"], seconds=r["seconds"],
+              rss_first_mb=float(rss[0]), rss_after_warmup_mb=float(rss[tail][0]),
+              rss_last_mb=float(rss[-1]), rss_max_mb=float(rss.max()), drift_mb_per_hour=slope,
+              worker_cpu_s_per_1k=r["cpu"]["worker"] / r["orders"] * 1000)
+    samples = Table("RSS samples (MB)", ["t_s", "rss_mb"])
+    for ts, mb in r["rss"][:: max(1, len(r["rss"]) // 40)]:
+        samples.rows.append({"t_s": round(ts, 1), "rss_mb": round(mb, 1)})
+    return [table, samples]

@@ -1,0 +1,169 @@
+"""End-to-end throughput: our worker vs the naive Faust peer vs the Quix Streams peer.
+
+Each workload is pre-loaded once into an orders topic; then each system consumes that same
+topic from the start with its own consumer group, alone on the machine.
+
+* ``orders_per_s`` (end to end): orders / (last output record's timestamp - first order
+  consumed). For our worker the first consumption is taken as the last progress poll
+  (every 20 ms, the offsets it stores in Redis) before the first applied batch; for the
+  peers, which emit per order, as their first output record's timestamp.
+* ``steady_per_s``: orders/s over the middle 80% of the work (ours: applied offsets over
+  time; peers: their output timestamps), without start-up and tail.
+
+Record timestamps are set by each system's producer, so start-up and group joins are left
+out. The naive peer runs on the first ``--naive-orders`` orders of the same topic (at
+~1-2k/s the whole topic would take minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import workload
+from benchmarks.harness import Bench, Lane, ProcessMeter, produce, read_all, steady_rate
+from benchmarks.peers.runner import run_peer
+from benchmarks.profiling import Profiler
+from benchmarks.report import RESULTS, Table
+
+__all__ = ["measure_worker", "run"]
+
+logger = logging.getLogger(__name__)
+
+
+async def measure_worker(bench: Bench, lane: Lane, orders: int, workers: int = 1,
+                         profile: Path | None = None) -> dict[str, Any]:
+    """Start ``workers`` workers on the pre-loaded ``lane``; measure until all is applied.
+
+    With ``profile``, py-spy records the (first) worker meanwhile, into that file.
+    """
+    procs = [bench.worker(lane) for _ in range(workers)]
+    pids = {f"worker{i}": p.pid for i, p in enumerate(procs)}
+    meter = ProcessMeter({**pids, "redis": bench.redis.pid, "broker": bench.broker.pid})
+    spy = Profiler(procs[0].pid, profile) if profile and procs[0].pid else None
+    profiled: dict[str, float] = {}
+    try:
+        progress = await bench.wait_applied(lane)
+        await asyncio.sleep(1.0)  # the last batch's produce and confirm
+        cpu = meter.used()
+        if spy is not None:
+            profiled = spy.stop()
+        s = lane.settings
+        updates = await read_all(s.kafka_bootstrap, s.topic_updates, idle_s=2.0)
+        others = [r for t in (s.topic_segments, s.topic_deadletter)
+                  for r in await read_all(s.kafka_bootstrap, t, idle_s=1.0)]
+    finally:
+        for p in procs:
+            p.close()
+    bench.drop_outputs(lane)
+    # first order consumed: just before the first poll that saw an applied offset
+    i = next(i for i, (_, n) in enumerate(progress) if n > 0)
+    first = progress[max(i - 1, 0)][0]
+    last = max(r.timestamp_ms for r in updates) / 1000
+    worker_cpu = sum(v for k, v in cpu.items() if k.startswith("worker"))
+    return {"orders": orders, "rate": orders / max(last - first, 1e-3),
+            "steady": steady_rate([t for t, _ in progress], [n for _, n in progress], orders),
+            "updates": len(updates), "segments": len(others), "seconds": last - first,
+            "cpu_worker_per_1k": worker_cpu / orders * 1000,
+            "cpu_redis_per_1k": cpu["redis"] / orders * 1000,
+            "cpu_broker_per_1k": cpu["broker"] / orders * 1000, "profile": profiled}
+
+
+def _workloads(args: argparse.Namespace) -> dict[str, list[workload.Message]]:
+    loads = {}
+    if "cdnow" in args.workloads:
+        loads["cdnow"] = workload.cdnow(limit=args.orders if args.orders < 69_659 else None)
+    if "shop" in args.workloads:
+        loads["shop"] = workload.shop(customers=max(args.orders * 2 // 5, 1), orders=args.orders)
+    return loads
+
+
+async def _ours(bench: Bench, lane: Lane, name: str, count: int,
+                args: argparse.Namespace) -> tuple[list[tuple[str, dict[str, Any]]], list[Table]]:
+    """Our worker on ``lane``'s pre-loaded topic, once per ``--tp-batches`` size; each size
+    ``--repeat`` times (fresh group and key prefix each time), the median run kept."""
+    runs, profiles = [], []
+    for size in (int(b) for b in args.tp_batches.split(",") if b):
+        results = []
+        for rep in range(max(1, args.repeat)):
+            run_lane = bench.lane(f"tp-{name}-{size}-{rep}", orders_topic=lane.orders,
+                                  batch_max_records=size)
+            run_lane.high = lane.high
+            profile = RESULTS / f"profile-{name}-{size}.txt" if args.profile and rep == 0 else None
+            results.append(await measure_worker(bench, run_lane, count, profile=profile))
+        rates = sorted(r["rate"] for r in results)
+        median = sorted(results, key=lambda r: r["rate"])[len(results) // 2]
+        median["range"] = f"{rates[0]:,.0f}-{rates[-1]:,.0f}"
+        runs.append((f"clv-stream worker, batch {size}", median))
+        if results[0]["profile"]:
+            profiles.append(_profile_table(f"{name}, batch {size}", results[0]["profile"]))
+    return runs, profiles
+
+
+async def _peers(bench: Bench, lane: Lane, count: int, args: argparse.Namespace) -> dict[str, Any]:
+    peers = {}
+    if "quix" in args.peers:
+        peers["quix"] = await run_peer(bench, "quix_peer", lane.orders, count)
+    if "quix-local" in args.peers:
+        peers["quix-local"] = await run_peer(bench, "quix_peer", lane.orders, count,
+                                             extra=("--no-changelog",))
+    if "naive" in args.peers:
+        peers["naive"] = await run_peer(bench, "naive_faust", lane.orders,
+                                        min(count, args.naive_orders))
+    return peers
+
+
+async def run(bench: Bench, args: argparse.Namespace) -> list[Table]:
+    table = Table("End-to-end throughput (orders/s), same pre-loaded topic, one system at a time",
+                  ["workload", "system", "orders", "orders_per_s", "runs_range", "steady_per_s",
+                   "vs_naive", "vs_quix", "cpu_s_per_1k", "redis_cpu_s_per_1k",
+                   "broker_cpu_s_per_1k", "outputs"])
+    profiles: list[Table] = []
+    for name, messages in _workloads(args).items():
+        lane = bench.lane(f"tp-{name}")
+        t0 = time.perf_counter()
+        lane.high = await produce(bench.broker.bootstrap, lane.orders, messages)
+        logger.info("pre-loaded %s %s orders in %.1fs", len(messages), name, time.perf_counter() - t0)
+        ours, spied = await _ours(bench, lane, name, len(messages), args)
+        profiles += spied
+        _rows(table, name, ours, await _peers(bench, lane, len(messages), args))
+        bench.drop_topics([lane.orders])
+    table.notes.append("cpu_s_per_1k: CPU seconds (user+system) of the system's own process per "
+                       "1,000 orders; redis/broker columns: of redis-server and the broker "
+                       "during our worker's run. outputs: records produced (updates + segment "
+                       "changes for ours; one per order for the peers). Ours: the median of --repeat "
+                       "runs (runs_range: slowest-fastest). batch N: "
+                       "CLV_BATCH_MAX_RECORDS=N. vs_quix: against the durable Quix peer "
+                       "(changelog topics on, as our state in Redis is durable).")
+    return [table, *profiles]
+
+
+def _profile_table(name: str, shares: dict[str, float]) -> Table:
+    table = Table(f"Where the worker's time goes ({name}; py-spy samples, %)", ["where", "percent"])
+    for where, pct in shares.items():
+        table.add(where=where, percent=pct)
+    return table
+
+
+def _rows(table: Table, name: str, ours: list[tuple[str, dict[str, Any]]],
+          peers: dict[str, Any]) -> None:
+    naive, quix = peers.get("naive"), peers.get("quix")
+    for label, r in ours:
+        table.add(workload=name, system=label, orders=r["orders"], orders_per_s=r["rate"],
+                  runs_range=r.get("range"), steady_per_s=r["steady"],
+                  vs_naive=r["rate"] / naive.rate if naive else None,
+                  vs_quix=r["rate"] / quix.rate if quix else None,
+                  cpu_s_per_1k=r["cpu_worker_per_1k"], redis_cpu_s_per_1k=r["cpu_redis_per_1k"],
+                  broker_cpu_s_per_1k=r["cpu_broker_per_1k"], outputs=r["updates"] + r["segments"])
+    labelled = (("quix streams peer", quix),
+                ("quix streams peer, no changelog", peers.get("quix-local")),
+                ("naive faust peer", naive))
+    for label, peer in labelled:
+        if peer is not None:
+            table.add(workload=name, system=label, orders=peer.outputs, orders_per_s=peer.rate,
+                      steady_per_s=peer.steady,
+                      cpu_s_per_1k=peer.cpu_s / peer.outputs * 1000, outputs=peer.outputs)
