@@ -127,6 +127,15 @@ local function put(n, field, value)
   return n + 2
 end
 
+local CHUNK = 1000  -- values per HSET/HDEL call: unpack() must stay within Lua's stack limit
+
+local function call_chunked(cmd, key, n)
+  -- buf[1..n] holds field/value pairs (HSET) or fields (HDEL); CHUNK is even, pairs stay whole
+  for i = 1, n, CHUNK do
+    redis.call(cmd, key, unpack(buf, i, math.min(i + CHUNK - 1, n)))
+  end
+end
+
 local function flush(c)
   -- write back every changed field of the customer: one HSET (and an HDEL for empty days)
   local n = 0
@@ -144,12 +153,12 @@ local function flush(c)
   for day, d in pairs(c.days) do
     if d.dirty and d.count > 0 then n = put(n, 'd:' .. day, d.count .. '|' .. fmt(d.net)) end
   end
-  if n > 0 then redis.call('HSET', c.key, unpack(buf, 1, n)) end
+  if n > 0 then call_chunked('HSET', c.key, n) end
   for day, d in pairs(c.days) do
     if d.dirty and d.count <= 0 then gone = gone + 1; buf[gone] = 'd:' .. day end
     d.dirty = false
   end
-  if gone > 0 then redis.call('HDEL', c.key, unpack(buf, 1, gone)) end
+  if gone > 0 then call_chunked('HDEL', c.key, gone) end
 end
 
 local function rescan_bounds(c)

@@ -42,3 +42,19 @@ def test_lua_script_equals_pure_aggregate(redis_server: EmbeddedRedis, events: l
     assert {cid: state.get(cid, Summary()) for cid in expected} == expected
     assert redelivered == len(events)
     assert after_replay == state
+
+
+async def _one_big_customer(url: str, events: list[Order]) -> Summary:
+    store = RedisStore.from_url(url, prefix=f"t{uuid.uuid4().hex[:10]}")
+    try:
+        await store.apply("orders", [Positioned(0, i, e) for i, e in enumerate(events)])
+        return (await store.customers(["guest"]))[0].summary
+    finally:
+        await store.close()
+
+
+def test_one_customer_with_thousands_of_orders_in_a_batch(redis_server: EmbeddedRedis) -> None:
+    """A catch-all customer id: thousands of purchase days written in one script call."""
+    events = [Order(f"o{i}:p", "p", f"o{i}", "guest", 100 + i, 1_600_000_000 + i * 86400, 10000)
+              for i in range(4100)]
+    assert asyncio.run(_one_big_customer(redis_server.url, events)) == aggregate_of(events)["guest"]
