@@ -89,7 +89,8 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "clv", dedupe_window_ms: int = 7 * 86400_000) -> RedisStore:
-        client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30,
+                                         socket_timeout=15, socket_connect_timeout=5)
         return cls(client, prefix, dedupe_window_ms)
 
     @property
