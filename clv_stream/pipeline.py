@@ -100,7 +100,7 @@ class _Transition(NamedTuple):
     cause: str
     source: str
     clock: int
-    key: str
+    key: Any  # blake2b of the "what", copied and extended per record
 
     @classmethod
     def of(cls, customer_id: str, state: CustomerState, model_version: str, cause: str,
@@ -109,11 +109,14 @@ class _Transition(NamedTuple):
         origin = source if cause not in _ORDER_CAUSES else ""  # e.g. due:<t>, refit:<v>
         key = "|".join((customer_id, before, encode_summary(state.summary), model_version,
                         state.segments, origin))
-        return cls(customer_id, state, model_version, cause, source, clock, key)
+        hashed = hashlib.blake2b(key.encode(), digest_size=16)
+        return cls(customer_id, state, model_version, cause, source, clock, hashed)
 
     def event_id(self, *parts: object) -> str:
-        key = "|".join((self.key, *map(str, parts)))
-        return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+        """blake2b of ``key|part|part...`` (the key's hash state is copied, not redone)."""
+        h = self.key.copy()
+        h.update("".join(["|" + str(p) for p in parts]).encode())
+        return str(h.hexdigest())
 
 
 class Pipeline:
@@ -270,41 +273,44 @@ class Pipeline:
         causes: dict[str, tuple[str, str]],
         out: BatchOutcome,
     ) -> None:
+        """Score the customers, then emit per customer: an update when the value moved
+        enough, a segment event per changed dimension, and what to record as published.
+
+        Everything that can be is computed for the whole batch at once (values, labels,
+        next due times); the loop only compares and builds records.
+        """
         states = [s for s in states if not _unchanged(s, causes[s.customer_id][0])]
         if not states:
             return
         scoring = self._scoring  # the model may be swapped during the await below
         current = score([s.summary for s in states], clock, scoring.model, self._value_cfg)
         previous = await self._previous(states)
-        for state, cur, prev in zip(states, current, previous, strict=True):
-            self._emit_one(scoring, state, cur, prev, clock, causes[state.customer_id], out)
-
-    def _emit_one(
-        self,
-        scoring: _Scoring,
-        state: CustomerState,
-        cur: dict[str, Any],
-        prev: dict[str, Any] | None,
-        clock: int,
-        cause: tuple[str, str],
-        out: BatchOutcome,
-    ) -> None:
-        cid, (why, source) = state.customer_id, cause
-        snapshot = state.published
-        transition = _Transition.of(cid, state, scoring.model.version, why, source, clock)
-        if self._should_update(cur, prev):
-            out.updates += 1
-            snapshot = Published(state.summary, clock, scoring.model.version)
-            out.records.append(self._update(transition, prev, cur))
-            self._remember(cid, snapshot, cur)
-        before = seg.decode(state.segments)
-        labels = self._labels(scoring.rules, cur, had_labels=bool(before))
-        for dim, old, new in seg.changes(before, labels):
-            out.segment_changes += 1
-            out.records.append(self._segment(transition, dim, old, new, cur))
-        if snapshot is not None:
-            due = scoring.rules.next_due(state.summary.orders, state.summary.last_ts, clock)
-            out.publish.append((cid, snapshot, seg.encode(labels), due))
+        rules, version = scoring.rules, scoring.model.version
+        labels = rules.encoded_labels(
+            [c["orders"] for c in current], [c["frequency"] for c in current],
+            [c["age_days"] - c["recency_days"] for c in current],
+            [float(c["total_clv"]) for c in current], [float(c["net_revenue"]) for c in current],
+            [bool(s.segments.strip("|")) for s in states],
+        )
+        dues = rules.next_due_many([s.summary.orders for s in states],
+                                   [s.summary.last_ts for s in states], clock)
+        as_of, records, publish = iso(clock), out.records, out.publish
+        for state, cur, prev, label, due in zip(states, current, previous, labels, dues, strict=True):
+            cid = state.customer_id
+            why, source = causes[cid]
+            snapshot = state.published
+            transition = _Transition.of(cid, state, version, why, source, clock)
+            if self._should_update(cur, prev):
+                out.updates += 1
+                snapshot = Published(state.summary, clock, version)
+                records.append(self._update(transition, as_of, prev, cur))
+                self._remember(cid, snapshot, cur)
+            if label != state.segments:
+                for dim, old, new in seg.changes_encoded(state.segments, label):
+                    out.segment_changes += 1
+                    records.append(self._segment(transition, as_of, dim, old, new, cur))
+            if snapshot is not None:
+                publish.append((cid, snapshot, label, due))
 
     @staticmethod
     def _labels(rules: seg.SegmentRules, cur: dict[str, Any], had_labels: bool = True
@@ -364,23 +370,23 @@ class Pipeline:
             self._models[version] = model
         return model
 
-    def _update(self, t: _Transition, prev: dict[str, Any] | None,
+    def _update(self, t: _Transition, as_of: str, prev: dict[str, Any] | None,
                 cur: dict[str, Any]) -> OutRecord:
         delta = Decimal(cur["total_clv"]) - Decimal(prev["total_clv"] if prev else 0)
         body = {
             "schema_version": 1, "event_id": t.event_id("u"), "customer_id": t.customer_id,
-            "cause": t.cause, "source_event_id": t.source, "as_of": iso(t.clock),
+            "cause": t.cause, "source_event_id": t.source, "as_of": as_of,
             "currency": self._s.currency, "model_version": t.model_version,
             "previous": prev, "current": cur, "delta_clv": str(delta),
         }
         return OutRecord(self._s.topic_updates, t.customer_id.encode(), orjson.dumps(body))
 
-    def _segment(self, t: _Transition, dim: str, old: str | None, new: str,
+    def _segment(self, t: _Transition, as_of: str, dim: str, old: str | None, new: str,
                  cur: dict[str, Any]) -> OutRecord:
         body = {
             "schema_version": 1, "event_id": t.event_id("s", dim, old, new),
             "customer_id": t.customer_id, "dimension": dim, "from": old, "to": new,
-            "as_of": iso(t.clock), "cause": t.cause,
+            "as_of": as_of, "cause": t.cause,
             "total_clv": cur["total_clv"], "p_alive": cur["p_alive"],
         }
         return OutRecord(self._s.topic_segments, t.customer_id.encode(), orjson.dumps(body))

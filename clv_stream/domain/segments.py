@@ -20,15 +20,26 @@ event time at which the customer's labels must be looked at again even if no ord
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
 
 from clv_stream.domain.aggregate import SECONDS_PER_DAY
 
-__all__ = ["DIMENSIONS", "RfmCuts", "SegmentRules", "changes", "decode", "encode", "rfm_segment"]
+__all__ = [
+    "DIMENSIONS", "NO_LABELS", "RfmCuts", "SegmentRules", "changes", "changes_encoded", "decode",
+    "encode", "rfm_segment",
+]
 
 DIMENSIONS = ("value_tier", "lifecycle", "rfm")
 TIERS = ("low", "medium", "high", "vip")
+LIFECYCLES = ("new", "active", "at_risk", "lapsed")
+#: The encoded labels of a customer who has none (never had a counting order).
+NO_LABELS = "||"
+#: The encoded labels of a customer whose every order was cancelled.
+ALL_NONE = "none|none|none"
 #: Value tiers drift as p_alive decays, so customers are re-looked at this often at least.
 RESCORE_EVERY_DAYS = 30
 
@@ -69,8 +80,14 @@ def rfm_segment(recency: int, frequency: int) -> str:
     return _RF_GRID[5 - recency][frequency - 1]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SegmentRules:
+    """The segment rules of one model version (labels one customer, or a batch as arrays).
+
+    The batch forms (:meth:`encoded_labels`, :meth:`next_due_many`) are the scalar ones
+    applied column-wise with numpy; a property test keeps them equal.
+    """
+
     tier_cuts: tuple[float, float, float] = (100.0, 500.0, 2000.0)
     at_risk_days: int = 90
     lapsed_days: int = 365
@@ -117,6 +134,62 @@ class SegmentRules:
         later = [day * SECONDS_PER_DAY for day in flips if day * SECONDS_PER_DAY > as_of]
         cap = as_of + RESCORE_EVERY_DAYS * SECONDS_PER_DAY
         return int(min([*later, cap]))
+
+
+    def encoded_labels(
+        self,
+        orders: Sequence[int],
+        frequency: Sequence[int],
+        days_since_last: Sequence[int],
+        total_clv: Sequence[float],
+        net_revenue: Sequence[float],
+        had_labels: Sequence[bool],
+    ) -> list[str]:
+        """:func:`encode` of the labels of each customer of a batch, as :meth:`labels`.
+
+        A customer without a counting order is ``none`` everywhere if it had labels before
+        (``had_labels``), else has none (:data:`NO_LABELS`).
+        """
+        n = np.asarray(orders, dtype=np.int64)
+        since = np.asarray(days_since_last, dtype=np.int64)
+        freq = np.asarray(frequency, dtype=np.int64)
+        tier = np.searchsorted(np.asarray(self.tier_cuts), np.asarray(total_clv), side="right")
+        life = np.where(since > self.lapsed_days, 3,
+                        np.where(since > self.at_risk_days, 2, np.where(freq > 0, 1, 0)))
+        cuts = self.rfm
+        r = 5 - np.searchsorted(np.asarray(cuts.recency_days), since, side="right")
+        f = 1 + np.searchsorted(np.asarray(cuts.orders), n, side="right")
+        code = ((tier * 4 + life) * 5 + (5 - r)) * 5 + (f - 1)
+        table = self._label_table
+        return [table[c] if k > 0 else (ALL_NONE if had else NO_LABELS)
+                for c, k, had in zip(code.tolist(), n.tolist(), had_labels, strict=True)]
+
+    @cached_property
+    def _label_table(self) -> list[str]:
+        return [f"{tier}|{life}|{_RF_GRID[r][f]}"
+                for tier in TIERS for life in LIFECYCLES for r in range(5) for f in range(5)]
+
+    def next_due_many(self, orders: Sequence[int], last_ts: Sequence[int], as_of: int) -> list[int | None]:
+        """:meth:`next_due` of each customer of a batch, all as of one event time."""
+        if not len(orders):
+            return []
+        last_day = np.asarray(last_ts, dtype=np.int64) // SECONDS_PER_DAY
+        offsets = [d + 1 for d in (self.at_risk_days, self.lapsed_days)]
+        offsets += [math.ceil(cut) for cut in self.rfm.recency_days]
+        flips = (last_day[:, None] + np.asarray(offsets, dtype=np.int64)[None, :]) * SECONDS_PER_DAY
+        cap = int(as_of + RESCORE_EVERY_DAYS * SECONDS_PER_DAY)
+        due = np.where(flips > as_of, flips, cap).min(axis=1)
+        due = np.minimum(due, cap)
+        return [d if k > 0 else None for d, k in zip(due.tolist(), orders, strict=True)]
+
+
+def changes_encoded(before: str, after: str) -> list[tuple[str, str | None, str]]:
+    """:func:`changes` between two :func:`encode`-d label sets."""
+    if before == after:
+        return []
+    old = before.split("|") if before else ["", "", ""]
+    return [(d, o or None, a) for d, o, a in zip(DIMENSIONS, old, after.split("|"), strict=False)
+            if a and o != a]
 
 
 def encode(labels: Mapping[str, str]) -> str:

@@ -58,3 +58,55 @@ def test_changes_emit_one_event_per_changed_dimension() -> None:
     assert changes({}, after) == [("value_tier", None, "low"), ("lifecycle", None, "active"),
                                   ("rfm", None, "new")]
     assert changes(after, after) == []
+
+
+# The batch forms the pipeline uses must label exactly as the per-customer rules above.
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from clv_stream.domain.segments import NO_LABELS, RfmCuts, changes_encoded  # noqa: E402
+
+_customer = st.tuples(
+    st.integers(0, 40),  # orders
+    st.integers(0, 39),  # frequency
+    st.integers(0, 900),  # days since the last order
+    st.floats(0, 10_000, allow_nan=False).map(lambda v: round(v, 2)),  # total_clv
+    st.floats(0, 5_000, allow_nan=False).map(lambda v: round(v, 2)),  # net_revenue
+    st.booleans(),  # had labels before
+    st.integers(0, 2_000_000_000),  # last order time
+)
+_rules = st.builds(
+    SegmentRules,
+    tier_cuts=st.lists(st.floats(0, 3000).map(lambda v: round(v, 2)), min_size=3, max_size=3)
+    .map(lambda c: tuple(sorted(c))),
+    at_risk_days=st.integers(1, 200), lapsed_days=st.integers(201, 800),
+    rfm=st.builds(RfmCuts, recency_days=st.just((7.5, 30.0, 90.0, 180.0)),
+                  orders=st.just((2.0, 3.0, 4.0, 10.0)), net_revenue=st.just((1.0, 2.0, 3.0, 4.0))),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rules=_rules, batch=st.lists(_customer, min_size=1, max_size=30),
+       as_of_lag=st.integers(0, 1000 * DAY))
+def test_batch_labels_and_due_times_equal_the_per_customer_rules(
+        rules: SegmentRules, batch: list[tuple[int, int, int, float, float, bool, int]],
+        as_of_lag: int) -> None:
+    cols = list(zip(*batch, strict=True))
+    encoded = rules.encoded_labels(*cols[:6])
+    as_of = max(cols[6]) + as_of_lag
+    dues = rules.next_due_many(cols[0], cols[6], as_of)
+    for (orders, freq, since, clv, net, had, last), got, due in zip(batch, encoded, dues, strict=True):
+        if orders > 0:
+            want = encode(rules.labels(orders, freq, since, clv, net))
+        else:
+            want = "none|none|none" if had else NO_LABELS
+        assert got == want
+        assert due == rules.next_due(orders, last, as_of)
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("", "low|new|new"), ("low|new|new", "low|active|new"), ("low|new|new", "none|none|none"),
+    ("", NO_LABELS), ("low|new|new", "low|new|new"), ("low||new", "medium|new|new"),
+])
+def test_changes_between_encoded_labels_equal_changes_between_dicts(before: str, after: str) -> None:
+    assert changes_encoded(before, after) == changes(decode(before), decode(after))
