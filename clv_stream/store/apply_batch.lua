@@ -31,14 +31,14 @@ local function parse_order(raw)
   -- "placed|ts|margin_bp|refunded|cancelled", or just "placed|ts" for an order with the
   -- default margin, no refund and no cancel (most orders: 10 bytes less each); placed is ""
   -- until order_placed arrives
-  if not raw then return {placed = nil, ts = 0, mbp = 10000, refunded = 0, cancelled = 0, dirty = true} end
+  if not raw then return {placed = nil, ts = 0, mbp = 10000, refunded = 0, cancelled = 0, dirty = false} end
   local placed, ts, mbp, refunded, cancelled = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
   if not placed then
     placed, ts = string.match(raw, '^([^|]*)|([^|]*)$')
     mbp, refunded, cancelled = 10000, 0, 0
   end
   return {placed = tonumber(placed), ts = tonumber(ts), mbp = tonumber(mbp),
-          refunded = tonumber(refunded), cancelled = tonumber(cancelled), dirty = true}
+          refunded = tonumber(refunded), cancelled = tonumber(cancelled), dirty = false}
 end
 
 local function encode_order(o)
@@ -74,16 +74,19 @@ local function order_of(c, order_id)
   return o
 end
 
+local function parse_day(raw)
+  -- "count|net" of one UTC day, or a day without counting orders
+  if raw then
+    local n, net = string.match(raw, '^([^|]*)|([^|]*)$')
+    return {count = tonumber(n), net = tonumber(net), present = true, dirty = false}
+  end
+  return {count = 0, net = 0, present = false, dirty = false}
+end
+
 local function day_of(c, day)
   local d = c.days[day]
   if d == nil then
-    local raw = not c.fresh and redis.call('HGET', c.key, 'd:' .. day)
-    if raw then
-      local n, net = string.match(raw, '^([^|]*)|([^|]*)$')
-      d = {count = tonumber(n), net = tonumber(net), present = true, dirty = false}
-    else
-      d = {count = 0, net = 0, present = false, dirty = false}
-    end
+    d = parse_day(not c.fresh and redis.call('HGET', c.key, 'd:' .. day) or nil)
     c.days[day] = d
   end
   return d
@@ -101,17 +104,21 @@ local function summary_text(c)
     fmt(c.l or 0) .. '|' .. fmt(c.nd) .. '|' .. fmt(first_day_net(c))
 end
 
-local function customer(cid)
+local function customer(cid, order_id, day)
+  -- first touch in this batch: one HMGET reads the summary and, with it, the order and the
+  -- purchase day of the event that touches it (most customers get one event a batch)
   local c = customers[cid]
   if c then return c end
   local key = prefix .. ':c:' .. cid
-  local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg')
-  -- a customer with none of these fields may still have order fields (a refund that came
-  -- before its order): only one whose hash does not exist is known to have nothing
-  local fresh = not (v[1] or v[6] or v[7]) and redis.call('EXISTS', key) == 0
+  local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg',
+                       'o:' .. order_id, 'd:' .. day)
+  -- a customer with none of these fields may still have other order fields (a refund that
+  -- came before its order): only one whose hash does not exist is known to have nothing
+  local fresh = not (v[1] or v[6] or v[7] or v[9] or v[10]) and redis.call('EXISTS', key) == 0
   c = {key = key, n = tonumber(v[1]) or 0, r = tonumber(v[2]) or 0, pr = tonumber(v[3]) or 0,
        f = tonumber(v[4]), l = tonumber(v[5]), nd = tonumber(v[6]) or 0, pub = v[7] or '', sg = v[8] or '',
-       wn = false, wr = false, wf = false, wl = false, wnd = false, pubc = false, fresh = fresh, orders = {}, days = {}}
+       wn = false, wr = false, wf = false, wl = false, wnd = false, pubc = false, fresh = fresh,
+       orders = {[order_id] = parse_order(v[9])}, days = {[day] = parse_day(v[10])}}
   customers[cid] = c
   touched[#touched + 1] = cid
   if string.byte(c.pub, 1) == 61 then
@@ -223,7 +230,7 @@ local applied, duplicates, redelivered = 0, 0, 0
 for base = 0, #recs - 1, FIELDS do
   local part, offset = recs[base + 1], recs[base + 2]
   local event_id, kind, order_id = recs[base + 3], recs[base + 4], recs[base + 5]
-  local c = customer(recs[base + 6])
+  local c = customer(recs[base + 6], order_id, math.floor(recs[base + 8] / DAY))
   if stored[part] == nil then
     stored[part] = tonumber(redis.call('HGET', off_key, part) or '-1')
     high[part] = stored[part]
@@ -247,18 +254,12 @@ end
 redis.call('SET', prefix .. ':clock', fmt(clock))
 
 local out = {clock, applied, duplicates, redelivered}
+local k = 4
 for _, cid in ipairs(touched) do
   local c = customers[cid]
   flush(c)
-  out[#out + 1] = cid
-  out[#out + 1] = c.n
-  out[#out + 1] = c.r
-  out[#out + 1] = c.pr
-  out[#out + 1] = c.f or 0
-  out[#out + 1] = c.l or 0
-  out[#out + 1] = c.nd
-  out[#out + 1] = first_day_net(c)
-  out[#out + 1] = c.pub
-  out[#out + 1] = c.sg
+  out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = cid, c.n, c.r, c.pr, c.f or 0
+  out[k + 6], out[k + 7], out[k + 8], out[k + 9], out[k + 10] = c.l or 0, c.nd, first_day_net(c), c.pub, c.sg
+  k = k + 10
 end
 return out
