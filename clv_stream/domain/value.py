@@ -81,6 +81,8 @@ def _date(day: int) -> str:
 
 
 def churn_band(risk: float) -> str:
+    """The contract's band of a churn risk; applied to the published (6-place) risk, so a
+    consumer re-banding ``churn_risk`` gets the same answer."""
     if risk < 0.33:
         return "low"
     return "medium" if risk <= 0.66 else "high"
@@ -167,6 +169,17 @@ def _money(minor: int, decimals: int) -> str:
     return text[:-decimals] + "." + text[-decimals:]
 
 
+def _ratio_money(numerator_minor: int, denominator: int, decimals: int) -> str:
+    """``numerator / denominator`` minor units, rounded half-even to a minor unit, exactly
+    (as ``Decimal`` quantize with ``ROUND_HALF_EVEN``; no float in between)."""
+    if denominator <= 0:
+        return _money(0, decimals)
+    q, r = divmod(numerator_minor, denominator)
+    if 2 * r > denominator or (2 * r == denominator and q % 2):
+        q += 1
+    return _money(q, decimals)
+
+
 def _records(
     summaries: Sequence[Summary], cols: dict[str, Any], pred: dict[str, Any], as_of: FloatArray,
     cfg: ValueConfig,
@@ -188,7 +201,7 @@ def _records(
         summaries, x.tolist(), cols["t_x"].tolist(), cols["T"].tolist(),
         (profit / years * cfg.lifespan_years / unit).tolist(), (profit / unit).tolist(),
         np.round(pred["p_alive"], 6).tolist(), np.round(pred["expected"], 6).tolist(),
-        pred["aov"].tolist(), pred["clv"].tolist(), pred["risk"].tolist(),
+        pred["aov"].tolist(), pred["clv"].tolist(),
         np.round(pred["risk"], 6).tolist(), (as_of + pred["wait"] * SECONDS_PER_DAY).tolist(),
         strict=True,
     )
@@ -201,7 +214,7 @@ def _records(
             "frequency": int(x),
             "recency_days": int(t_x),
             "age_days": int(age),
-            "average_order_value": f"{(s.net_minor / s.orders if s.orders else 0) / unit:.{d}f}",
+            "average_order_value": _ratio_money(s.net_minor, s.orders, d),
             "average_days_between_orders": round(t_x / x, 4) if x else None,
             "historic_clv": _money(s.profit_minor, d),
             "traditional_clv": f"{trad:.{d}f}",
@@ -211,8 +224,8 @@ def _records(
             "predicted_clv": f"{clv:.{d}f}",
             "total_clv": f"{hist + clv:.{d}f}",
             "churn_risk": risk6,
-            "churn_risk_band": churn_band(risk),
+            "churn_risk_band": churn_band(risk6),
             "expected_next_order_at": None if nxt != nxt else iso(nxt),
         }
-        for s, x, t_x, age, trad, hist, alive, expected, aov, clv, risk, risk6, nxt in rows
+        for s, x, t_x, age, trad, hist, alive, expected, aov, clv, risk6, nxt in rows
     ]

@@ -77,3 +77,26 @@ def test_value_decays_with_time_alone() -> None:
                                             (0.66, "medium"), (0.6601, "high"), (1.0, "high")])
 def test_churn_bands(risk: float, band: str) -> None:
     assert churn_band(risk) == band
+
+
+@pytest.mark.parametrize(("net_minor", "orders"), [
+    (1, 2), (3, 2), (5, 2), (7, 2), (1000, 3), (2000, 3), (1, 8), (3, 8), (12345, 7), (0, 5),
+    (99_999_999_999, 4), (25, 2), (35, 2),
+])
+def test_average_order_value_is_exact_half_even(net_minor: int, orders: int) -> None:
+    from decimal import ROUND_HALF_EVEN
+
+    s = Summary(orders=orders, net_minor=net_minor, profit_minor=net_minor, first_ts=T0,
+                last_ts=T0, purchase_days=1, first_day_net_minor=net_minor)
+    v = score([s], T0 + DAY, MODEL, CFG)[0]
+    want = (Decimal(net_minor) / 100 / orders).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+    assert v["average_order_value"] == str(want)
+
+
+def test_churn_band_agrees_with_the_published_risk() -> None:
+    # a band computed from the unrounded risk could disagree with the 6-place figure shown
+    customers = [Summary(orders=1 + i % 5, net_minor=1000 * (1 + i % 7), profit_minor=1000,
+                         first_ts=T0, last_ts=T0 + (i % 300) * DAY, purchase_days=1 + i % 5,
+                         first_day_net_minor=1000) for i in range(2000)]
+    for v in score(customers, T0 + 400 * DAY, MODEL, CFG):
+        assert v["churn_risk_band"] == churn_band(v["churn_risk"])
