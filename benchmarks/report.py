@@ -69,7 +69,7 @@ def save(section: str, tables: list[Table], extra: dict[str, Any]) -> None:
     _write_latest()
 
 
-SECTIONS = ("throughput", "latency", "memory", "cpu", "soak", "scaleout")
+SECTIONS = ("throughput", "latency", "memory", "cpu", "soak", "scaleout", "redis_costs")
 
 
 def _write_latest() -> None:
