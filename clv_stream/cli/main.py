@@ -68,6 +68,7 @@ def dev(
     from clv_stream.devinfra.stack import DevStack
 
     settings = _settings()
+    _exit_on_sigterm()  # before anything starts: a SIGTERM during start-up also cleans up
     with DevStack(settings, broker_port=broker_port, redis_port=redis_port) as stack:
         s = stack.settings
         console.print(f"[bold green]clv-stream dev[/] broker {s.kafka_bootstrap} · redis "
@@ -75,8 +76,12 @@ def dev(
         _wait_for_signal()
 
 
-def _wait_for_signal() -> None:
+def _exit_on_sigterm() -> None:
+    """SIGTERM raises SystemExit(0), so ``with`` blocks stop the embedded stack."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+
+def _wait_for_signal() -> None:
     with contextlib.suppress(KeyboardInterrupt):
         signal.pause()
 
@@ -94,6 +99,7 @@ def demo(
     from clv_stream.devinfra.stack import DevStack
 
     settings = _settings()
+    _exit_on_sigterm()
     with DevStack(settings, broker_port=broker_port, redis_port=redis_port) as stack:
         _run(lambda: run_demo(stack.settings, console, customers=customers, rate=rate))
         if keep_running:

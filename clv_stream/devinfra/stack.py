@@ -22,7 +22,6 @@ from clv_stream.devinfra._process import ManagedProcess
 from clv_stream.devinfra.broker import EmbeddedBroker
 from clv_stream.devinfra.ports import free_port
 from clv_stream.devinfra.redis_server import EmbeddedRedis
-from clv_stream.exceptions import ClvStreamError
 from clv_stream.settings import Settings
 
 __all__ = ["DevStack", "WorkerProcess"]
@@ -106,7 +105,7 @@ class DevStack:
             )
             if self._with_worker:
                 self._start_worker()
-        except ClvStreamError:
+        except BaseException:  # also SIGTERM/Ctrl-C during start-up: stop what was started
             self.stop()
             raise
         return self

@@ -65,3 +65,28 @@ def test_dev_serves_and_stops_cleanly_on_sigterm() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_dev_stops_cleanly_on_sigterm_during_start_up() -> None:
+    """A SIGTERM before the stack is up (the worker still starting) also exits 0, no orphans."""
+    env = {**os.environ, "CLV_WEB_PORT": str(free_port()), "CLV_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "clv_stream.cli.main", "dev",
+                             "--broker-port", str(free_port()), "--redis-port", str(free_port())],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        children: set[int] = set()
+        while len(children) < 2:  # the broker and redis-server run; the worker is not up yet
+            assert proc.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+            children = _children(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        deadline = time.monotonic() + 10
+        while any(_alive(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [c for c in children if _alive(c)], "orphans left behind"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
