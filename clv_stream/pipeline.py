@@ -95,22 +95,20 @@ class _Transition(NamedTuple):
     """
 
     customer_id: str
-    state: CustomerState
     model_version: str
     cause: str
     source: str
-    clock: int
     key: Any  # blake2b of the "what", copied and extended per record
 
     @classmethod
     def of(cls, customer_id: str, state: CustomerState, model_version: str, cause: str,
-           source: str, clock: int) -> _Transition:
+           source: str) -> _Transition:
         before = state.published.encode() if state.published else ""
         origin = source if cause not in _ORDER_CAUSES else ""  # e.g. due:<t>, refit:<v>
         key = "|".join((customer_id, before, encode_summary(state.summary), model_version,
                         state.segments, origin))
         hashed = hashlib.blake2b(key.encode(), digest_size=16)
-        return cls(customer_id, state, model_version, cause, source, clock, hashed)
+        return cls(customer_id, model_version, cause, source, hashed)
 
     def event_id(self, *parts: object) -> str:
         """blake2b of ``key|part|part...`` (the key's hash state is copied, not redone)."""
@@ -255,12 +253,13 @@ class Pipeline:
         """Current value and segments of several customers (unknown ones left out)."""
         states = await self._store.customers(customer_ids)
         clock = await self._store.clock()
-        values = score([s.summary for s in states], clock, self._model, self._value_cfg)
+        scoring = self._scoring
+        values = score([s.summary for s in states], clock, scoring.model, self._value_cfg)
+        labels = _labels(scoring.rules, values, [False] * len(values))
         return [
             {"customer_id": s.customer_id, "as_of": iso(clock), "currency": self._s.currency,
-             "model_version": self._model.version, "value": v,
-             "segments": self._labels(self._rules, v, had_labels=False)}
-            for s, v in zip(states, values, strict=True)
+             "model_version": scoring.model.version, "value": v, "segments": seg.decode(label)}
+            for s, v, label in zip(states, values, labels, strict=True)
         ]
 
     async def confirm(self, outcome: BatchOutcome) -> None:
@@ -286,12 +285,7 @@ class Pipeline:
         current = score([s.summary for s in states], clock, scoring.model, self._value_cfg)
         previous = await self._previous(states)
         rules, version = scoring.rules, scoring.model.version
-        labels = rules.encoded_labels(
-            [c["orders"] for c in current], [c["frequency"] for c in current],
-            [c["age_days"] - c["recency_days"] for c in current],
-            [float(c["total_clv"]) for c in current], [float(c["net_revenue"]) for c in current],
-            [bool(s.segments.strip("|")) for s in states],
-        )
+        labels = _labels(rules, current, [bool(s.segments.strip("|")) for s in states])
         dues = rules.next_due_many([s.summary.orders for s in states],
                                    [s.summary.last_ts for s in states], clock)
         as_of, records, publish = iso(clock), out.records, out.publish
@@ -299,7 +293,7 @@ class Pipeline:
             cid = state.customer_id
             why, source = causes[cid]
             snapshot = state.published
-            transition = _Transition.of(cid, state, version, why, source, clock)
+            transition = _Transition.of(cid, state, version, why, source)
             if self._should_update(cur, prev):
                 out.updates += 1
                 snapshot = Published(state.summary, clock, version)
@@ -311,17 +305,6 @@ class Pipeline:
                     records.append(self._segment(transition, as_of, dim, old, new, cur))
             if snapshot is not None:
                 publish.append((cid, snapshot, label, due))
-
-    @staticmethod
-    def _labels(rules: seg.SegmentRules, cur: dict[str, Any], had_labels: bool = True
-                ) -> dict[str, str]:
-        """Labels of a value; ``none`` everywhere once every order was cancelled (if the
-        customer had labels), nothing for someone who never had a counting order."""
-        if cur["orders"] <= 0:
-            return dict.fromkeys(seg.DIMENSIONS, "none") if had_labels else {}
-        since = cur["age_days"] - cur["recency_days"]
-        return rules.labels(cur["orders"], cur["frequency"], since, float(cur["total_clv"]),
-                            float(cur["net_revenue"]))
 
     def _should_update(self, cur: dict[str, Any], prev: dict[str, Any] | None) -> bool:
         if prev is None:
@@ -406,6 +389,17 @@ class Pipeline:
 
 _CAUSES = {"p": "order_placed", "r": "order_refunded", "c": "order_cancelled"}
 _ORDER_CAUSES = frozenset(_CAUSES.values())
+
+
+def _labels(rules: seg.SegmentRules, values: Sequence[dict[str, Any]],
+            had_labels: Sequence[bool]) -> list[str]:
+    """Encoded segment labels of scored values (see ``SegmentRules.encoded_labels``)."""
+    return rules.encoded_labels(
+        [v["orders"] for v in values], [v["frequency"] for v in values],
+        [v["age_days"] - v["recency_days"] for v in values],
+        [float(v["total_clv"]) for v in values], [float(v["net_revenue"]) for v in values],
+        had_labels,
+    )
 
 
 def _unchanged(state: CustomerState, cause: str) -> bool:

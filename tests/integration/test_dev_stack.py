@@ -37,12 +37,26 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_dev_serves_and_stops_cleanly_on_sigterm() -> None:
-    web = free_port()
+def _start_dev(web: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CLV_WEB_PORT": str(web), "CLV_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "clv_stream.cli.main", "dev",
+    return subprocess.Popen([sys.executable, "-m", "clv_stream.cli.main", "dev",
                              "--broker-port", str(free_port()), "--redis-port", str(free_port())],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _terminate_and_check(proc: subprocess.Popen[bytes], children: set[int]) -> None:
+    """SIGTERM: the process exits 0 and none of its children outlive it."""
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    deadline = time.monotonic() + 10
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [c for c in children if _alive(c)], "orphans left behind"
+
+
+def test_dev_serves_and_stops_cleanly_on_sigterm() -> None:
+    web = free_port()
+    proc = _start_dev(web)
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -56,12 +70,7 @@ def test_dev_serves_and_stops_cleanly_on_sigterm() -> None:
                 time.sleep(0.3)
         children = _children(proc.pid)
         assert len(children) >= 3  # broker, redis-server, worker
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-        deadline = time.monotonic() + 10
-        while any(_alive(c) for c in children) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not [c for c in children if _alive(c)], "orphans left behind"
+        _terminate_and_check(proc, children)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -69,10 +78,7 @@ def test_dev_serves_and_stops_cleanly_on_sigterm() -> None:
 
 def test_dev_stops_cleanly_on_sigterm_during_start_up() -> None:
     """A SIGTERM before the stack is up (the worker still starting) also exits 0, no orphans."""
-    env = {**os.environ, "CLV_WEB_PORT": str(free_port()), "CLV_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "clv_stream.cli.main", "dev",
-                             "--broker-port", str(free_port()), "--redis-port", str(free_port())],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = _start_dev(free_port())
     try:
         deadline = time.monotonic() + 60
         children: set[int] = set()
@@ -81,12 +87,7 @@ def test_dev_stops_cleanly_on_sigterm_during_start_up() -> None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
             children = _children(proc.pid)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-        deadline = time.monotonic() + 10
-        while any(_alive(c) for c in children) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not [c for c in children if _alive(c)], "orphans left behind"
+        _terminate_and_check(proc, children)
     finally:
         if proc.poll() is None:
             proc.kill()
