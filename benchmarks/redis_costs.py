@@ -49,14 +49,14 @@ async def _run_pipeline(url: str, messages: list[workload.Message], batch: int
     apply = RedisStore.apply
     publish_s = 0.0
 
-    async def capturing(self: RedisStore, topic: str, records: Any) -> Any:
+    async def capturing(self: RedisStore, topic: str, records: Any, *args: Any) -> Any:
         flat: list[Any] = []
         for rec in records:
             o = rec.order
             flat.extend((rec.partition, rec.offset, o.event_id, o.kind, o.order_id,
                          o.customer_id, o.amount_minor, o.ts, o.margin_bp))
         captured.append(orjson.dumps(flat))
-        return await apply(self, topic, records)
+        return await apply(self, topic, records, *args)
 
     redis_store.RedisStore.apply = capturing  # type: ignore[method-assign]
     try:

@@ -4,7 +4,8 @@ Framework-free: the Faust worker (``clv_stream.worker``) feeds it batches of raw
 records and sends what it returns. The order of a batch's life is what makes delivery safe:
 
 1. :meth:`Pipeline.process` validates, applies the batch in one Lua call (idempotent by
-   offset and event_id), scores every touched customer and builds the output records;
+   offset and event_id), scores every touched customer, and the customers of the batch's
+   partitions that event time made due for a time-driven look, and builds the output records;
 2. the worker produces those records and waits for the broker's acks;
 3. :meth:`Pipeline.confirm` records what was published (snapshot, segments, next due time);
 4. the worker commits the Kafka offsets.
@@ -66,8 +67,9 @@ class OutRecord(NamedTuple):
 @dataclass(slots=True)
 class BatchOutcome:
     records: list[OutRecord] = field(default_factory=list)
-    publish: list[tuple[str, Published, str, int | None]] = field(default_factory=list)
+    publish: list[tuple[str, Published, str, int | None, int]] = field(default_factory=list)
     received: int = 0
+    due: int = 0  # customers re-scored because event time made them due (time decay)
     invalid: int = 0
     applied: int = 0
     duplicates: int = 0
@@ -163,8 +165,14 @@ class Pipeline:
     def _rules(self) -> seg.SegmentRules:
         return self._scoring.rules
 
-    async def process(self, batch: Sequence[RawRecord]) -> BatchOutcome:
+    async def process(self, batch: Sequence[RawRecord], shards: Sequence[int] = (),
+                      home: bool = False) -> BatchOutcome:
         """Process a batch; a record that breaks processing is dead-lettered, never fatal.
+
+        ``shards``: the partitions of the consume lane the batch came from; customers whose
+        home is one of them and who are due for a time-driven look by the batch's event time
+        are re-scored with it (``time_decay``). An empty batch does only that. ``home``:
+        every record is keyed by its ``customer_id`` (so its partition is the customer's).
 
         Store and broker outages (:class:`StoreError`) propagate: the caller retries the
         batch. Any other exception is a bug tripped by some record: the batch is retried one
@@ -172,14 +180,15 @@ class Pipeline:
         ``processing_error`` (their aggregate updates, if applied, stay applied once).
         """
         try:
-            return await self._process(batch)
+            return await self._process(batch, shards, home)
         except StoreError:
             raise
         except Exception:
             logger.exception("batch of %s failed; isolating the failing records", len(batch))
-            return await self._process_one_by_one(batch)
+            return await self._process_one_by_one(batch, shards, home)
 
-    async def _process_one_by_one(self, batch: Sequence[RawRecord]) -> BatchOutcome:
+    async def _process_one_by_one(self, batch: Sequence[RawRecord], shards: Sequence[int],
+                                  home: bool) -> BatchOutcome:
         """Find the records that fail alone, dead-letter them, process the rest as one batch.
 
         The probes' outputs are dropped: the final pass emits once per customer, from the
@@ -189,7 +198,7 @@ class Pipeline:
         counts = [0, 0, 0]  # applied, duplicates, redelivered: by the probes, which apply
         for i, raw in enumerate(batch):
             try:
-                probe = await self._process([raw])
+                probe = await self._process([raw], (), home)
             except StoreError:
                 raise
             except Exception as exc:  # the point is to survive anything
@@ -198,7 +207,7 @@ class Pipeline:
             counts = [counts[0] + probe.applied, counts[1] + probe.duplicates,
                       counts[2] + probe.redelivered]
         rest = [raw for i, raw in enumerate(batch) if i not in failing]
-        out = await self._process(rest) if rest else BatchOutcome()
+        out = await self._process(rest, shards, home)
         out.received = len(batch)
         out.applied, out.duplicates, out.redelivered = counts
         for i, err in failing.items():
@@ -207,7 +216,8 @@ class Pipeline:
             out.records.append(self._dead_letter(batch[i], error, self._wall()))
         return out
 
-    async def _process(self, batch: Sequence[RawRecord]) -> BatchOutcome:
+    async def _process(self, batch: Sequence[RawRecord], shards: Sequence[int],
+                       home: bool) -> BatchOutcome:
         out = BatchOutcome(received=len(batch))
         valid: list[Positioned] = []
         now = self._wall()
@@ -219,14 +229,19 @@ class Pipeline:
                 out.records.append(self._dead_letter(raw, exc, now))
                 continue
             valid.append(Positioned(raw.partition, raw.offset, order))
-        if not valid:
+        if not valid and not shards:
             return out
-        result = await self._store.apply(batch[0].topic, valid)
+        topic = batch[0].topic if batch else self._s.topic_orders
+        result = await self._store.apply(topic, valid, home, shards,
+                                         self._s.due_batch_max)
         out.applied, out.duplicates = result.applied, result.duplicates
-        out.redelivered, out.clock = result.redelivered, result.clock
+        out.redelivered, out.clock, out.due = result.redelivered, result.clock, len(result.due)
         last: dict[str, Order] = {p.order.customer_id: p.order for p in valid}
         causes = {cid: (_CAUSES[o.kind], o.event_id) for cid, o in last.items()}
-        await self._emit(result.customers, result.clock, causes, out)
+        if result.due:
+            decay = ("time_decay", f"due:{result.clock}")
+            causes.update((s.customer_id, decay) for s in result.due)
+        await self._emit([*result.customers, *result.due], result.clock, causes, out)
         return out
 
     async def rescore(self, customer_ids: Sequence[str], cause: str, source: str) -> BatchOutcome:
@@ -304,7 +319,7 @@ class Pipeline:
                     out.segment_changes += 1
                     records.append(self._segment(transition, as_of, dim, old, new, cur))
             if snapshot is not None:
-                publish.append((cid, snapshot, label, due))
+                publish.append((cid, snapshot, label, due, state.home))
 
     def _should_update(self, cur: dict[str, Any], prev: dict[str, Any] | None) -> bool:
         if prev is None:

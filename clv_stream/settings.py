@@ -100,8 +100,11 @@ class Settings(BaseSettings):
     model_poll_interval: float = Field(default=2.0, gt=0)
     #: Customers per second re-scored in the background after a new model version.
     refit_rate: float = Field(default=5000.0, gt=0)
-    #: How often a worker looks for customers whose time-driven segments are due (seconds).
+    #: How often an idle consume lane looks for customers whose time-driven segments are due
+    #: (seconds); a busy lane takes them with each batch.
     due_poll_interval: float = Field(default=1.0, gt=0)
+    #: Due customers a lane re-scores with one batch (or one idle look) at most.
+    due_batch_max: int = Field(default=2000, ge=1)
 
     log_level: str = "INFO"
 

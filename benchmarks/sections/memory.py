@@ -48,7 +48,7 @@ async def _feed(pipeline: Pipeline, customers: int) -> int:
         for lo in range(0, len(messages), BATCH):
             batch = [RawRecord("orders", 0, orders + i, k, v)
                      for i, (k, v) in enumerate(messages[lo:lo + BATCH])]
-            outcome = await pipeline.process(batch)
+            outcome = await pipeline.process(batch, (0,), True)  # one lane owns partition 0
             await pipeline.confirm(outcome)
             orders += len(batch)
         logger.info("memory: %s customers, %s orders fed", block + n, orders)
@@ -91,7 +91,8 @@ async def measure(customers: int) -> dict[str, Any]:
         full = await _used(client)
         hashes, hash_avg = await _sample(client, "clv:c:*", 2000)
         dedupe, dedupe_avg = await _sample(client, "clv:e:*", 2000)
-        due = int(await client.memory_usage("clv:due", samples=0) or 0)
+        due = sum([int(await client.memory_usage(k, samples=0) or 0)
+                   for k in ("clv:due", "clv:due:0")])
         keys = int(await client.dbsize())
         await _unlink(client, "clv:e:*")
         without = await _used(client)

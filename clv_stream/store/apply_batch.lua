@@ -13,15 +13,28 @@
 -- customer. A new customer's order costs four calls (SET NX, HMGET, EXISTS, HSET) instead
 -- of about a dozen. Redis' Lua allocates slowly: tables are built whole, buffers reused.
 --
+-- Home partition and due times: a customer's "home" (hash field k) is the orders partition
+-- its correctly keyed records arrive on; P:due:{home} holds when it is next due for a
+-- time-driven look (publish.lua writes it), P:due those without a home. The consume lane
+-- that owns a partition is the only one touching its customers, so after applying the batch
+-- this script also hands that lane the customers of its partitions that are due by the new
+-- event time (up to due_limit): time decay rides on the lane's own batches.
+--
 -- ARGV: prefix, topic, dedupe_window_ms, records: a JSON array, flat, 9 values per record
---       (partition, offset, event_id, kind, order_id, customer_id, amount_minor, ts, margin_bp)
--- Returns: {clock, applied, duplicates, redelivered,
---           then per touched customer: customer_id, orders, net, profit, first_ts, last_ts,
---           purchase_days, first_day_net (integers), pub, segments}
+--       (partition, offset, event_id, kind, order_id, customer_id, amount_minor, ts, margin_bp),
+--       home ("1": every record is keyed by its customer_id, so its partition is the
+--       customer's home), due_limit, shards: a JSON array of the lane's partitions
+-- Returns: {clock, applied, duplicates, redelivered, touched (count of customer rows that
+--           follow for the records; the due customers' rows come after them),
+--           then per customer: customer_id, orders, net, profit, first_ts, last_ts,
+--           purchase_days, first_day_net (integers), pub, segments, home (-1: none)}
 
 local prefix, topic = ARGV[1], ARGV[2]
 local window_ms = ARGV[3]
 local recs = cjson.decode(ARGV[4])
+local home = ARGV[5] == '1'
+local due_limit = tonumber(ARGV[6] or '0')
+local shards = cjson.decode(ARGV[7] or '[]')
 local FIELDS = 9
 local DAY = 86400
 
@@ -111,12 +124,13 @@ local function customer(cid, order_id, day)
   if c then return c end
   local key = prefix .. ':c:' .. cid
   local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg',
-                       'o:' .. order_id, 'd:' .. day)
+                       'o:' .. order_id, 'd:' .. day, 'k')
   -- a customer with none of these fields may still have other order fields (a refund that
   -- came before its order): only one whose hash does not exist is known to have nothing
   local fresh = not (v[1] or v[6] or v[7] or v[9] or v[10]) and redis.call('EXISTS', key) == 0
-  c = {key = key, n = tonumber(v[1]) or 0, r = tonumber(v[2]) or 0, pr = tonumber(v[3]) or 0,
+  c = {id = cid, key = key, n = tonumber(v[1]) or 0, r = tonumber(v[2]) or 0, pr = tonumber(v[3]) or 0,
        f = tonumber(v[4]), l = tonumber(v[5]), nd = tonumber(v[6]) or 0, pub = v[7] or '', sg = v[8] or '',
+       k = tonumber(v[11]), k0 = tonumber(v[11]),
        wn = false, wr = false, wf = false, wl = false, wnd = false, pubc = false, fresh = fresh,
        orders = {[order_id] = parse_order(v[9])}, days = {[day] = parse_day(v[10])}}
   customers[cid] = c
@@ -143,6 +157,25 @@ local function call_chunked(cmd, key, n)
   end
 end
 
+local function due_key(k)
+  if k == nil or k < 0 then return prefix .. ':due' end
+  return prefix .. ':due:' .. k
+end
+
+local function move_due(c)
+  -- the customer's home changed (its first keyed record, or the orders topic was
+  -- repartitioned): its next due time moves to the new home's index
+  if not c.fresh then
+    local old = due_key(c.k0)
+    local at = redis.call('ZSCORE', old, c.id)
+    if at then
+      redis.call('ZREM', old, c.id)
+      redis.call('ZADD', due_key(c.k), at, c.id)
+    end
+  end
+  c.k0 = c.k
+end
+
 local function flush(c)
   -- write back every changed field of the customer: one HSET (and an HDEL for empty days)
   local n = 0
@@ -152,6 +185,7 @@ local function flush(c)
   if c.wf then n = put(n, 'f', c.f) end
   if c.wl then n = put(n, 'l', c.l) end
   if c.wnd then n = put(n, 'nd', c.nd) end
+  if c.k ~= c.k0 then n = put(n, 'k', c.k); move_due(c) end
   c.wn, c.wr, c.wf, c.wl, c.wnd = false, false, false, false, false
   for order_id, o in pairs(c.orders) do
     if o.dirty then n = put(n, 'o:' .. order_id, encode_order(o)); o.dirty = false end
@@ -231,6 +265,7 @@ for base = 0, #recs - 1, FIELDS do
   local part, offset = recs[base + 1], recs[base + 2]
   local event_id, kind, order_id = recs[base + 3], recs[base + 4], recs[base + 5]
   local c = customer(recs[base + 6], order_id, math.floor(recs[base + 8] / DAY))
+  if home then c.k = part end
   if stored[part] == nil then
     stored[part] = tonumber(redis.call('HGET', off_key, part) or '-1')
     high[part] = stored[part]
@@ -253,13 +288,48 @@ for part, offset in pairs(high) do
 end
 redis.call('SET', prefix .. ':clock', fmt(clock))
 
-local out = {clock, applied, duplicates, redelivered}
-local k = 4
+local out = {clock, applied, duplicates, redelivered, #touched}
+local k = 5
 for _, cid in ipairs(touched) do
   local c = customers[cid]
   flush(c)
   out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = cid, c.n, c.r, c.pr, c.f or 0
   out[k + 6], out[k + 7], out[k + 8], out[k + 9], out[k + 10] = c.l or 0, c.nd, first_day_net(c), c.pub, c.sg
-  k = k + 10
+  out[k + 11] = c.k or -1
+  k = k + 11
+end
+
+-- the lane's customers due for a time-driven look by the new event time, not touched above
+local left = due_limit
+for _, shard in ipairs(shards) do
+  if left <= 0 then break end
+  local index = due_key(shard)
+  for _, cid in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', clock, 'LIMIT', 0, left)) do
+    left = left - 1
+    if customers[cid] == nil then
+      local key = prefix .. ':c:' .. cid
+      local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg', 'k')
+      if v[1] or v[7] then
+        local fdn = 0
+        if v[4] then
+          local raw = redis.call('HGET', key, 'd:' .. math.floor(tonumber(v[4]) / DAY))
+          if raw then fdn = tonumber(string.match(raw, '|(.*)$')) end
+        end
+        local pub = v[7] or ''
+        if string.byte(pub, 1) == 61 then  -- "=|as_of|version", as in customer()
+          pub = fmt(tonumber(v[1]) or 0) .. '|' .. fmt(tonumber(v[2]) or 0) .. '|' ..
+            fmt(tonumber(v[3]) or 0) .. '|' .. fmt(tonumber(v[4]) or 0) .. '|' ..
+            fmt(tonumber(v[5]) or 0) .. '|' .. fmt(tonumber(v[6]) or 0) .. '|' .. fmt(fdn) ..
+            string.sub(pub, 2)
+        end
+        out[k + 1], out[k + 2], out[k + 3], out[k + 4] = cid, tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
+        out[k + 5], out[k + 6], out[k + 7], out[k + 8] = tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0, fdn
+        out[k + 9], out[k + 10], out[k + 11] = pub, v[8] or '', tonumber(v[9]) or -1
+        k = k + 11
+      else
+        redis.call('ZREM', index, cid)  -- its state is gone: nothing to look at
+      end
+    end
+  end
 end
 return out

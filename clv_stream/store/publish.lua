@@ -1,9 +1,11 @@
 -- clv-stream: record what a batch published, for every customer it emitted for.
 --
--- ARGV: prefix, entries: a JSON array, flat, 4 values per customer
---       (customer_id, pub snapshot, segment labels, next due event time or -1 for never)
--- Writes per customer: HSET P:c:{id} pub .. sg ..; then one ZADD P:due and one ZREM P:due
--- (in chunks, so unpack stays within Lua's stack limit).
+-- ARGV: prefix, entries: a JSON array, flat, 5 values per customer
+--       (customer_id, pub snapshot, segment labels, next due event time or -1 for never,
+--        home partition or -1 for none)
+-- Writes per customer: HSET P:c:{id} pub .. sg ..; then per due index touched (P:due:{home},
+-- or P:due for customers without a home) one ZADD and one ZREM (in chunks, so unpack stays
+-- within Lua's stack limit).
 --
 -- A snapshot whose summary is the one the hash holds now (the usual case: the customer was
 -- just published) is stored as "=|as_of|version", 40 bytes less a customer; apply_batch.lua
@@ -14,11 +16,15 @@ local prefix = ARGV[1]
 local entries = cjson.decode(ARGV[2])
 local CHUNK = 500
 local DAY = 86400
-local due_key = prefix .. ':due'
-local due, never = {}, {}
+local due, never = {}, {}  -- due index key -> ZADD arguments / ZREM members
 
-local function flush(cmd, args)
-  if #args > 0 then redis.call(cmd, due_key, unpack(args)) end
+local function index_of(home)
+  if home < 0 then return prefix .. ':due' end
+  return prefix .. ':due:' .. home
+end
+
+local function flush(cmd, key, args)
+  if #args > 0 then redis.call(cmd, key, unpack(args)) end
 end
 
 local function compact(key, pub)
@@ -34,19 +40,24 @@ local function compact(key, pub)
   return pub
 end
 
-for i = 1, #entries, 4 do
+for i = 1, #entries, 5 do
   local cid, at = entries[i], entries[i + 3]
   local key = prefix .. ':c:' .. cid
   redis.call('HSET', key, 'pub', compact(key, entries[i + 1]), 'sg', entries[i + 2])
+  local index = index_of(entries[i + 4])
   if at < 0 then
-    never[#never + 1] = cid
-    if #never >= CHUNK then flush('ZREM', never); never = {} end
+    local args = never[index] or {}
+    never[index] = args
+    args[#args + 1] = cid
+    if #args >= CHUNK then flush('ZREM', index, args); never[index] = {} end
   else
-    due[#due + 1] = at
-    due[#due + 1] = cid
-    if #due >= 2 * CHUNK then flush('ZADD', due); due = {} end
+    local args = due[index] or {}
+    due[index] = args
+    args[#args + 1] = at
+    args[#args + 1] = cid
+    if #args >= 2 * CHUNK then flush('ZADD', index, args); due[index] = {} end
   end
 end
-flush('ZADD', due)
-flush('ZREM', never)
-return #entries / 4
+for index, args in pairs(due) do flush('ZADD', index, args) end
+for index, args in pairs(never) do flush('ZREM', index, args) end
+return #entries / 5

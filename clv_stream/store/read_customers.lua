@@ -3,7 +3,8 @@
 -- ARGV: prefix, customer ids: a JSON array
 -- Returns per known customer (one with a counting order or a publication), in the order
 -- asked: customer_id, orders, net, profit, first_ts, last_ts, purchase_days, first_day_net
--- (integers), pub, segments: the layout apply_batch.lua returns after its header.
+-- (integers), pub, segments, home (-1: none): the layout apply_batch.lua returns after its
+-- header.
 
 local prefix = ARGV[1]
 local ids = cjson.decode(ARGV[2])
@@ -11,7 +12,7 @@ local DAY = 86400
 local out = {}
 for _, cid in ipairs(ids) do
   local key = prefix .. ':c:' .. cid
-  local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg')
+  local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg', 'k')
   if v[1] or v[7] then
     local first_day_net = 0
     if v[4] then
@@ -29,6 +30,7 @@ for _, cid in ipairs(ids) do
     out[#out + 1] = first_day_net
     out[#out + 1] = pub
     out[#out + 1] = v[8] or ''
+    out[#out + 1] = tonumber(v[9]) or -1
   end
 end
 return out

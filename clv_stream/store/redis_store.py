@@ -5,10 +5,14 @@ Key layout (``P`` is ``CLV_REDIS_KEY_PREFIX``, default ``clv``)::
     P:c:{customer_id}   hash  n, r, pr, f, l, nd (summary), o:{order_id} (order state:
                               placed|ts|margin_bp|refunded|cancelled, or placed|ts),
                               d:{utc day} (count|net), pub (last published snapshot), sg
+                              (segment labels), k (home: the orders partition of its keyed
+                              records)
     P:e:{event_id}      string, expires after CLV_DEDUPE_WINDOW (event_id dedupe)
     P:off:{topic}       hash  partition -> highest applied offset
     P:clock             string, the stream's event time (max occurred_at applied, epoch s)
-    P:due               zset  customer_id -> event time of its next time-driven look
+    P:due:{home}        zset  customer_id -> event time of its next time-driven look, per
+                              home partition (the lane that owns the partition sweeps it)
+    P:due               zset  the same, for customers without a home (never keyed right)
     P:models            hash  version -> model JSON;  P:model:current -> version
 
 All writes of a batch happen in one Lua call (``apply_batch.lua``); this module is the one
@@ -39,7 +43,7 @@ _SCRIPTS = importlib.resources.files("clv_stream.store")
 _APPLY = _SCRIPTS.joinpath("apply_batch.lua").read_text()
 _PUBLISH = _SCRIPTS.joinpath("publish.lua").read_text()
 _READ = _SCRIPTS.joinpath("read_customers.lua").read_text()
-_PER_CUSTOMER = 10
+_PER_CUSTOMER = 11
 
 
 class Positioned(NamedTuple):
@@ -55,6 +59,7 @@ class CustomerState(NamedTuple):
     summary: Summary
     published: Published | None
     segments: str
+    home: int = -1  # the orders partition of its keyed records; -1: none known
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +68,8 @@ class ApplyResult:
     applied: int
     duplicates: int
     redelivered: int
-    customers: list[CustomerState]
+    customers: list[CustomerState]  # touched by the batch's records
+    due: list[CustomerState]  # of the lane's partitions, due for a time-driven look
 
 
 @contextmanager
@@ -107,8 +113,14 @@ class RedisStore:
         with _translated():
             return bool(await self._r.ping())
 
-    async def apply(self, topic: str, records: Sequence[Positioned]) -> ApplyResult:
-        """Apply a batch atomically; return the clock and every touched customer's state."""
+    async def apply(self, topic: str, records: Sequence[Positioned], home: bool = False,
+                    shards: Sequence[int] = (), due_limit: int = 0) -> ApplyResult:
+        """Apply a batch atomically; return the clock and every touched customer's state.
+
+        ``home``: every record is keyed by its ``customer_id``, so its partition is the
+        customer's home. ``shards``: partitions whose customers are due for a time-driven
+        look by the batch's event time are returned too (at most ``due_limit``).
+        """
         flat: list[Any] = []
         add = flat.extend
         for rec in records:
@@ -116,11 +128,14 @@ class RedisStore:
             add((rec.partition, rec.offset, o.event_id, o.kind, o.order_id,
                  o.customer_id, o.amount_minor, o.ts, o.margin_bp))
         with _translated():
-            reply = await self._apply(args=[self._p, topic, self._window, orjson.dumps(flat)])
+            reply = await self._apply(args=[self._p, topic, self._window, orjson.dumps(flat),
+                                            "1" if home else "0", due_limit,
+                                            orjson.dumps(list(shards))])
         return _parse_apply(reply)
 
-    async def publish(self, entries: Sequence[tuple[str, Published, str, int | None]]) -> None:
-        """Record what was emitted: snapshot, segment labels and next due time per customer.
+    async def publish(self, entries: Sequence[tuple[str, Published, str, int | None, int]]) -> None:
+        """Record what was emitted: snapshot, segment labels and next due time per customer
+        (in the due index of its home partition, the last value).
 
         One script call per batch (``publish.lua``): a pipeline of one HSET per customer
         costs the client more than the server.
@@ -129,8 +144,8 @@ class RedisStore:
             return
         flat: list[Any] = []
         add = flat.extend
-        for cid, snapshot, segments, next_due in entries:
-            add((cid, snapshot.encode(), segments, -1 if next_due is None else next_due))
+        for cid, snapshot, segments, next_due, home in entries:
+            add((cid, snapshot.encode(), segments, -1 if next_due is None else next_due, home))
         with _translated():
             await self._publish(args=[self._p, orjson.dumps(flat)])
 
@@ -165,9 +180,11 @@ class RedisStore:
         with _translated():
             return int(await self._r.get(self.key("clock")) or 0)
 
-    async def due(self, until: int, limit: int) -> list[str]:
+    async def due(self, until: int, limit: int, home: int = -1) -> list[str]:
+        """Customers of a home partition (-1: without a home) due by event time ``until``."""
+        key = self.key("due") if home < 0 else self.key("due", str(home))
         with _translated():
-            found = await self._r.zrangebyscore(self.key("due"), "-inf", until, 0, limit)
+            found = await self._r.zrangebyscore(key, "-inf", until, 0, limit)
         return [str(cid) for cid in found]
 
     async def current_model(self) -> ScoringModel | None:
@@ -193,13 +210,16 @@ class RedisStore:
 
 def _parse_apply(reply: list[Any]) -> ApplyResult:
     clock, applied, dups, redelivered = int(reply[0]), int(reply[1]), int(reply[2]), int(reply[3])
-    return ApplyResult(clock, applied, dups, redelivered, _states(reply, 4))
+    rows = _states(reply, 5)
+    touched = int(reply[4])
+    return ApplyResult(clock, applied, dups, redelivered, rows[:touched], rows[touched:])
 
 
 def _states(reply: list[Any], start: int) -> list[CustomerState]:
-    """Customer rows from ``start``: id, the 7 summary integers, pub, segments."""
+    """Customer rows from ``start``: id, the 7 summary integers, pub, segments, home."""
     return [
-        CustomerState(reply[i], Summary(*reply[i + 1:i + 8]), _published(reply[i + 8]), reply[i + 9])
+        CustomerState(reply[i], Summary(*reply[i + 1:i + 8]), _published(reply[i + 8]), reply[i + 9],
+                      reply[i + 10])
         for i in range(start, len(reply), _PER_CUSTOMER)
     ]
 

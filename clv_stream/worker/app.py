@@ -26,8 +26,6 @@ from clv_stream.worker.refit import RefitPass
 __all__ = ["OrdersService", "create_app"]
 
 logger = logging.getLogger(__name__)
-#: Customers re-scored per time-decay sweep (one Redis round trip and one produce batch).
-DUE_BATCH = 2000
 
 
 class OrdersService(mode.Service):
@@ -75,15 +73,24 @@ class OrdersService(mode.Service):
 
     @mode.Service.task
     async def _time_decay(self) -> None:
-        """Re-score customers whose time-driven segments are due, as event time passes."""
+        """Re-score due customers that have no home partition (never keyed by their id).
+
+        Customers with a home are re-scored by the consume lane that owns it (see
+        :class:`~clv_stream.worker.kafka.BatchLoop`); these few run between batches.
+        """
         while not self.should_stop:
-            swept = await self.loop_.exclusive(self._sweep_due)
+            try:
+                waiting = await self.store.due(until=await self.store.clock(), limit=1)
+            except StoreError as exc:
+                logger.warning("cannot look for due customers: %s", exc)
+                waiting = []
+            swept = await self.loop_.exclusive(self._sweep_homeless) if waiting else 0
             if not swept:
                 await self.sleep(self.settings.due_poll_interval)
 
-    async def _sweep_due(self) -> int:
+    async def _sweep_homeless(self) -> int:
         clock = await self.store.clock()
-        ids = await self.store.due(until=clock, limit=DUE_BATCH)
+        ids = await self.store.due(until=clock, limit=self.settings.due_batch_max)
         if not ids:
             return 0
         outcome = await self.pipeline.rescore(ids, "time_decay", f"due:{clock}")

@@ -40,7 +40,8 @@ GC_THRESHOLDS = (50_000, 20, 100)
 #: How long the sink trusts a topic's partition list before asking the producer again.
 PARTITIONS_TTL_S = 30.0
 
-Process = Callable[[list[RawRecord]], Awaitable[BatchOutcome]]
+#: ``process(records, shards, home)``: see :meth:`clv_stream.pipeline.Pipeline.process`.
+Process = Callable[[list[RawRecord], Sequence[int], bool], Awaitable[BatchOutcome]]
 Confirm = Callable[[BatchOutcome], Awaitable[None]]
 
 
@@ -190,7 +191,13 @@ class BatchLoop:
     batch at a time, in order). A customer's correctly keyed orders are all in one
     partition, so lanes never share a customer, except through a record keyed otherwise
     than its ``customer_id``: a batch holding one runs alone, as ``exclusive`` steps (the
-    time-decay sweep) and revocations do, once every lane is between batches.
+    step) and revocations do, once every lane is between batches.
+
+    Time decay rides on the lanes: each batch also re-scores the customers of the lane's
+    partitions that its event time made due (the customers' due index is sharded by their
+    home partition), and an idle lane looks for due ones every ``CLV_DUE_POLL_INTERVAL``
+    with an empty batch. So a customer is only ever touched by the lane that owns it, and a
+    worker only sweeps the partitions assigned to it.
     """
 
     def __init__(self, settings: Settings, process: Process, sink: KafkaSink,
@@ -251,6 +258,7 @@ class BatchLoop:
     async def _lane(self, lane: int) -> None:
         assert self.consumer is not None
         n, wait_ms = len(self._lanes), self._s.batch_max_wait_ms or 1
+        next_look = 0.0  # when this lane, if idle, next looks for due customers
         while not self._stopping.is_set():
             mine = [tp for tp in self.consumer.assignment() if tp.partition % n == lane]
             if not mine:
@@ -259,31 +267,42 @@ class BatchLoop:
             fetched = await self.consumer.getmany(*mine, timeout_ms=wait_ms,
                                                   max_records=self._s.batch_max_records)
             if not fetched:
+                if time.monotonic() >= next_look:
+                    async with self._lanes[lane]:
+                        due = await self._handle({}, mine, home=True)
+                    more = due >= self._s.due_batch_max  # a full look: there may be more
+                    next_look = time.monotonic() + (0.0 if more else self._s.due_poll_interval)
                 continue
-            if n > 1 and not all(_keyed(m) for msgs in fetched.values() for m in msgs):
+            keyed = all(_keyed(m) for msgs in fetched.values() for m in msgs)
+            if n > 1 and not keyed:
                 async with self._all_idle():  # a customer of this batch may be in another lane
-                    await self._handle(fetched)
+                    await self._handle(fetched, mine, home=False)
             else:
                 async with self._lanes[lane]:
-                    await self._handle(fetched)
+                    await self._handle(fetched, mine, home=keyed)
 
-    async def _handle(self, fetched: dict[Any, list[Any]]) -> None:
+    async def _handle(self, fetched: dict[Any, list[Any]], mine: list[Any], home: bool) -> int:
+        """Process, send, confirm, commit one batch; return the due customers it re-scored."""
         assert self.consumer is not None
         owned = self.consumer.assignment()
         fetched = {tp: msgs for tp, msgs in fetched.items() if tp in owned}
+        shards = sorted(tp.partition for tp in mine if tp in owned)
         records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value)
                    for msgs in fetched.values() for m in msgs]
-        if not records:
-            return
-        outcome = await self._retrying(lambda: self._process(records))
+        if not records and not shards:
+            return 0
+        outcome: BatchOutcome = await self._retrying(lambda: self._process(records, shards, home))
         await self._retrying(lambda: self._sink.send(outcome.records))
         await self._retrying(lambda: self._confirm(outcome))
+        if not fetched:
+            return outcome.due
         try:
             async with self._commit_lock:
                 await self.consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()})
         except CommitFailedError as exc:  # rebalanced meanwhile; the new owner redelivers
             logger.warning("offset commit failed (%s); redelivery is idempotent", exc)
         self.batches += 1
+        return outcome.due
 
     async def _retrying(self, step: Callable[[], Awaitable[Any]]) -> Any:
         delay = 0.05

@@ -20,11 +20,12 @@ class PoisonedStore(RedisStore):
     """A real store that fails like a bug would when customer ``poison`` is in a batch:
     before writing, or (``late-poison``) after the batch was written."""
 
-    async def apply(self, topic: str, records: Sequence[Positioned]) -> ApplyResult:
+    async def apply(self, topic: str, records: Sequence[Positioned], home: bool = False,
+                    shards: Sequence[int] = (), due_limit: int = 0) -> ApplyResult:
         ids = {r.order.customer_id for r in records}
         if "poison" in ids:
             raise RuntimeError("boom")
-        result = await super().apply(topic, records)
+        result = await super().apply(topic, records, home, shards, due_limit)
         if "late-poison" in ids:
             raise RuntimeError("boom after the write")
         return result

@@ -1,0 +1,103 @@
+"""Segments that move with event time alone: a customer who stops buying becomes at risk.
+
+The worker re-scores a customer when the stream's event time (the latest ``occurred_at``
+applied) passes its next due time, without an order of its own: in the batch of a later
+order on the same partition, or, when its partition gets no orders, in its lane's idle look.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis
+from clv_stream.domain.aggregate import Summary
+from clv_stream.events.validation import Order
+from clv_stream.store.redis_store import Positioned, RedisStore
+from clv_stream.store.snapshot import Published
+from tests.corpus import order
+from tests.integration.harness import Harness
+
+#: (partition of the later order, the quiet customer's order, the later order): 150+ days
+#: apart; each case later than the last, as the stream's event time only moves forward
+CASES = [(0, "2025-01-10T10:00:00+00:00", "2025-06-10T10:00:00+00:00"),
+         (1, "2025-07-10T10:00:00+00:00", "2025-12-10T10:00:00+00:00")]
+
+
+@pytest.fixture(scope="module")
+def harness(kafka_broker: EmbeddedBroker, redis_server: EmbeddedRedis) -> Iterator[Harness]:
+    h = Harness(kafka_broker, redis_server, due_poll_interval=0.2)
+    h.start_worker()
+    yield h
+    h.stop_worker()
+
+
+def _keyed(customer: str, order_id: str, at: str) -> tuple[bytes, bytes]:
+    return customer.encode(), orjson.dumps(order(customer_id=customer, order_id=order_id,
+                                                 occurred_at=at))
+
+
+async def _lifecycle(h: Harness, customer: str, minimum: int) -> list[dict[str, Any]]:
+    events = await h.read(h.settings.topic_segments, minimum=minimum, idle_s=1.5)
+    return [e for e in events if e["customer_id"] == customer and e["dimension"] == "lifecycle"]
+
+
+@pytest.mark.parametrize(("later_partition", "first", "later"), CASES,
+                         ids=["same-partition", "other-partition"])
+async def test_a_customer_who_stops_buying_becomes_at_risk(
+        harness: Harness, later_partition: int, first: str, later: str) -> None:
+    """Partition 0 is lane 0's; partition 1 is lane 1's, so lane 0 gets no batch and finds
+    the customer due in its idle look."""
+    quiet, busy = f"quiet-{later_partition}", f"busy-{later_partition}"
+    await harness.wait_applied(await harness.produce([_keyed(quiet, f"{quiet}-1", first)], partition=0))
+    moves = await _lifecycle(harness, quiet, minimum=1)
+    assert [(m["from"], m["to"], m["cause"]) for m in moves] == [(None, "new", "order_placed")]
+
+    await harness.wait_applied(
+        await harness.produce([_keyed(busy, f"{busy}-1", later)], partition=later_partition))
+    moves = await _lifecycle(harness, quiet, minimum=2)
+    assert [(m["from"], m["to"], m["cause"]) for m in moves] == [
+        (None, "new", "order_placed"), ("new", "at_risk", "time_decay")]
+    assert moves[1]["as_of"][:10] == later[:10]
+    assert (await harness.summaries([quiet]))[quiet].orders == 1  # nothing applied to it
+
+
+async def test_due_time_follows_the_customer_to_its_home_partition(
+        redis_server: EmbeddedRedis) -> None:
+    """A customer first seen only through wrongly keyed records has no home: its due time is
+    in the shared index (swept between batches). Its first keyed record moves it, due time
+    kept, to the index of that partition, which only that partition's lane sweeps."""
+    store = RedisStore.from_url(redis_server.url, prefix=f"t{uuid.uuid4().hex[:8]}")
+    try:
+        first = Order("e1", "p", "o1", "ann", 2500, 1_736_500_000, 10000)
+        applied = await store.apply("orders", [Positioned(3, 0, first)], home=False)
+        state = applied.customers[0]
+        assert state.home == -1
+        await store.publish([("ann", Published(state.summary, first.ts, "m"), "new||", 1_744_000_000,
+                              state.home)])
+        assert await store.due(until=1_744_000_000, limit=10) == ["ann"]
+
+        second = Order("e2", "p", "o2", "ann", 1000, 1_736_600_000, 10000)
+        applied = await store.apply("orders", [Positioned(3, 1, second)], home=True)
+        assert applied.customers[0].home == 3
+        assert applied.customers[0].summary.orders == 2
+        assert await store.due(until=1_744_000_000, limit=10) == []
+        assert await store.due(until=1_743_999_999, limit=10, home=3) == []
+        assert await store.due(until=1_744_000_000, limit=10, home=3) == ["ann"]
+
+        # the lane of partition 3 gets it with a batch once event time passes the due time
+        later = Order("e3", "p", "o3", "bob", 500, 1_744_000_000, 10000)
+        applied = await store.apply("orders", [Positioned(3, 2, later)], home=True,
+                                    shards=[3], due_limit=10)
+        assert [s.customer_id for s in applied.customers] == ["bob"]
+        assert [(s.customer_id, s.home) for s in applied.due] == [("ann", 3)]
+        assert applied.due[0].summary == Summary(2, 3500, 3500, 1_736_500_000, 1_736_600_000, 2, 2500)
+        # another lane's partitions do not see it
+        other = await store.apply("orders", [], shards=[0, 1, 2], due_limit=10)
+        assert other.due == []
+    finally:
+        await store.close()
