@@ -103,8 +103,11 @@ class Settings(BaseSettings):
     #: How often an idle consume lane looks for customers whose time-driven segments are due
     #: (seconds); a busy lane takes them with each batch.
     due_poll_interval: float = Field(default=1.0, gt=0)
-    #: Due customers a lane re-scores with one batch (or one idle look) at most.
-    due_batch_max: int = Field(default=2000, ge=1)
+    #: Due customers a lane re-scores with one batch (or one idle look) at most. Orders come
+    #: first: while a lane is behind (a catch-up), time-driven looks lag and coalesce (a
+    #: customer due twice meanwhile is looked at once, as of the later event time); once the
+    #: lane is idle it looks at everything due.
+    due_batch_max: int = Field(default=500, ge=1)
 
     log_level: str = "INFO"
 

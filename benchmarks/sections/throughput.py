@@ -49,11 +49,13 @@ async def measure_worker(bench: Bench, lane: Lane, orders: int, workers: int = 1
     try:
         progress = await bench.wait_applied(lane)
         await asyncio.sleep(1.0)  # the last batch's produce and confirm
-        cpu = meter.used()
         if spy is not None:
             profiled = spy.stop()
         s = lane.settings
+        # until the worker has been quiet for 2 s: time decay that lagged behind the orders
+        # (CLV_DUE_BATCH_MAX) is emitted after the last order is applied, and counts
         updates = await read_all(s.kafka_bootstrap, s.topic_updates, idle_s=2.0)
+        cpu = meter.used()
         others = [r for t in (s.topic_segments, s.topic_deadletter)
                   for r in await read_all(s.kafka_bootstrap, t, idle_s=1.0)]
     finally:
