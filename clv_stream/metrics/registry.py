@@ -29,11 +29,17 @@ class WorkerMetrics:
         self.model_info = Gauge("clv_model_info", "Current model version", ["version"], registry=r)
         self.refit_done = Gauge("clv_refit_customers", "Customers re-scored by the refit pass",
                                 registry=r)
+        self.time_decay = Counter("clv_time_decay_customers",
+                                  "Customers re-scored because event time made them due",
+                                  registry=r)
 
     def record(self, outcome: BatchOutcome, seconds: float) -> None:
-        self.batches.inc()
-        self.batch_seconds.observe(seconds)
-        self.batch_size.observe(outcome.received)
+        if outcome.due:
+            self.time_decay.inc(outcome.due)
+        if outcome.received:  # not an idle lane's look for due customers
+            self.batches.inc()
+            self.batch_seconds.observe(seconds)
+            self.batch_size.observe(outcome.received)
         for name in ("invalid", "applied", "duplicates", "redelivered"):
             value = getattr(outcome, name)
             if value:

@@ -190,8 +190,8 @@ class BatchLoop:
     Redis or for the broker's acks, another computes. Within a lane nothing changes (one
     batch at a time, in order). A customer's correctly keyed orders are all in one
     partition, so lanes never share a customer, except through a record keyed otherwise
-    than its ``customer_id``: a batch holding one runs alone, as ``exclusive`` steps (the
-    step) and revocations do, once every lane is between batches.
+    than its ``customer_id``: a batch holding one runs alone, as ``exclusive`` steps (a
+    refit page) and revocations do, once every lane is between batches.
 
     Time decay rides on the lanes: each batch also re-scores the customers of the lane's
     partitions that its event time made due (the customers' due index is sharded by their

@@ -7,6 +7,8 @@ order on the same partition, or, when its partition gets no orders, in its lane'
 
 from __future__ import annotations
 
+import re
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -64,6 +66,16 @@ async def test_a_customer_who_stops_buying_becomes_at_risk(
         (None, "new", "order_placed"), ("new", "at_risk", "time_decay")]
     assert moves[1]["as_of"][:10] == later[:10]
     assert (await harness.summaries([quiet]))[quiet].orders == 1  # nothing applied to it
+    assert _metric(harness, "clv_time_decay_customers_total") >= later_partition + 1
+
+
+def _metric(h: Harness, name: str) -> float:
+    url = f"http://{h.settings.web_host}:{h.settings.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert found, f"{name} not in /metrics"
+    return float(found.group(1))
 
 
 async def test_due_time_follows_the_customer_to_its_home_partition(
