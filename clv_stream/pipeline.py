@@ -67,7 +67,7 @@ class OutRecord(NamedTuple):
 @dataclass(slots=True)
 class BatchOutcome:
     records: list[OutRecord] = field(default_factory=list)
-    publish: list[tuple[str, Published, str, int | None, int]] = field(default_factory=list)
+    publish: list[tuple[str, Published, str, int | None]] = field(default_factory=list)
     received: int = 0
     due: int = 0  # customers re-scored because event time made them due (time decay)
     invalid: int = 0
@@ -238,10 +238,25 @@ class Pipeline:
         out.redelivered, out.clock, out.due = result.redelivered, result.clock, len(result.due)
         last: dict[str, Order] = {p.order.customer_id: p.order for p in valid}
         causes = {cid: (_CAUSES[o.kind], o.event_id) for cid, o in last.items()}
-        if result.due:
-            decay = ("time_decay", f"due:{result.clock}")
-            causes.update((s.customer_id, decay) for s in result.due)
-        await self._emit([*result.customers, *result.due], result.clock, causes, out)
+        if not result.due:
+            await self._emit(result.customers, result.clock, causes, out)
+            return out
+        decay = ("time_decay", f"due:{result.clock}")
+        causes.update((s.customer_id, decay) for s in result.due)
+        kept = len(out.records), len(out.publish), out.updates, out.segment_changes
+        try:
+            await self._emit([*result.customers, *result.due], result.clock, causes, out)
+        except StoreError:
+            raise
+        except Exception:
+            # a bug tripped by some customer's state: the orders must go on, and a due
+            # customer would trip it again at every batch; look at those again a day later
+            logger.exception("time decay of %s customers failed; postponed by a day",
+                             len(result.due))
+            del out.records[kept[0]:], out.publish[kept[1]:]
+            out.updates, out.segment_changes, out.due = kept[2], kept[3], 0
+            await self._store.postpone(result.due, result.clock + 86400)
+            await self._emit(result.customers, result.clock, causes, out)
         return out
 
     async def rescore(self, customer_ids: Sequence[str], cause: str, source: str) -> BatchOutcome:
@@ -319,7 +334,7 @@ class Pipeline:
                     out.segment_changes += 1
                     records.append(self._segment(transition, as_of, dim, old, new, cur))
             if snapshot is not None:
-                publish.append((cid, snapshot, label, due, state.home))
+                publish.append((cid, snapshot, label, due))
 
     def _should_update(self, cur: dict[str, Any], prev: dict[str, Any] | None) -> bool:
         if prev is None:

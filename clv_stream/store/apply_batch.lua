@@ -22,8 +22,9 @@
 --
 -- ARGV: prefix, topic, dedupe_window_ms, records: a JSON array, flat, 9 values per record
 --       (partition, offset, event_id, kind, order_id, customer_id, amount_minor, ts, margin_bp),
---       home ("1": every record is keyed by its customer_id, so its partition is the
---       customer's home), due_limit, shards: a JSON array of the lane's partitions
+--       home ("1": every record is keyed by its customer_id, so an applied record's
+--       partition is its customer's home), due_limit, shards: a JSON array of the lane's
+--       partitions (-1: the index of customers without a home)
 -- Returns: {clock, applied, duplicates, redelivered, touched (count of customer rows that
 --           follow for the records; the due customers' rows come after them),
 --           then per customer: customer_id, orders, net, profit, first_ts, last_ts,
@@ -265,7 +266,6 @@ for base = 0, #recs - 1, FIELDS do
   local part, offset = recs[base + 1], recs[base + 2]
   local event_id, kind, order_id = recs[base + 3], recs[base + 4], recs[base + 5]
   local c = customer(recs[base + 6], order_id, math.floor(recs[base + 8] / DAY))
-  if home then c.k = part end
   if stored[part] == nil then
     stored[part] = tonumber(redis.call('HGET', off_key, part) or '-1')
     high[part] = stored[part]
@@ -276,6 +276,7 @@ for base = 0, #recs - 1, FIELDS do
     duplicates = duplicates + 1
   else
     local ts = recs[base + 8]
+    if home then c.k = part end
     apply(c, kind, order_id, recs[base + 7], ts, recs[base + 9])
     if ts > clock then clock = ts end
     applied = applied + 1
@@ -299,17 +300,27 @@ for _, cid in ipairs(touched) do
   k = k + 11
 end
 
--- the lane's customers due for a time-driven look by the new event time, not touched above
+-- the lane's customers due for a time-driven look by the new event time, not touched above;
+-- shard -1 is the index of customers without a home
 local left = due_limit
 for _, shard in ipairs(shards) do
   if left <= 0 then break end
   local index = due_key(shard)
-  for _, cid in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', clock, 'LIMIT', 0, left)) do
+  local found = redis.call('ZRANGEBYSCORE', index, '-inf', clock, 'WITHSCORES', 'LIMIT', 0, left)
+  for j = 1, #found, 2 do
+    local cid, at = found[j], found[j + 1]
     left = left - 1
     if customers[cid] == nil then
       local key = prefix .. ':c:' .. cid
       local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg', 'k')
-      if v[1] or v[7] then
+      local home_now = tonumber(v[9]) or -1
+      if not (v[1] or v[7]) then
+        redis.call('ZREM', index, cid)  -- its state is gone: nothing to look at
+      elseif home_now ~= shard then
+        -- its home moved (or a publication raced the move): the lane of its home owns it
+        redis.call('ZREM', index, cid)
+        redis.call('ZADD', due_key(home_now), 'NX', at, cid)
+      else
         local fdn = 0
         if v[4] then
           local raw = redis.call('HGET', key, 'd:' .. math.floor(tonumber(v[4]) / DAY))
@@ -324,10 +335,8 @@ for _, shard in ipairs(shards) do
         end
         out[k + 1], out[k + 2], out[k + 3], out[k + 4] = cid, tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
         out[k + 5], out[k + 6], out[k + 7], out[k + 8] = tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0, fdn
-        out[k + 9], out[k + 10], out[k + 11] = pub, v[8] or '', tonumber(v[9]) or -1
+        out[k + 9], out[k + 10], out[k + 11] = pub, v[8] or '', home_now
         k = k + 11
-      else
-        redis.call('ZREM', index, cid)  -- its state is gone: nothing to look at
       end
     end
   end

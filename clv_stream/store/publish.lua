@@ -1,11 +1,11 @@
 -- clv-stream: record what a batch published, for every customer it emitted for.
 --
--- ARGV: prefix, entries: a JSON array, flat, 5 values per customer
---       (customer_id, pub snapshot, segment labels, next due event time or -1 for never,
---        home partition or -1 for none)
--- Writes per customer: HSET P:c:{id} pub .. sg ..; then per due index touched (P:due:{home},
--- or P:due for customers without a home) one ZADD and one ZREM (in chunks, so unpack stays
--- within Lua's stack limit).
+-- ARGV: prefix, entries: a JSON array, flat, 4 values per customer
+--       (customer_id, pub snapshot, segment labels, next due event time or -1 for never)
+-- Writes per customer: HSET P:c:{id} pub .. sg ..; then per due index touched (P:due:{home}
+-- of the home the hash holds now, or P:due for customers without one) one ZADD and one
+-- ZREM (in chunks, so unpack stays within Lua's stack limit). The home is read here, not
+-- taken from the caller, as it may have moved since the caller read the customer.
 --
 -- A snapshot whose summary is the one the hash holds now (the usual case: the customer was
 -- just published) is stored as "=|as_of|version", 40 bytes less a customer; apply_batch.lua
@@ -28,7 +28,9 @@ local function flush(cmd, key, args)
 end
 
 local function compact(key, pub)
-  local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd')
+  -- the snapshot to store, and the due index of the customer's home
+  local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'k')
+  local index = index_of(tonumber(v[7]) or -1)
   local first_day_net = '0'
   if v[4] then
     local raw = redis.call('HGET', key, 'd:' .. math.floor(tonumber(v[4]) / DAY))
@@ -36,15 +38,15 @@ local function compact(key, pub)
   end
   local now = (v[1] or '0') .. '|' .. (v[2] or '0') .. '|' .. (v[3] or '0') .. '|' .. (v[4] or '0') ..
     '|' .. (v[5] or '0') .. '|' .. (v[6] or '0') .. '|' .. first_day_net .. '|'
-  if string.sub(pub, 1, #now) == now then return '=|' .. string.sub(pub, #now + 1) end
-  return pub
+  if string.sub(pub, 1, #now) == now then return '=|' .. string.sub(pub, #now + 1), index end
+  return pub, index
 end
 
-for i = 1, #entries, 5 do
+for i = 1, #entries, 4 do
   local cid, at = entries[i], entries[i + 3]
   local key = prefix .. ':c:' .. cid
-  redis.call('HSET', key, 'pub', compact(key, entries[i + 1]), 'sg', entries[i + 2])
-  local index = index_of(entries[i + 4])
+  local pub, index = compact(key, entries[i + 1])
+  redis.call('HSET', key, 'pub', pub, 'sg', entries[i + 2])
   if at < 0 then
     local args = never[index] or {}
     never[index] = args
@@ -60,4 +62,4 @@ for i = 1, #entries, 5 do
 end
 for index, args in pairs(due) do flush('ZADD', index, args) end
 for index, args in pairs(never) do flush('ZREM', index, args) end
-return #entries / 5
+return #entries / 4

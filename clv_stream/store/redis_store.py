@@ -118,8 +118,10 @@ class RedisStore:
         """Apply a batch atomically; return the clock and every touched customer's state.
 
         ``home``: every record is keyed by its ``customer_id``, so its partition is the
-        customer's home. ``shards``: partitions whose customers are due for a time-driven
-        look by the batch's event time are returned too (at most ``due_limit``).
+        customer's home. ``shards``: partitions (-1: customers without a home) whose
+        customers are due for a time-driven look by the batch's event time are returned too
+        (at most ``due_limit``); an entry found under another home than the customer's is
+        handed to that home's index instead.
         """
         flat: list[Any] = []
         add = flat.extend
@@ -133,9 +135,9 @@ class RedisStore:
                                             orjson.dumps(list(shards))])
         return _parse_apply(reply)
 
-    async def publish(self, entries: Sequence[tuple[str, Published, str, int | None, int]]) -> None:
+    async def publish(self, entries: Sequence[tuple[str, Published, str, int | None]]) -> None:
         """Record what was emitted: snapshot, segment labels and next due time per customer
-        (in the due index of its home partition, the last value).
+        (in the due index of the home the customer's hash holds).
 
         One script call per batch (``publish.lua``): a pipeline of one HSET per customer
         costs the client more than the server.
@@ -144,8 +146,8 @@ class RedisStore:
             return
         flat: list[Any] = []
         add = flat.extend
-        for cid, snapshot, segments, next_due, home in entries:
-            add((cid, snapshot.encode(), segments, -1 if next_due is None else next_due, home))
+        for cid, snapshot, segments, next_due in entries:
+            add((cid, snapshot.encode(), segments, -1 if next_due is None else next_due))
         with _translated():
             await self._publish(args=[self._p, orjson.dumps(flat)])
 
@@ -179,6 +181,15 @@ class RedisStore:
     async def clock(self) -> int:
         with _translated():
             return int(await self._r.get(self.key("clock")) or 0)
+
+    async def postpone(self, states: Sequence[CustomerState], until: int) -> None:
+        """Move due customers' next look to event time ``until`` (in their home's index)."""
+        with _translated():
+            async with self._r.pipeline(transaction=False) as pipe:
+                for st in states:
+                    key = self.key("due") if st.home < 0 else self.key("due", str(st.home))
+                    pipe.zadd(key, {st.customer_id: until}, xx=True)
+                await pipe.execute()
 
     async def due(self, until: int, limit: int, home: int = -1) -> list[str]:
         """Customers of a home partition (-1: without a home) due by event time ``until``."""

@@ -26,6 +26,8 @@ from clv_stream.worker.refit import RefitPass
 __all__ = ["OrdersService", "create_app"]
 
 logger = logging.getLogger(__name__)
+#: The due index of customers without a home partition (see ``RedisStore``).
+HOMELESS = -1
 
 
 class OrdersService(mode.Service):
@@ -76,7 +78,8 @@ class OrdersService(mode.Service):
         """Re-score due customers that have no home partition (never keyed by their id).
 
         Customers with a home are re-scored by the consume lane that owns it (see
-        :class:`~clv_stream.worker.kafka.BatchLoop`); these few run between batches.
+        :class:`~clv_stream.worker.kafka.BatchLoop`); these few run between batches, through
+        the same script (an entry of a customer that has a home by now is handed to it).
         """
         while not self.should_stop:
             try:
@@ -84,20 +87,15 @@ class OrdersService(mode.Service):
             except StoreError as exc:
                 logger.warning("cannot look for due customers: %s", exc)
                 waiting = []
-            swept = await self.loop_.exclusive(self._sweep_homeless) if waiting else 0
-            if not swept:
+            looked = await self.loop_.exclusive(self._sweep_homeless) if waiting else 0
+            if looked < self.settings.due_batch_max:
                 await self.sleep(self.settings.due_poll_interval)
 
     async def _sweep_homeless(self) -> int:
-        clock = await self.store.clock()
-        ids = await self.store.due(until=clock, limit=self.settings.due_batch_max)
-        if not ids:
-            return 0
-        outcome = await self.pipeline.rescore(ids, "time_decay", f"due:{clock}")
+        outcome = await self.pipeline.process([], shards=[HOMELESS])
         await self.sink.send(outcome.records)
-        await self.pipeline.confirm(outcome)
-        logger.debug("time decay: %s customers re-scored, %s updates", len(ids), outcome.updates)
-        return len(ids)
+        await self._confirm(outcome)
+        return outcome.due
 
     @mode.Service.task
     async def _watch_model(self) -> None:

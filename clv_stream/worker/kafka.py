@@ -208,6 +208,7 @@ class BatchLoop:
         self._commit_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self.batches = 0
+        self._turn = 0
         self.consumer: AIOKafkaConsumer | None = None
 
     def _new_consumer(self) -> AIOKafkaConsumer:
@@ -287,6 +288,10 @@ class BatchLoop:
         owned = self.consumer.assignment()
         fetched = {tp: msgs for tp, msgs in fetched.items() if tp in owned}
         shards = sorted(tp.partition for tp in mine if tp in owned)
+        if shards:  # the due limit is shared in this order: start at another shard each time
+            self._turn += 1
+            turn = self._turn % len(shards)
+            shards = shards[turn:] + shards[:turn]
         records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value)
                    for msgs in fetched.values() for m in msgs]
         if not records and not shards:

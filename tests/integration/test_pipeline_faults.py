@@ -10,9 +10,9 @@ import pytest
 
 from clv_stream.devinfra import EmbeddedRedis
 from clv_stream.exceptions import StoreUnavailable
-from clv_stream.pipeline import Pipeline, RawRecord
+from clv_stream.pipeline import BatchOutcome, Pipeline, RawRecord
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import ApplyResult, Positioned, RedisStore
+from clv_stream.store.redis_store import ApplyResult, CustomerState, Positioned, RedisStore
 from tests.corpus import order
 
 
@@ -103,3 +103,38 @@ async def test_redelivery_in_other_batch_boundaries_reuses_event_ids(store: Pois
     assert {orjson.loads(r.value)["event_id"] for r in first.records} == {
         orjson.loads(r.value)["event_id"] for out in replayed for r in out.records}
     assert len(ids) == len(first.records)
+
+
+class DecayTrips(Pipeline):
+    """A real pipeline whose scoring trips, as a bug would, on the time-decay look of
+    customer ``poison-due`` (its own orders score fine)."""
+
+    async def _emit(self, states: Sequence[CustomerState], clock: int,
+                    causes: dict[str, tuple[str, str]], out: BatchOutcome) -> None:
+        if any(s.customer_id == "poison-due" and causes[s.customer_id][0] == "time_decay"
+               for s in states):
+            raise RuntimeError("boom in scoring")
+        await super()._emit(states, clock, causes, out)
+
+
+async def test_a_due_customer_that_trips_scoring_is_postponed_and_orders_go_on(
+        store: PoisonedStore) -> None:
+    pipeline = DecayTrips(Settings(), store)
+    january = order(order_id="p1", customer_id="poison-due", occurred_at="2024-01-05T10:00:00+00:00")
+    first = await pipeline.process([RawRecord("orders", 0, 0, b"poison-due", orjson.dumps(january))],
+                                   (0,), True)
+    await pipeline.confirm(first)
+
+    august = order(order_id="k1", customer_id="ok", occurred_at="2024-08-01T10:00:00+00:00")
+    later = [RawRecord("orders", 0, 1, b"ok", orjson.dumps(august)),
+             RawRecord("orders", 0, 2, b"x", b"{not json")]
+    outcome = await pipeline.process(later, (0,), True)
+    await pipeline.confirm(outcome)
+
+    assert (outcome.applied, outcome.invalid, outcome.due) == (1, 1, 0)
+    emitted = [(r.topic, orjson.loads(r.value).get("customer_id")) for r in outcome.records]
+    assert ("clv.deadletter", None) in emitted
+    assert {c for t, c in emitted if t != "clv.deadletter"} == {"ok"}
+    clock = outcome.clock
+    assert await store.due(until=clock, limit=10, home=0) == []
+    assert await store.due(until=clock + 86400, limit=10, home=0) == ["poison-due"]
