@@ -311,8 +311,7 @@ for _, shard in ipairs(shards) do
     local cid, at = found[j], found[j + 1]
     left = left - 1
     if customers[cid] == nil then
-      local key = prefix .. ':c:' .. cid
-      local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg', 'k')
+      local v = redis.call('HMGET', prefix .. ':c:' .. cid, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg', 'k')
       local home_now = tonumber(v[9]) or -1
       if not (v[1] or v[7]) then
         redis.call('ZREM', index, cid)  -- its state is gone: nothing to look at
@@ -321,22 +320,7 @@ for _, shard in ipairs(shards) do
         redis.call('ZREM', index, cid)
         redis.call('ZADD', due_key(home_now), 'NX', at, cid)
       else
-        local fdn = 0
-        if v[4] then
-          local raw = redis.call('HGET', key, 'd:' .. math.floor(tonumber(v[4]) / DAY))
-          if raw then fdn = tonumber(string.match(raw, '|(.*)$')) end
-        end
-        local pub = v[7] or ''
-        if string.byte(pub, 1) == 61 then  -- "=|as_of|version", as in customer()
-          pub = fmt(tonumber(v[1]) or 0) .. '|' .. fmt(tonumber(v[2]) or 0) .. '|' ..
-            fmt(tonumber(v[3]) or 0) .. '|' .. fmt(tonumber(v[4]) or 0) .. '|' ..
-            fmt(tonumber(v[5]) or 0) .. '|' .. fmt(tonumber(v[6]) or 0) .. '|' .. fmt(fdn) ..
-            string.sub(pub, 2)
-        end
-        out[k + 1], out[k + 2], out[k + 3], out[k + 4] = cid, tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
-        out[k + 5], out[k + 6], out[k + 7], out[k + 8] = tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0, fdn
-        out[k + 9], out[k + 10], out[k + 11] = pub, v[8] or '', home_now
-        k = k + 11
+        k = customer_row(out, k, prefix, cid, v)
       end
     end
   end
