@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.error
+import urllib.request
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +57,28 @@ class Harness:
         if self.worker is not None:
             self.worker.close()
             self.worker = None
+
+    @classmethod
+    @contextmanager
+    def running(cls, broker: EmbeddedBroker, redis: EmbeddedRedis,
+                **overrides: Any) -> Iterator[Harness]:
+        """A harness with its worker started; the worker is stopped on the way out."""
+        h = cls(broker, redis, **overrides)
+        h.start_worker()
+        try:
+            yield h
+        finally:
+            h.stop_worker()
+
+    # --- HTTP --------------------------------------------------------------------------
+    def get(self, path: str) -> tuple[int, bytes]:
+        """GET ``path`` from the worker's web server: (status, body), errors included."""
+        url = f"http://{self.settings.web_host}:{self.settings.web_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
 
     # --- Kafka ---------------------------------------------------------------------
     async def produce(self, messages: Iterable[Message],

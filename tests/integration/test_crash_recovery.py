@@ -24,10 +24,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def harness(kafka_broker: EmbeddedBroker, redis_server: EmbeddedRedis) -> Iterator[Harness]:
-    h = Harness(kafka_broker, redis_server, batch_max_records=100)
-    h.start_worker()
-    yield h
-    h.stop_worker()
+    with Harness.running(kafka_broker, redis_server, batch_max_records=100) as h:
+        yield h
 
 
 def _events() -> list[dict[str, Any]]:

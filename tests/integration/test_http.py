@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,24 +16,13 @@ from tests.integration.harness import Harness
 
 @pytest.fixture(scope="module")
 async def served(kafka_broker: EmbeddedBroker, redis_server: EmbeddedRedis) -> Iterator[Harness]:
-    h = Harness(kafka_broker, redis_server)
-    h.start_worker()
-    await h.wait_applied(await h.produce_events(synthetic_orders(60, seed=5)))
-    yield h
-    h.stop_worker()
-
-
-def _get(h: Harness, path: str) -> tuple[int, bytes]:
-    url = f"http://{h.settings.web_host}:{h.settings.web_port}{path}"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+    with Harness.running(kafka_broker, redis_server) as h:
+        await h.wait_applied(await h.produce_events(synthetic_orders(60, seed=5)))
+        yield h
 
 
 def _json(h: Harness, path: str) -> tuple[int, Any]:
-    status, body = _get(h, path)
+    status, body = h.get(path)
     return status, json.loads(body)
 
 
@@ -59,9 +46,9 @@ def test_segments_and_report_agree(served: Harness) -> None:
 
 def test_health_metrics_and_dashboard(served: Harness) -> None:
     assert _json(served, "/healthz") == (200, {"status": "ok", "model_version": "default"})
-    status, metrics = _get(served, "/metrics")
+    status, metrics = served.get("/metrics")
     assert status == 200
     assert b'clv_orders_total{outcome="applied"}' in metrics
-    status, page = _get(served, "/")
+    status, page = served.get("/")
     assert status == 200
     assert b"<title>clv-stream</title>" in page

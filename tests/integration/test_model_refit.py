@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -19,16 +18,14 @@ from tests.integration.harness import Harness
 
 @pytest.fixture(scope="module")
 def harness(kafka_broker: EmbeddedBroker, redis_server: EmbeddedRedis) -> Iterator[Harness]:
-    h = Harness(kafka_broker, redis_server, model_poll_interval=0.5)
-    h.start_worker()
-    yield h
-    h.stop_worker()
+    with Harness.running(kafka_broker, redis_server, model_poll_interval=0.5) as h:
+        yield h
 
 
 def _health(h: Harness) -> dict[str, object]:
-    url = f"http://{h.settings.web_host}:{h.settings.web_port}/healthz"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return dict(json.loads(response.read()))
+    status, body = h.get("/healthz")
+    assert status == 200
+    return dict(json.loads(body))
 
 
 async def test_refit_is_hot_reloaded_and_rescores(harness: Harness) -> None:

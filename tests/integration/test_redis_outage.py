@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,12 +29,8 @@ def own_redis() -> Iterator[EmbeddedRedis]:
 
 
 def _health(h: Harness) -> tuple[int, dict[str, Any]]:
-    url = f"http://{h.settings.web_host}:{h.settings.web_port}/healthz"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    status, body = h.get("/healthz")
+    return status, json.loads(body)
 
 
 async def test_outage_then_recovery(kafka_broker: EmbeddedBroker, own_redis: EmbeddedRedis) -> None:

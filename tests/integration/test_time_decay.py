@@ -8,7 +8,6 @@ order on the same partition, or, when its partition gets no orders, in its lane'
 from __future__ import annotations
 
 import re
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -32,10 +31,8 @@ CASES = [(0, "2025-01-10T10:00:00+00:00", "2025-06-10T10:00:00+00:00"),
 
 @pytest.fixture(scope="module")
 def harness(kafka_broker: EmbeddedBroker, redis_server: EmbeddedRedis) -> Iterator[Harness]:
-    h = Harness(kafka_broker, redis_server, due_poll_interval=0.2)
-    h.start_worker()
-    yield h
-    h.stop_worker()
+    with Harness.running(kafka_broker, redis_server, due_poll_interval=0.2) as h:
+        yield h
 
 
 def _keyed(customer: str, order_id: str, at: str) -> tuple[bytes, bytes]:
@@ -71,10 +68,9 @@ async def test_a_customer_who_stops_buying_becomes_at_risk(
 
 
 def _metric(h: Harness, name: str) -> float:
-    url = f"http://{h.settings.web_host}:{h.settings.web_port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    status, body = h.get("/metrics")
+    assert status == 200
+    found = re.search(rf"^{name} (\S+)$", body.decode(), re.MULTILINE)
     assert found, f"{name} not in /metrics"
     return float(found.group(1))
 

@@ -22,10 +22,8 @@ from tests.integration.harness import Harness
 
 @pytest.fixture(scope="module")
 def harness(kafka_broker: EmbeddedBroker, redis_server: EmbeddedRedis) -> Iterator[Harness]:
-    h = Harness(kafka_broker, redis_server)
-    h.start_worker()
-    yield h
-    h.stop_worker()
+    with Harness.running(kafka_broker, redis_server) as h:
+        yield h
 
 
 def _validated(h: Harness, events: list[dict[str, Any]]) -> list[Order]:
