@@ -135,7 +135,6 @@ class SegmentRules:
         cap = as_of + RESCORE_EVERY_DAYS * SECONDS_PER_DAY
         return int(min([*later, cap]))
 
-
     def encoded_labels(
         self,
         orders: Sequence[int],

@@ -158,20 +158,15 @@ local function call_chunked(cmd, key, n)
   end
 end
 
-local function due_key(k)
-  if k == nil or k < 0 then return prefix .. ':due' end
-  return prefix .. ':due:' .. k
-end
-
 local function move_due(c)
   -- the customer's home changed (its first keyed record, or the orders topic was
   -- repartitioned): its next due time moves to the new home's index
   if not c.fresh then
-    local old = due_key(c.k0)
+    local old = due_index(prefix, c.k0)
     local at = redis.call('ZSCORE', old, c.id)
     if at then
       redis.call('ZREM', old, c.id)
-      redis.call('ZADD', due_key(c.k), at, c.id)
+      redis.call('ZADD', due_index(prefix, c.k), at, c.id)
     end
   end
   c.k0 = c.k
@@ -305,7 +300,7 @@ end
 local left = due_limit
 for _, shard in ipairs(shards) do
   if left <= 0 then break end
-  local index = due_key(shard)
+  local index = due_index(prefix, shard)
   local found = redis.call('ZRANGEBYSCORE', index, '-inf', clock, 'WITHSCORES', 'LIMIT', 0, left)
   for j = 1, #found, 2 do
     local cid, at = found[j], found[j + 1]
@@ -318,7 +313,7 @@ for _, shard in ipairs(shards) do
       elseif home_now ~= shard then
         -- its home moved (or a publication raced the move): the lane of its home owns it
         redis.call('ZREM', index, cid)
-        redis.call('ZADD', due_key(home_now), 'NX', at, cid)
+        redis.call('ZADD', due_index(prefix, home_now), 'NX', at, cid)
       else
         k = customer_row(out, k, prefix, cid, v)
       end

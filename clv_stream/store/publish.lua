@@ -15,13 +15,7 @@
 local prefix = ARGV[1]
 local entries = cjson.decode(ARGV[2])
 local CHUNK = 500
-local DAY = 86400
 local due, never = {}, {}  -- due index key -> ZADD arguments / ZREM members
-
-local function index_of(home)
-  if home < 0 then return prefix .. ':due' end
-  return prefix .. ':due:' .. home
-end
 
 local function flush(cmd, key, args)
   if #args > 0 then redis.call(cmd, key, unpack(args)) end
@@ -30,12 +24,8 @@ end
 local function compact(key, pub)
   -- the snapshot to store, and the due index of the customer's home
   local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'k')
-  local index = index_of(tonumber(v[7]) or -1)
-  local first_day_net = '0'
-  if v[4] then
-    local raw = redis.call('HGET', key, 'd:' .. math.floor(tonumber(v[4]) / DAY))
-    if raw then first_day_net = string.match(raw, '|(.*)$') end
-  end
+  local index = due_index(prefix, tonumber(v[7]))
+  local first_day_net = string.format('%d', stored_first_day_net(key, v[4]))
   local now = (v[1] or '0') .. '|' .. (v[2] or '0') .. '|' .. (v[3] or '0') .. '|' .. (v[4] or '0') ..
     '|' .. (v[5] or '0') .. '|' .. (v[6] or '0') .. '|' .. first_day_net .. '|'
   if string.sub(pub, 1, #now) == now then return '=|' .. string.sub(pub, #now + 1), index end

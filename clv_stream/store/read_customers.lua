@@ -2,7 +2,7 @@
 --
 -- ARGV: prefix, customer ids: a JSON array
 -- Returns per known customer (one with a counting order or a publication), in the order
--- asked, the row of customer_row.lua (put in front of this script when it is loaded): the
+-- asked, the row of customer_row() (common.lua, put in front of this script when it is loaded): the
 -- layout apply_batch.lua returns after its header.
 
 local prefix = ARGV[1]

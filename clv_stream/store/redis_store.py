@@ -40,10 +40,10 @@ from clv_stream.store.snapshot import Published
 __all__ = ["ApplyResult", "CustomerState", "Positioned", "RedisStore"]
 
 _SCRIPTS = importlib.resources.files("clv_stream.store")
-_ROW = _SCRIPTS.joinpath("customer_row.lua").read_text()  # shared by the two that reply rows
-_APPLY = _ROW + _SCRIPTS.joinpath("apply_batch.lua").read_text()
-_PUBLISH = _SCRIPTS.joinpath("publish.lua").read_text()
-_READ = _ROW + _SCRIPTS.joinpath("read_customers.lua").read_text()
+_COMMON = _SCRIPTS.joinpath("common.lua").read_text()  # helpers, in front of every script
+_APPLY = _COMMON + _SCRIPTS.joinpath("apply_batch.lua").read_text()
+_PUBLISH = _COMMON + _SCRIPTS.joinpath("publish.lua").read_text()
+_READ = _COMMON + _SCRIPTS.joinpath("read_customers.lua").read_text()
 _PER_CUSTOMER = 11
 
 
