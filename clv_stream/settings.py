@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     # --- batching ------------------------------------------------------------------------------
     batch_max_records: int = Field(default=2000, ge=1)
     batch_max_wait_ms: int = Field(default=20, ge=0)
+    #: Concurrent consume lanes of a worker: its partitions are split between them
+    #: (partition % lanes), and while some wait for Redis or the broker another computes.
+    consume_lanes: int = Field(default=4, ge=1, le=64)
+    #: Bytes a fetch brings per partition at most (Kafka's max.partition.fetch.bytes): enough
+    #: for a lane that owns one partition to fill a batch of ``batch_max_records``.
+    fetch_partition_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
 
     #: How often a worker checks Redis for a newly fitted model (seconds).
     model_poll_interval: float = Field(default=2.0, gt=0)
@@ -103,10 +109,10 @@ class Settings(BaseSettings):
     #: How often an idle consume lane looks for customers whose time-driven segments are due
     #: (seconds); a busy lane takes them with each batch.
     due_poll_interval: float = Field(default=1.0, gt=0)
-    #: Due customers a lane re-scores with one batch (or one idle look) at most. Orders come
-    #: first: while a lane is behind (a catch-up), time-driven looks lag and coalesce (a
-    #: customer due twice meanwhile is looked at once, as of the later event time); once the
-    #: lane is idle it looks at everything due.
+    #: Due customers a lane re-scores with one batch of orders at most. Orders come first:
+    #: while a lane is behind (a catch-up), time-driven looks lag and coalesce (a customer
+    #: due twice meanwhile is looked at once, as of the later event time); once the lane is
+    #: idle it looks at everything due, ``batch_max_records`` customers a look.
     due_batch_max: int = Field(default=500, ge=1)
 
     log_level: str = "INFO"
@@ -124,6 +130,11 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown reporting currency {self.currency}: add its minor unit"
                              " to CLV_MINOR_UNITS")
         return self
+
+    @property
+    def idle_due_max(self) -> int:
+        """Due customers an idle lane re-scores with one look at most."""
+        return max(self.due_batch_max, self.batch_max_records)
 
     def minor_unit(self, currency: str) -> int | None:
         """Decimals allowed for ``currency``, or None when the currency is unknown."""

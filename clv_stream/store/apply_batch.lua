@@ -26,7 +26,8 @@
 --       partition is its customer's home), due_limit, shards: a JSON array of the lane's
 --       partitions (-1: the index of customers without a home)
 -- Returns: {clock, applied, duplicates, redelivered, touched (count of customer rows that
---           follow for the records; the due customers' rows come after them),
+--           follow for the records; the due customers' rows come after them), looked (due
+--           index entries looked at: re-scored, handed to their home, or dropped),
 --           then per customer: customer_id, orders, net, profit, first_ts, last_ts,
 --           purchase_days, first_day_net (integers), pub, segments, home (-1: none)}
 
@@ -284,8 +285,8 @@ for part, offset in pairs(high) do
 end
 redis.call('SET', prefix .. ':clock', fmt(clock))
 
-local out = {clock, applied, duplicates, redelivered, #touched}
-local k = 5
+local out = {clock, applied, duplicates, redelivered, #touched, 0}
+local k = 6
 for _, cid in ipairs(touched) do
   local c = customers[cid]
   flush(c)
@@ -320,4 +321,5 @@ for _, shard in ipairs(shards) do
     end
   end
 end
+out[6] = due_limit - left
 return out

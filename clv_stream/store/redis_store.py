@@ -71,6 +71,7 @@ class ApplyResult:
     redelivered: int
     customers: list[CustomerState]  # touched by the batch's records
     due: list[CustomerState]  # of the lane's partitions, due for a time-driven look
+    looked: int = 0  # due index entries looked at (re-scored, handed over, or dropped)
 
 
 @contextmanager
@@ -222,9 +223,9 @@ class RedisStore:
 
 def _parse_apply(reply: list[Any]) -> ApplyResult:
     clock, applied, dups, redelivered = int(reply[0]), int(reply[1]), int(reply[2]), int(reply[3])
-    rows = _states(reply, 5)
-    touched = int(reply[4])
-    return ApplyResult(clock, applied, dups, redelivered, rows[:touched], rows[touched:])
+    touched, looked = int(reply[4]), int(reply[5])
+    rows = _states(reply, 6)
+    return ApplyResult(clock, applied, dups, redelivered, rows[:touched], rows[touched:], looked)
 
 
 def _states(reply: list[Any], start: int) -> list[CustomerState]:

@@ -88,14 +88,14 @@ class OrdersService(mode.Service):
                 logger.warning("cannot look for due customers: %s", exc)
                 waiting = []
             looked = await self.loop_.exclusive(self._sweep_homeless) if waiting else 0
-            if looked < self.settings.due_batch_max:
+            if looked < self.settings.idle_due_max:
                 await self.sleep(self.settings.due_poll_interval)
 
     async def _sweep_homeless(self) -> int:
         outcome = await self.pipeline.process([], shards=[HOMELESS])
         await self.sink.send(outcome.records)
         await self._confirm(outcome)
-        return outcome.due
+        return outcome.looked
 
     @mode.Service.task
     async def _watch_model(self) -> None:

@@ -33,8 +33,6 @@ logger = logging.getLogger(__name__)
 
 #: Largest record batch the sink builds (Kafka brokers accept 1 MiB by default).
 MAX_BATCH_BYTES = 512 * 1024
-#: Concurrent consume lanes of a worker (see :class:`BatchLoop`).
-LANES = 2
 #: Garbage collector thresholds of the worker process (see :meth:`BatchLoop.start`).
 GC_THRESHOLDS = (50_000, 20, 100)
 #: How long the sink trusts a topic's partition list before asking the producer again.
@@ -185,9 +183,11 @@ class BatchLoop:
     the broker, and its publication was recorded. While Redis is unreachable the loop retries
     the same batch with capped backoff and fetches nothing new (backpressure).
 
-    Lanes: the assigned partitions are split into ``lanes`` groups (partition % lanes), each
-    consumed by its own sequential loop, all in this event loop: while one lane waits for
-    Redis or for the broker's acks, another computes. Within a lane nothing changes (one
+    Lanes: the assigned partitions are split into ``CLV_CONSUME_LANES`` groups (partition %
+    lanes), each consumed by its own sequential loop, all in this event loop: while some
+    lanes wait for Redis or for the broker's acks, another computes. Two lanes fall into
+    step (both waiting for Redis, which runs one script at a time, a third of the time);
+    four keep the worker busier. Within a lane nothing changes (one
     batch at a time, in order). A customer's correctly keyed orders are all in one
     partition, so lanes never share a customer, except through a record keyed otherwise
     than its ``customer_id``: a batch holding one runs alone, as ``exclusive`` steps (a
@@ -201,10 +201,10 @@ class BatchLoop:
     """
 
     def __init__(self, settings: Settings, process: Process, sink: KafkaSink,
-                 confirm: Confirm, lanes: int = LANES) -> None:
+                 confirm: Confirm, lanes: int | None = None) -> None:
         self._s = settings
         self._process, self._sink, self._confirm = process, sink, confirm
-        self._lanes = [asyncio.Lock() for _ in range(max(1, lanes))]
+        self._lanes = [asyncio.Lock() for _ in range(max(1, lanes or settings.consume_lanes))]
         self._commit_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self.batches = 0
@@ -221,6 +221,7 @@ class BatchLoop:
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(settings.kafka_session_timeout_ms // 3, 100),
             fetch_max_wait_ms=max(settings.batch_max_wait_ms, 1),
+            max_partition_fetch_bytes=settings.fetch_partition_bytes,
         )
 
     async def start(self) -> None:
@@ -265,13 +266,12 @@ class BatchLoop:
             if not mine:
                 await asyncio.sleep(max(wait_ms, 50) / 1000)
                 continue
-            fetched = await self.consumer.getmany(*mine, timeout_ms=wait_ms,
-                                                  max_records=self._s.batch_max_records)
+            fetched = await self._fetch(mine, wait_ms)
             if not fetched:
                 if time.monotonic() >= next_look:
                     async with self._lanes[lane]:
-                        due = await self._handle({}, mine, home=True)
-                    more = due >= self._s.due_batch_max  # a full look: there may be more
+                        looked = await self._handle({}, mine, home=True)
+                    more = looked >= self._s.idle_due_max  # a full look: there may be more
                     next_look = time.monotonic() + (0.0 if more else self._s.due_poll_interval)
                 continue
             keyed = all(_keyed(m) for msgs in fetched.values() for m in msgs)
@@ -282,8 +282,27 @@ class BatchLoop:
                 async with self._lanes[lane]:
                     await self._handle(fetched, mine, home=keyed)
 
+    async def _fetch(self, mine: list[Any], wait_ms: int) -> dict[Any, list[Any]]:
+        """Up to ``CLV_BATCH_MAX_RECORDS`` records of the lane's partitions.
+
+        A fetch brings what the broker returned for each partition in one response, often
+        less than a batch (about 1 MB a partition here). When it brought at least a quarter
+        of a batch, there is a backlog: one more fetch (waiting at most ``wait_ms``) tops the
+        batch up, as fuller batches cost less per order. A trickle is not held back.
+        """
+        assert self.consumer is not None
+        limit = self._s.batch_max_records
+        fetched: dict[Any, list[Any]] = await self.consumer.getmany(
+            *mine, timeout_ms=wait_ms, max_records=limit)
+        got = sum(len(msgs) for msgs in fetched.values())
+        if got * 4 >= limit and got < limit:
+            more = await self.consumer.getmany(*mine, timeout_ms=wait_ms, max_records=limit - got)
+            for tp, msgs in more.items():
+                fetched[tp] = fetched.get(tp, []) + msgs
+        return fetched
+
     async def _handle(self, fetched: dict[Any, list[Any]], mine: list[Any], home: bool) -> int:
-        """Process, send, confirm, commit one batch; return the due customers it re-scored."""
+        """Process, send, confirm, commit one batch; return the due entries it looked at."""
         assert self.consumer is not None
         owned = self.consumer.assignment()
         fetched = {tp: msgs for tp, msgs in fetched.items() if tp in owned}
@@ -300,14 +319,14 @@ class BatchLoop:
         await self._retrying(lambda: self._sink.send(outcome.records))
         await self._retrying(lambda: self._confirm(outcome))
         if not fetched:
-            return outcome.due
+            return outcome.looked
         try:
             async with self._commit_lock:
                 await self.consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()})
         except CommitFailedError as exc:  # rebalanced meanwhile; the new owner redelivers
             logger.warning("offset commit failed (%s); redelivery is idempotent", exc)
         self.batches += 1
-        return outcome.due
+        return outcome.looked
 
     async def _retrying(self, step: Callable[[], Awaitable[Any]]) -> Any:
         delay = 0.05

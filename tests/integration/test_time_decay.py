@@ -125,6 +125,7 @@ async def test_due_entries_under_a_wrong_home_are_handed_over(redis_server: Embe
         await client.zadd(store.key("due", "5"), {"cat": 1_736_100_000})
         looked = await store.apply("orders", [], shards=[-1, 5], due_limit=10)
         assert looked.due == []
+        assert looked.looked == 3  # three entries met, none re-scored here
         assert await client.zrange(store.key("due"), 0, -1) == []
         assert await client.zrange(store.key("due", "5"), 0, -1) == []
         assert await client.zrange(store.key("due", "3"), 0, -1, withscores=True) == [
@@ -132,5 +133,25 @@ async def test_due_entries_under_a_wrong_home_are_handed_over(redis_server: Embe
         # and its own lane gets it
         looked = await store.apply("orders", [], shards=[3], due_limit=10)
         assert [(s.customer_id, s.home) for s in looked.due] == [("cat", 3)]
+        assert looked.looked == 1
+    finally:
+        await store.close()
+
+
+async def test_a_full_look_says_so_even_when_it_re_scores_nobody(
+        redis_server: EmbeddedRedis) -> None:
+    """An idle lane looks again at once after a full look: the limit counts the entries it
+    met (handed over or dropped too), not only the customers it re-scored."""
+    store = RedisStore.from_url(redis_server.url, prefix=f"t{uuid.uuid4().hex[:8]}")
+    try:
+        placed = Order("e1", "p", "o1", "dan", 2500, 1_736_500_000, 10000)
+        await store.apply("orders", [Positioned(3, 0, placed)], home=True)
+        client = store.client
+        await client.zadd(store.key("due", "5"), {f"gone{i}": 1_736_000_000 + i for i in range(4)})
+        first = await store.apply("orders", [], shards=[5], due_limit=3)
+        assert (first.due, first.looked) == ([], 3)  # full: there may be more
+        second = await store.apply("orders", [], shards=[5], due_limit=3)
+        assert (second.due, second.looked) == ([], 1)  # not full: the index is done
+        assert await client.zcard(store.key("due", "5")) == 0
     finally:
         await store.close()
