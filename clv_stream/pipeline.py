@@ -67,7 +67,8 @@ class OutRecord(NamedTuple):
 @dataclass(slots=True)
 class BatchOutcome:
     records: list[OutRecord] = field(default_factory=list)
-    publish: list[tuple[str, Published, str, int | None]] = field(default_factory=list)
+    #: per customer: id, snapshot (``Published.encode``), segment labels, next due time
+    publish: list[tuple[str, str, str, int | None]] = field(default_factory=list)
     received: int = 0
     due: int = 0  # customers re-scored because event time made them due (time decay)
     looked: int = 0  # due index entries looked at (a full look: there may be more)
@@ -104,12 +105,12 @@ class _Transition(NamedTuple):
     key: Any  # blake2b of the "what", copied and extended per record
 
     @classmethod
-    def of(cls, customer_id: str, state: CustomerState, model_version: str, cause: str,
+    def of(cls, state: CustomerState, summary: str, model_version: str, cause: str,
            source: str) -> _Transition:
-        before = state.published.encode() if state.published else ""
+        """``summary``: ``encode_summary(state.summary)``, which the caller has already."""
         origin = source if cause not in _ORDER_CAUSES else ""  # e.g. due:<t>, refit:<v>
-        key = "|".join((customer_id, before, encode_summary(state.summary), model_version,
-                        state.segments, origin))
+        customer_id = state.customer_id
+        key = "|".join((customer_id, state.pub, summary, model_version, state.segments, origin))
         hashed = hashlib.blake2b(key.encode(), digest_size=16)
         return cls(customer_id, model_version, cause, source, hashed)
 
@@ -142,7 +143,7 @@ class Pipeline:
             default_margin_bp=int(settings.default_margin * 10000),
         )
         self._models: dict[str, ScoringModel] = {}
-        self._published: OrderedDict[str, tuple[Published, dict[str, Any]]] = OrderedDict()
+        self._published: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
         self.model = model or ScoringModel.default()
 
     @property
@@ -313,7 +314,12 @@ class Pipeline:
         so one computes while others wait for Redis (yielding every 256 customers kept the
         lanes in step, all waiting for Redis together, and was slower).
         """
-        states = [s for s in states if not _unchanged(s, causes[s.customer_id][0])]
+        # a snapshot is compared and hashed as the text Redis holds ("" when never published)
+        texts = [encode_summary(s.summary) for s in states]
+        kept = [i for i, (s, text) in enumerate(zip(states, texts, strict=True))
+                if not _unchanged(s, text, causes[s.customer_id][0])]
+        if len(kept) < len(states):
+            states, texts = [states[i] for i in kept], [texts[i] for i in kept]
         if not states:
             return
         scoring = self._scoring  # the model may be swapped during the await below
@@ -324,21 +330,23 @@ class Pipeline:
         dues = rules.next_due_many([s.summary.orders for s in states],
                                    [s.summary.last_ts for s in states], clock)
         as_of, records, publish = iso(clock), out.records, out.publish
-        for state, cur, prev, label, due in zip(states, current, previous, labels, dues, strict=True):
+        stamp = f"|{clock}|{version}"  # a snapshot is the summary, as_of and model version
+        for state, text, cur, prev, label, due in zip(states, texts, current, previous, labels,
+                                                      dues, strict=True):
             cid = state.customer_id
             why, source = causes[cid]
-            snapshot = state.published
-            transition = _Transition.of(cid, state, version, why, source)
+            snapshot = state.pub
+            transition = _Transition.of(state, text, version, why, source)
             if self._should_update(cur, prev):
                 out.updates += 1
-                snapshot = Published(state.summary, clock, version)
+                snapshot = text + stamp
                 records.append(self._update(transition, as_of, prev, cur))
                 self._remember(cid, snapshot, cur)
             if label != state.segments:
                 for dim, old, new in seg.changes_encoded(state.segments, label):
                     out.segment_changes += 1
                     records.append(self._segment(transition, as_of, dim, old, new, cur))
-            if snapshot is not None:
+            if snapshot:
                 publish.append((cid, snapshot, label, due))
 
     def _should_update(self, cur: dict[str, Any], prev: dict[str, Any] | None) -> bool:
@@ -354,25 +362,24 @@ class Pipeline:
         """The last published value of each customer: from the in-process cache when its
         snapshot is the one in Redis, else recomputed from the snapshot."""
         result: list[dict[str, Any] | None] = [None] * len(states)
-        by_version: dict[str, list[int]] = {}
+        by_version: dict[str, list[tuple[int, Published]]] = {}
         for i, st in enumerate(states):
-            if st.published is None:
+            if not st.pub:
                 continue
             cached = self._published.get(st.customer_id)
-            if cached is not None and cached[0] == st.published:
+            if cached is not None and cached[0] == st.pub:
                 result[i] = cached[1]
-            else:
-                by_version.setdefault(st.published.model_version, []).append(i)
-        for version, idx in by_version.items():
+            elif (snapshot := st.published) is not None:
+                by_version.setdefault(snapshot.model_version, []).append((i, snapshot))
+        for version, found in by_version.items():
             model = await self._model_for(version)
-            pubs = [states[i].published for i in idx]
-            values = score([p.summary for p in pubs if p], [p.as_of for p in pubs if p],
-                           model, self._value_cfg)
-            for i, v in zip(idx, values, strict=True):
+            values = score([p.summary for _, p in found], [p.as_of for _, p in found], model,
+                           self._value_cfg)
+            for (i, _), v in zip(found, values, strict=True):
                 result[i] = v
         return result
 
-    def _remember(self, cid: str, snapshot: Published, value: dict[str, Any]) -> None:
+    def _remember(self, cid: str, snapshot: str, value: dict[str, Any]) -> None:
         """Keep the value just published, so the next update's ``previous`` need not be
         recomputed (bounded LRU; a stale entry never matches the snapshot in Redis)."""
         cache = self._published
@@ -437,10 +444,12 @@ def _labels(rules: seg.SegmentRules, values: Sequence[dict[str, Any]],
     )
 
 
-def _unchanged(state: CustomerState, cause: str) -> bool:
-    """Redelivered or duplicate orders: nothing changed since the last publication."""
-    snapshot = state.published
-    return cause in _ORDER_CAUSES and snapshot is not None and snapshot.summary == state.summary
+def _unchanged(state: CustomerState, summary: str, cause: str) -> bool:
+    """Redelivered or duplicate orders: nothing changed since the last publication (whose
+    snapshot starts with the summary it was of; ``summary`` is the state's, encoded)."""
+    pub = state.pub
+    return (cause in _ORDER_CAUSES and pub.startswith(summary)
+            and pub[len(summary):len(summary) + 1] == "|")
 
 
 def _raw_payload(value: bytes) -> dict[str, Any]:

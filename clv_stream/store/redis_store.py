@@ -58,9 +58,14 @@ class Positioned(NamedTuple):
 class CustomerState(NamedTuple):
     customer_id: str
     summary: Summary
-    published: Published | None
+    pub: str  # the last published snapshot, encoded (``Published.encode``); "" if never
     segments: str
     home: int = -1  # the orders partition of its keyed records; -1: none known
+
+    @property
+    def published(self) -> Published | None:
+        """The last published snapshot, decoded (the hot path compares ``pub`` as text)."""
+        return _published(self.pub)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +142,9 @@ class RedisStore:
                                             orjson.dumps(list(shards))])
         return _parse_apply(reply)
 
-    async def publish(self, entries: Sequence[tuple[str, Published, str, int | None]]) -> None:
-        """Record what was emitted: snapshot, segment labels and next due time per customer
-        (in the due index of the home the customer's hash holds).
+    async def publish(self, entries: Sequence[tuple[str, str, str, int | None]]) -> None:
+        """Record what was emitted: snapshot (``Published.encode``), segment labels and next
+        due time per customer (in the due index of the home the customer's hash holds).
 
         One script call per batch (``publish.lua``): a pipeline of one HSET per customer
         costs the client more than the server.
@@ -149,7 +154,7 @@ class RedisStore:
         flat: list[Any] = []
         add = flat.extend
         for cid, snapshot, segments, next_due in entries:
-            add((cid, snapshot.encode(), segments, -1 if next_due is None else next_due))
+            add((cid, snapshot, segments, -1 if next_due is None else next_due))
         with _translated():
             await self._publish(args=[self._p, orjson.dumps(flat)])
 
@@ -231,8 +236,7 @@ def _parse_apply(reply: list[Any]) -> ApplyResult:
 def _states(reply: list[Any], start: int) -> list[CustomerState]:
     """Customer rows from ``start``: id, the 7 summary integers, pub, segments, home."""
     return [
-        CustomerState(reply[i], Summary(*reply[i + 1:i + 8]), _published(reply[i + 8]), reply[i + 9],
-                      reply[i + 10])
+        CustomerState(reply[i], Summary(*reply[i + 1:i + 8]), reply[i + 8], reply[i + 9], reply[i + 10])
         for i in range(start, len(reply), _PER_CUSTOMER)
     ]
 

@@ -86,7 +86,8 @@ async def test_due_time_follows_the_customer_to_its_home_partition(
         applied = await store.apply("orders", [Positioned(3, 0, first)], home=False)
         state = applied.customers[0]
         assert state.home == -1
-        await store.publish([("ann", Published(state.summary, first.ts, "m"), "new||", 1_744_000_000)])
+        snapshot = Published(state.summary, first.ts, "m").encode()
+        await store.publish([("ann", snapshot, "new||", 1_744_000_000)])
         assert await store.due(until=1_744_000_000, limit=10) == ["ann"]
 
         second = Order("e2", "p", "o2", "ann", 1000, 1_736_600_000, 10000)
