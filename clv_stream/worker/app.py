@@ -66,6 +66,7 @@ class OrdersService(mode.Service):
 
     async def on_stop(self) -> None:
         await self.loop_.stop()
+        self.pipeline.close()
         await self.sink.stop()
         await self.store.close()
 
