@@ -4,7 +4,8 @@ Why a loop of our own under Faust: Faust's per-event stream path (agent -> strea
 tops out near 7.5k events/s on this hardware, while the broker and one Redis Lua call per
 batch allow > 70k/s. So the worker keeps Faust for what it is good at (app lifecycle, web
 server, timers, CLI, logging) and drives an aiokafka consumer (the client Faust is built on)
-in batches here, inside a Faust service. See ``docs/architecture.md``.
+in batches here, inside a Faust service. See the README (Architecture) and
+``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -146,13 +147,17 @@ class KafkaSink:
 def _keyed(message: Any) -> bool:
     """True when the record's key is its ``customer_id`` (or it can touch no customer).
 
-    Fast path: the value holds the field once, as ``"customer_id":"<key>"``; else decode.
+    Fast path: the value holds the field once, as ``"customer_id":"<key>"`` (or with the
+    one space of Python's ``json.dumps``) and the key has no quote or backslash, so that
+    string cannot end elsewhere; else decode.
     """
     key, value = message.key, message.value
     if value is None:
         return True  # a tombstone: dead-lettered, no state
-    if key is not None and value.count(b'"customer_id"') == 1 and (
-            b'"customer_id":"' + key + b'"') in value:
+    if (key is not None and b'"' not in key and b"\\" not in key
+            and value.count(b'"customer_id"') == 1
+            and (b'"customer_id":"' + key + b'"' in value
+                 or b'"customer_id": "' + key + b'"' in value)):
         return True
     try:
         event = orjson.loads(value)
