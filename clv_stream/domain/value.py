@@ -69,8 +69,12 @@ _CLOCKS: list[str] = []  # "T00:00:00Z" .. "T23:59:59Z", built on first use (abo
 
 
 def _clocks() -> list[str]:
-    _CLOCKS.extend(f"T{h:02d}:{m:02d}:{s:02d}Z" for h in range(24) for m in range(60) for s in range(60))
-    return _CLOCKS
+    # built whole, then bound: the scoring thread and the event loop may both get here
+    # first, and neither may see a table that is still filling
+    global _CLOCKS
+    table = [f"T{h:02d}:{m:02d}:{s:02d}Z" for h in range(24) for m in range(60) for s in range(60)]
+    _CLOCKS = table
+    return table
 
 
 def _date(day: int) -> str:
