@@ -337,14 +337,18 @@ class Pipeline:
         if not states:
             return
         scoring = self._scoring  # the model may be swapped during the awaits below
-        await self._load_models(states)
+        previous, stale = self._cached_previous(states)
+        for version in {snapshot.model_version for _, snapshot in stale}:
+            await self._model_for(version)
         await asyncio.get_running_loop().run_in_executor(
-            self._cpu, self._emit_now, states, texts, scoring, clock, causes, out)
+            self._cpu, self._emit_now, states, texts, previous, stale, scoring, clock, causes, out)
 
-    def _emit_now(self, states: Sequence[CustomerState], texts: Sequence[str], scoring: _Scoring,
-                  clock: int, causes: dict[str, tuple[str, str]], out: BatchOutcome) -> None:
+    def _emit_now(self, states: Sequence[CustomerState], texts: Sequence[str],
+                  previous: list[dict[str, Any] | None], stale: list[tuple[int, Published]],
+                  scoring: _Scoring, clock: int, causes: dict[str, tuple[str, str]],
+                  out: BatchOutcome) -> None:
         current = score([s.summary for s in states], clock, scoring.model, self._value_cfg)
-        previous = self._previous(states)
+        self._rescore_previous(previous, stale)
         rules, version = scoring.rules, scoring.model.version
         labels = _labels(rules, current, [bool(s.segments.strip("|")) for s in states])
         dues = rules.next_due_many([s.summary.orders for s in states],
@@ -378,19 +382,13 @@ class Pipeline:
             return False
         return delta >= self._s.min_delta or delta >= self._s.min_delta_pct * abs(old)
 
-    async def _load_models(self, states: Sequence[CustomerState]) -> None:
-        """Load the models of snapshots whose value must be recomputed (see _previous)."""
-        for st in states:
-            if st.pub:
-                cached = self._published.get(st.customer_id)
-                if (cached is None or cached[0] != st.pub) and (p := st.published) is not None:
-                    await self._model_for(p.model_version)
-
-    def _previous(self, states: Sequence[CustomerState]) -> list[dict[str, Any] | None]:
-        """The last published value of each customer: from the in-process cache when its
-        snapshot is the one in Redis, else recomputed from the snapshot."""
+    def _cached_previous(self, states: Sequence[CustomerState],
+                         ) -> tuple[list[dict[str, Any] | None], list[tuple[int, Published]]]:
+        """The last published value of each customer, from the in-process cache when its
+        snapshot is the one in Redis (None when never published), and the snapshots whose
+        value must be recomputed (index, snapshot): see :meth:`_rescore_previous`."""
         result: list[dict[str, Any] | None] = [None] * len(states)
-        by_version: dict[str, list[tuple[int, Published]]] = {}
+        stale: list[tuple[int, Published]] = []
         for i, st in enumerate(states):
             if not st.pub:
                 continue
@@ -398,14 +396,21 @@ class Pipeline:
             if cached is not None and cached[0] == st.pub:
                 result[i] = cached[1]
             elif (snapshot := st.published) is not None:
-                by_version.setdefault(snapshot.model_version, []).append((i, snapshot))
+                stale.append((i, snapshot))
+        return result, stale
+
+    def _rescore_previous(self, previous: list[dict[str, Any] | None],
+                          stale: list[tuple[int, Published]]) -> None:
+        """Fill in the values of ``stale`` snapshots, each with the model it was published
+        with (loaded by :meth:`_emit` beforehand)."""
+        by_version: dict[str, list[tuple[int, Published]]] = {}
+        for i, snapshot in stale:
+            by_version.setdefault(snapshot.model_version, []).append((i, snapshot))
         for version, found in by_version.items():
-            model = self._models.get(version) or ScoringModel.default()
-            values = score([p.summary for _, p in found], [p.as_of for _, p in found], model,
-                           self._value_cfg)
+            values = score([p.summary for _, p in found], [p.as_of for _, p in found],
+                           self._models[version], self._value_cfg)
             for (i, _), v in zip(found, values, strict=True):
-                result[i] = v
-        return result
+                previous[i] = v
 
     def _remember(self, cid: str, snapshot: str, value: dict[str, Any]) -> None:
         """Keep the value just published, so the next update's ``previous`` need not be
