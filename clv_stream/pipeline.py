@@ -44,8 +44,6 @@ __all__ = ["BatchOutcome", "OutRecord", "Pipeline", "RawRecord"]
 
 logger = logging.getLogger(__name__)
 RAW_LIMIT = 64 * 1024
-#: Customers whose last published value is kept in memory (about 1.5 KB each).
-PREVIOUS_CACHE = 20_000
 
 
 class RawRecord(NamedTuple):
@@ -83,6 +81,18 @@ class BatchOutcome:
     clock: int = 0  # the stream's event time after the batch
     started: float = field(default_factory=time.perf_counter)
 
+
+
+class _Value(NamedTuple):
+    """A published ``CustomerValue`` as the worker keeps it: its JSON (as ``previous`` goes
+    into the next update) and its ``total_clv`` (what the update threshold compares)."""
+
+    json: bytes
+    total_clv: str
+
+    @classmethod
+    def of(cls, value: dict[str, Any], encoded: bytes | None = None) -> _Value:
+        return cls(bytes(memoryview(encoded)) if encoded else _json(value), value["total_clv"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +155,7 @@ class Pipeline:
             default_margin_bp=int(settings.default_margin * 10000),
         )
         self._models: dict[str, ScoringModel] = {}
-        self._published: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._published: OrderedDict[str, tuple[str, _Value]] = OrderedDict()
         # scoring and building records run here, one batch at a time (see _emit)
         self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clv-emit")
         self.model = model or ScoringModel.default()
@@ -344,7 +354,7 @@ class Pipeline:
             self._cpu, self._emit_now, states, texts, previous, stale, scoring, clock, causes, out)
 
     def _emit_now(self, states: Sequence[CustomerState], texts: Sequence[str],
-                  previous: list[dict[str, Any] | None], stale: list[tuple[int, Published]],
+                  previous: list[_Value | None], stale: list[tuple[int, Published]],
                   scoring: _Scoring, clock: int, causes: dict[str, tuple[str, str]],
                   out: BatchOutcome) -> None:
         current = score([s.summary for s in states], clock, scoring.model, self._value_cfg)
@@ -364,8 +374,9 @@ class Pipeline:
             if self._should_update(cur, prev):
                 out.updates += 1
                 snapshot = text + stamp
-                records.append(self._update(transition, as_of, prev, cur))
-                self._remember(cid, snapshot, cur)
+                encoded = orjson.dumps(cur)
+                records.append(self._update(transition, as_of, prev, cur["total_clv"], encoded))
+                self._remember(cid, snapshot, cur, encoded)
             if label != state.segments:
                 for dim, old, new in seg.changes_encoded(state.segments, label):
                     out.segment_changes += 1
@@ -373,21 +384,21 @@ class Pipeline:
             if snapshot:
                 publish.append((cid, snapshot, label, due))
 
-    def _should_update(self, cur: dict[str, Any], prev: dict[str, Any] | None) -> bool:
+    def _should_update(self, cur: dict[str, Any], prev: _Value | None) -> bool:
         if prev is None:
             return bool(cur["orders"] > 0)
-        old, new = Decimal(prev["total_clv"]), Decimal(cur["total_clv"])
+        old, new = Decimal(prev.total_clv), Decimal(cur["total_clv"])
         delta = abs(new - old)
         if delta == 0:
             return False
         return delta >= self._s.min_delta or delta >= self._s.min_delta_pct * abs(old)
 
     def _cached_previous(self, states: Sequence[CustomerState],
-                         ) -> tuple[list[dict[str, Any] | None], list[tuple[int, Published]]]:
+                         ) -> tuple[list[_Value | None], list[tuple[int, Published]]]:
         """The last published value of each customer, from the in-process cache when its
         snapshot is the one in Redis (None when never published), and the snapshots whose
         value must be recomputed (index, snapshot): see :meth:`_rescore_previous`."""
-        result: list[dict[str, Any] | None] = [None] * len(states)
+        result: list[_Value | None] = [None] * len(states)
         stale: list[tuple[int, Published]] = []
         for i, st in enumerate(states):
             if not st.pub:
@@ -399,7 +410,7 @@ class Pipeline:
                 stale.append((i, snapshot))
         return result, stale
 
-    def _rescore_previous(self, previous: list[dict[str, Any] | None],
+    def _rescore_previous(self, previous: list[_Value | None],
                           stale: list[tuple[int, Published]]) -> None:
         """Fill in the values of ``stale`` snapshots, each with the model it was published
         with (loaded by :meth:`_emit` beforehand)."""
@@ -410,15 +421,18 @@ class Pipeline:
             values = score([p.summary for _, p in found], [p.as_of for _, p in found],
                            self._models[version], self._value_cfg)
             for (i, _), v in zip(found, values, strict=True):
-                previous[i] = v
+                previous[i] = _Value.of(v)
 
-    def _remember(self, cid: str, snapshot: str, value: dict[str, Any]) -> None:
+    def _remember(self, cid: str, snapshot: str, value: dict[str, Any], encoded: bytes) -> None:
         """Keep the value just published, so the next update's ``previous`` need not be
         recomputed (bounded LRU; a stale entry never matches the snapshot in Redis)."""
+        limit = self._s.previous_cache
+        if limit <= 0:
+            return
         cache = self._published
-        cache[cid] = (snapshot, value)
+        cache[cid] = (snapshot, _Value.of(value, encoded))
         cache.move_to_end(cid)
-        if len(cache) > PREVIOUS_CACHE:
+        if len(cache) > limit:
             cache.popitem(last=False)
 
     async def _model_for(self, version: str) -> ScoringModel:
@@ -428,16 +442,21 @@ class Pipeline:
             self._models[version] = model
         return model
 
-    def _update(self, t: _Transition, as_of: str, prev: dict[str, Any] | None,
-                cur: dict[str, Any]) -> OutRecord:
-        delta = Decimal(cur["total_clv"]) - Decimal(prev["total_clv"] if prev else 0)
-        body = {
+    def _update(self, t: _Transition, as_of: str, prev: _Value | None, total_clv: str,
+                current: bytes) -> OutRecord:
+        """A ``clv.updates`` record; ``current`` is the new value's JSON, ``total_clv`` its
+        total. The values' JSON is spliced in as encoded (``previous`` mostly comes from the
+        cache as JSON): the same bytes as encoding the whole body at once."""
+        delta = Decimal(total_clv) - Decimal(prev.total_clv if prev else 0)
+        head = orjson.dumps({
             "schema_version": 1, "event_id": t.event_id("u"), "customer_id": t.customer_id,
             "cause": t.cause, "source_event_id": t.source, "as_of": as_of,
             "currency": self._s.currency, "model_version": t.model_version,
-            "previous": prev, "current": cur, "delta_clv": str(delta),
-        }
-        return OutRecord(self._s.topic_updates, t.customer_id.encode(), orjson.dumps(body))
+        })
+        body = b"".join((head[:-1], b',"previous":', prev.json if prev else b"null",
+                         b',"current":', current, b',"delta_clv":', orjson.dumps(str(delta)),
+                         b"}"))
+        return OutRecord(self._s.topic_updates, t.customer_id.encode(), body)
 
     def _segment(self, t: _Transition, as_of: str, dim: str, old: str | None, new: str,
                  cur: dict[str, Any]) -> OutRecord:
@@ -447,7 +466,7 @@ class Pipeline:
             "as_of": as_of, "cause": t.cause,
             "total_clv": cur["total_clv"], "p_alive": cur["p_alive"],
         }
-        return OutRecord(self._s.topic_segments, t.customer_id.encode(), orjson.dumps(body))
+        return OutRecord(self._s.topic_segments, t.customer_id.encode(), _json(body))
 
     def _dead_letter(self, raw: RawRecord, exc: InvalidEvent, now: float) -> OutRecord:
         value = raw.value or b""
@@ -459,7 +478,7 @@ class Pipeline:
             **_raw_payload(value), "received_at": iso(now),
         }
         logger.debug("dead-lettered %s/%s@%s: %s", raw.topic, raw.partition, raw.offset, exc)
-        return OutRecord(self._s.topic_deadletter, raw.key, orjson.dumps(body))
+        return OutRecord(self._s.topic_deadletter, raw.key, _json(body))
 
 
 _CAUSES = {"p": "order_placed", "r": "order_refunded", "c": "order_cancelled"}
@@ -483,6 +502,14 @@ def _unchanged(state: CustomerState, summary: str, cause: str) -> bool:
     pub = state.pub
     return (cause in _ORDER_CAUSES and pub.startswith(summary)
             and pub[len(summary):len(summary) + 1] == "|")
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    """``orjson.dumps``, right-sized. orjson (3.12 on) returns bytes that keep its whole
+    write buffer, 4 KB or more, whatever the length; a batch holds its records until the
+    broker acked them (thousands a lane), and the previous-value cache holds one per
+    customer, so both keep a copy of the length written instead."""
+    return bytes(memoryview(orjson.dumps(body)))
 
 
 def _raw_payload(value: bytes) -> dict[str, Any]:

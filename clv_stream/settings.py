@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     #: Bytes a fetch brings per partition at most (Kafka's max.partition.fetch.bytes): enough
     #: for a lane that owns one partition to fill a batch of ``batch_max_records``.
     fetch_partition_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
+    #: Customers whose last published value a worker keeps in memory (about 900 bytes each,
+    #: 90 MB at the default), so their next ``clv.updates`` record need not recompute
+    #: ``previous``. A customer not held costs one more scoring (a time-decay pass visits
+    #: every customer, so a cache smaller than the active customers mostly misses).
+    previous_cache: int = Field(default=100_000, ge=0)
 
     #: How often a worker checks Redis for a newly fitted model (seconds).
     model_poll_interval: float = Field(default=2.0, gt=0)
