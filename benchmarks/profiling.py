@@ -21,9 +21,9 @@ __all__ = ["Profiler", "summarise"]
 BUCKETS = (
     ("validate", "OrderValidator.validate ("),
     ("redis apply (call + parse)", "RedisStore.apply ("),
-    ("score previous values", "Pipeline._previous ("),
+    ("score previous values", "Pipeline._rescore_previous ("),
     ("score current values", "score (clv_stream/domain/value.py"),
-    ("build output records", "Pipeline._emit_one ("),
+    ("build output records", "Pipeline._emit_now ("),  # the scoring thread, less the above
     ("produce (sink)", "KafkaSink.send ("),
     ("confirm (publish)", "RedisStore.publish ("),
     ("consume (aiokafka fetch/parse)", "aiokafka/consumer"),
