@@ -38,7 +38,7 @@ from clv_stream.events.validation import ErrorCode, Order, OrderValidator
 from clv_stream.exceptions import InvalidEvent, StoreError
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import CustomerState, Positioned, RedisStore
-from clv_stream.store.snapshot import Published, encode_summary
+from clv_stream.store.snapshot import Published, encode_summary, is_snapshot_of, snapshot_text
 
 __all__ = ["BatchOutcome", "OutRecord", "Pipeline", "RawRecord"]
 
@@ -91,8 +91,8 @@ class _Value(NamedTuple):
     total_clv: str
 
     @classmethod
-    def of(cls, value: dict[str, Any], encoded: bytes | None = None) -> _Value:
-        return cls(bytes(memoryview(encoded)) if encoded else _json(value), value["total_clv"])
+    def of(cls, value: dict[str, Any]) -> _Value:
+        return cls(_json(value), value["total_clv"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,7 +364,6 @@ class Pipeline:
         dues = rules.next_due_many([s.summary.orders for s in states],
                                    [s.summary.last_ts for s in states], clock)
         as_of, records, publish = iso(clock), out.records, out.publish
-        stamp = f"|{clock}|{version}"  # a snapshot is the summary, as_of and model version
         for state, text, cur, prev, label, due in zip(states, texts, current, previous, labels,
                                                       dues, strict=True):
             cid = state.customer_id
@@ -373,10 +372,10 @@ class Pipeline:
             transition = _Transition.of(state, text, version, why, source)
             if self._should_update(cur, prev):
                 out.updates += 1
-                snapshot = text + stamp
-                encoded = orjson.dumps(cur)
-                records.append(self._update(transition, as_of, prev, cur["total_clv"], encoded))
-                self._remember(cid, snapshot, cur, encoded)
+                snapshot = snapshot_text(text, clock, version)
+                value = _Value.of(cur)
+                records.append(self._update(transition, as_of, prev, value))
+                self._remember(cid, snapshot, value)
             if label != state.segments:
                 for dim, old, new in seg.changes_encoded(state.segments, label):
                     out.segment_changes += 1
@@ -423,14 +422,14 @@ class Pipeline:
             for (i, _), v in zip(found, values, strict=True):
                 previous[i] = _Value.of(v)
 
-    def _remember(self, cid: str, snapshot: str, value: dict[str, Any], encoded: bytes) -> None:
+    def _remember(self, cid: str, snapshot: str, value: _Value) -> None:
         """Keep the value just published, so the next update's ``previous`` need not be
         recomputed (bounded LRU; a stale entry never matches the snapshot in Redis)."""
         limit = self._s.previous_cache
         if limit <= 0:
             return
         cache = self._published
-        cache[cid] = (snapshot, _Value.of(value, encoded))
+        cache[cid] = (snapshot, value)
         cache.move_to_end(cid)
         if len(cache) > limit:
             cache.popitem(last=False)
@@ -442,19 +441,17 @@ class Pipeline:
             self._models[version] = model
         return model
 
-    def _update(self, t: _Transition, as_of: str, prev: _Value | None, total_clv: str,
-                current: bytes) -> OutRecord:
-        """A ``clv.updates`` record; ``current`` is the new value's JSON, ``total_clv`` its
-        total. The values' JSON is spliced in as encoded (``previous`` mostly comes from the
-        cache as JSON): the same bytes as encoding the whole body at once."""
-        delta = Decimal(total_clv) - Decimal(prev.total_clv if prev else 0)
+    def _update(self, t: _Transition, as_of: str, prev: _Value | None, cur: _Value) -> OutRecord:
+        """A ``clv.updates`` record. The values' JSON is spliced in as encoded (``previous``
+        mostly comes from the cache as JSON): the same bytes as encoding the whole body."""
+        delta = Decimal(cur.total_clv) - Decimal(prev.total_clv if prev else 0)
         head = orjson.dumps({
             "schema_version": 1, "event_id": t.event_id("u"), "customer_id": t.customer_id,
             "cause": t.cause, "source_event_id": t.source, "as_of": as_of,
             "currency": self._s.currency, "model_version": t.model_version,
         })
         body = b"".join((head[:-1], b',"previous":', prev.json if prev else b"null",
-                         b',"current":', current, b',"delta_clv":', orjson.dumps(str(delta)),
+                         b',"current":', cur.json, b',"delta_clv":', orjson.dumps(str(delta)),
                          b"}"))
         return OutRecord(self._s.topic_updates, t.customer_id.encode(), body)
 
@@ -497,11 +494,9 @@ def _labels(rules: seg.SegmentRules, values: Sequence[dict[str, Any]],
 
 
 def _unchanged(state: CustomerState, summary: str, cause: str) -> bool:
-    """Redelivered or duplicate orders: nothing changed since the last publication (whose
-    snapshot starts with the summary it was of; ``summary`` is the state's, encoded)."""
-    pub = state.pub
-    return (cause in _ORDER_CAUSES and pub.startswith(summary)
-            and pub[len(summary):len(summary) + 1] == "|")
+    """Redelivered or duplicate orders: nothing changed since the last publication
+    (``summary``: the state's, encoded)."""
+    return cause in _ORDER_CAUSES and is_snapshot_of(state.pub, summary)
 
 
 def _json(body: dict[str, Any]) -> bytes:

@@ -65,7 +65,7 @@ class CustomerState(NamedTuple):
     @property
     def published(self) -> Published | None:
         """The last published snapshot, decoded (the hot path compares ``pub`` as text)."""
-        return _published(self.pub)
+        return Published.decode(self.pub)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,14 +239,3 @@ def _states(reply: list[Any], start: int) -> list[CustomerState]:
         CustomerState(reply[i], Summary(*reply[i + 1:i + 8]), reply[i + 8], reply[i + 9], reply[i + 10])
         for i in range(start, len(reply), _PER_CUSTOMER)
     ]
-
-
-def _published(raw: str) -> Published | None:
-    """``Published.decode``, by ``map(int)`` on the fields this store itself wrote."""
-    if not raw:
-        return None
-    parts = raw.split("|", 8)
-    try:
-        return Published(Summary(*map(int, parts[:7])), int(parts[7]), parts[8])
-    except (ValueError, IndexError):
-        return Published.decode(raw)
