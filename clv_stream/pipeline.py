@@ -71,7 +71,8 @@ class BatchOutcome:
     publish: list[tuple[str, str, str, int | None]] = field(default_factory=list)
     received: int = 0
     due: int = 0  # customers re-scored because event time made them due (time decay)
-    looked: int = 0  # due index entries looked at (a full look: there may be more)
+    #: the look at due customers took as many index entries as it may: there may be more
+    full_look: bool = False
     invalid: int = 0
     applied: int = 0
     duplicates: int = 0
@@ -251,7 +252,8 @@ class Pipeline:
         # a batch of orders takes a few due customers along; an idle look (no records) more
         limit = self._s.due_batch_max if batch else self._s.idle_due_max
         result = await self._store.apply(topic, valid, home, shards, limit)
-        out.looked, out.applied, out.duplicates = result.looked, result.applied, result.duplicates
+        out.full_look = result.looked >= limit
+        out.applied, out.duplicates = result.applied, result.duplicates
         out.redelivered, out.clock, out.due = result.redelivered, result.clock, len(result.due)
         last: dict[str, Order] = {p.order.customer_id: p.order for p in valid}
         causes = {cid: (_CAUSES[o.kind], o.event_id) for cid, o in last.items()}

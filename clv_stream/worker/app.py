@@ -88,15 +88,15 @@ class OrdersService(mode.Service):
             except StoreError as exc:
                 logger.warning("cannot look for due customers: %s", exc)
                 waiting = []
-            looked = await self.loop_.exclusive(self._sweep_homeless) if waiting else 0
-            if looked < self.settings.idle_due_max:
+            full = await self.loop_.exclusive(self._sweep_homeless) if waiting else False
+            if not full:
                 await self.sleep(self.settings.due_poll_interval)
 
-    async def _sweep_homeless(self) -> int:
+    async def _sweep_homeless(self) -> bool:
         outcome = await self.pipeline.process([], shards=[HOMELESS])
         await self.sink.send(outcome.records)
         await self._confirm(outcome)
-        return outcome.looked
+        return outcome.full_look
 
     @mode.Service.task
     async def _watch_model(self) -> None:

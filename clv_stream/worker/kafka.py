@@ -275,8 +275,7 @@ class BatchLoop:
             if not fetched:
                 if time.monotonic() >= next_look:
                     async with self._lanes[lane]:
-                        looked = await self._handle({}, mine, home=True)
-                    more = looked >= self._s.idle_due_max  # a full look: there may be more
+                        more = await self._handle({}, mine, home=True)
                     next_look = time.monotonic() + (0.0 if more else self._s.due_poll_interval)
                 continue
             keyed = all(_keyed(m) for msgs in fetched.values() for m in msgs)
@@ -306,8 +305,9 @@ class BatchLoop:
                 fetched[tp] = fetched.get(tp, []) + msgs
         return fetched
 
-    async def _handle(self, fetched: dict[Any, list[Any]], mine: list[Any], home: bool) -> int:
-        """Process, send, confirm, commit one batch; return the due entries it looked at."""
+    async def _handle(self, fetched: dict[Any, list[Any]], mine: list[Any], home: bool) -> bool:
+        """Process, send, confirm, commit one batch; return whether its look at due
+        customers was full (there may be more: look again at once)."""
         assert self.consumer is not None
         owned = self.consumer.assignment()
         fetched = {tp: msgs for tp, msgs in fetched.items() if tp in owned}
@@ -319,19 +319,19 @@ class BatchLoop:
         records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value)
                    for msgs in fetched.values() for m in msgs]
         if not records and not shards:
-            return 0
+            return False
         outcome: BatchOutcome = await self._retrying(lambda: self._process(records, shards, home))
         await self._retrying(lambda: self._sink.send(outcome.records))
         await self._retrying(lambda: self._confirm(outcome))
         if not fetched:
-            return outcome.looked
+            return outcome.full_look
         try:
             async with self._commit_lock:
                 await self.consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()})
         except CommitFailedError as exc:  # rebalanced meanwhile; the new owner redelivers
             logger.warning("offset commit failed (%s); redelivery is idempotent", exc)
         self.batches += 1
-        return outcome.looked
+        return outcome.full_look
 
     async def _retrying(self, step: Callable[[], Awaitable[Any]]) -> Any:
         delay = 0.05

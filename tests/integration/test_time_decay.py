@@ -18,6 +18,8 @@ import pytest
 from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis
 from clv_stream.domain.aggregate import Summary
 from clv_stream.events.validation import Order
+from clv_stream.pipeline import Pipeline
+from clv_stream.settings import Settings
 from clv_stream.store.redis_store import Positioned, RedisStore
 from clv_stream.store.snapshot import Published
 from tests.corpus import order
@@ -155,4 +157,27 @@ async def test_a_full_look_says_so_even_when_it_re_scores_nobody(
         assert (second.due, second.looked) == ([], 1)  # not full: the index is done
         assert await client.zcard(store.key("due", "5")) == 0
     finally:
+        await store.close()
+
+
+async def test_an_idle_look_that_took_its_fill_asks_for_another(
+        redis_server: EmbeddedRedis) -> None:
+    """An idle lane looks again at once while its looks come back full: a look takes up to
+    ``CLV_BATCH_MAX_RECORDS`` due customers (here 3 of 4)."""
+    store = RedisStore.from_url(redis_server.url, prefix=f"t{uuid.uuid4().hex[:8]}")
+    pipeline = Pipeline(Settings(batch_max_records=3, due_batch_max=1), store)
+    try:
+        for i in range(4):
+            placed = Order(f"e{i}", "p", f"o{i}", f"c{i}", 2500, 1_736_500_000 + i, 10000)
+            await store.apply("orders", [Positioned(5, i, placed)], home=True)
+        client = store.client
+        await client.set(store.key("clock"), 1_800_000_000)
+        await client.zadd(store.key("due", "5"), {f"c{i}": 1_736_600_000 + i for i in range(4)})
+        first = await pipeline.process([], (5,), home=True)
+        assert (first.due, first.full_look) == (3, True)
+        await pipeline.confirm(first)
+        second = await pipeline.process([], (5,), home=True)
+        assert (second.due, second.full_look) == (1, False)
+    finally:
+        pipeline.close()
         await store.close()
