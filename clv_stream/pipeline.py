@@ -115,7 +115,8 @@ class _Transition(NamedTuple):
     model_version: str
     cause: str
     source: str
-    key: Any  # blake2b of the "what", copied and extended per record
+    key: hashlib.blake2b  # of the "what", copied and extended per record
+    customer_json: bytes  # the customer id as JSON, spliced into each record
 
     @classmethod
     def of(cls, state: CustomerState, summary: str, model_version: str, cause: str,
@@ -125,13 +126,13 @@ class _Transition(NamedTuple):
         customer_id = state.customer_id
         key = "|".join((customer_id, state.pub, summary, model_version, state.segments, origin))
         hashed = hashlib.blake2b(key.encode(), digest_size=16)
-        return cls(customer_id, model_version, cause, source, hashed)
+        return cls(customer_id, model_version, cause, source, hashed, orjson.dumps(customer_id))
 
-    def event_id(self, *parts: object) -> str:
-        """blake2b of ``key|part|part...`` (the key's hash state is copied, not redone)."""
+    def event_id(self, *parts: object) -> bytes:
+        """blake2b of ``key|part|part...``, hex (the key's hash state is copied, not redone)."""
         h = self.key.copy()
-        h.update("".join(["|" + str(p) for p in parts]).encode())
-        return str(h.hexdigest())
+        h.update(("|" + "|".join(map(str, parts))).encode())
+        return h.hexdigest().encode()
 
 
 class Pipeline:
@@ -366,6 +367,9 @@ class Pipeline:
         dues = rules.next_due_many([s.summary.orders for s in states],
                                    [s.summary.last_ts for s in states], clock)
         as_of, records, publish = iso(clock), out.records, out.publish
+        # what every update record of the batch says alike, as JSON
+        common = orjson.dumps({"as_of": as_of, "currency": self._s.currency,
+                               "model_version": version})[1:-1]
         for state, text, cur, prev, label, due in zip(states, texts, current, previous, labels,
                                                       dues, strict=True):
             cid = state.customer_id
@@ -376,12 +380,14 @@ class Pipeline:
                 out.updates += 1
                 snapshot = snapshot_text(text, clock, version)
                 value = _Value.of(cur)
-                records.append(self._update(transition, as_of, prev, value))
+                records.append(self._update(transition, common, prev, value))
                 self._remember(cid, snapshot, value)
             if label != state.segments:
-                for dim, old, new in seg.changes_encoded(state.segments, label):
+                moves = seg.changes_encoded(state.segments, label)
+                tail = _segment_tail(as_of, why, cur) if moves else b""
+                for dim, old, new in moves:
                     out.segment_changes += 1
-                    records.append(self._segment(transition, as_of, dim, old, new, cur))
+                    records.append(self._segment(transition, dim, old, new, tail))
             if snapshot:
                 publish.append((cid, snapshot, label, due))
 
@@ -443,29 +449,32 @@ class Pipeline:
             self._models[version] = model
         return model
 
-    def _update(self, t: _Transition, as_of: str, prev: _Value | None, cur: _Value) -> OutRecord:
-        """A ``clv.updates`` record. The values' JSON is spliced in as encoded (``previous``
-        mostly comes from the cache as JSON): the same bytes as encoding the whole body."""
+    def _update(self, t: _Transition, common: bytes, prev: _Value | None,
+                cur: _Value) -> OutRecord:
+        """A ``clv.updates`` record, its JSON spliced from parts (``common``: the batch's
+        ``as_of``, ``currency`` and ``model_version`` members; the values' JSON as kept, as
+        ``previous`` mostly comes from the cache): the bytes ``orjson`` gives for the whole
+        body, without a dict per record."""
         delta = Decimal(cur.total_clv) - Decimal(prev.total_clv if prev else 0)
-        head = orjson.dumps({
-            "schema_version": 1, "event_id": t.event_id("u"), "customer_id": t.customer_id,
-            "cause": t.cause, "source_event_id": t.source, "as_of": as_of,
-            "currency": self._s.currency, "model_version": t.model_version,
-        })
-        body = b"".join((head[:-1], b',"previous":', prev.json if prev else b"null",
-                         b',"current":', cur.json, b',"delta_clv":', orjson.dumps(str(delta)),
-                         b"}"))
+        body = b"".join((
+            b'{"schema_version":1,"event_id":"', t.event_id("u"), b'","customer_id":',
+            t.customer_json, b',"cause":', _text(t.cause), b',"source_event_id":',
+            orjson.dumps(t.source), b",", common, b',"previous":',
+            prev.json if prev else b"null", b',"current":', cur.json, b',"delta_clv":',
+            orjson.dumps(str(delta)), b"}",
+        ))
         return OutRecord(self._s.topic_updates, t.customer_id.encode(), body)
 
-    def _segment(self, t: _Transition, as_of: str, dim: str, old: str | None, new: str,
-                 cur: dict[str, Any]) -> OutRecord:
-        body = {
-            "schema_version": 1, "event_id": t.event_id("s", dim, old, new),
-            "customer_id": t.customer_id, "dimension": dim, "from": old, "to": new,
-            "as_of": as_of, "cause": t.cause,
-            "total_clv": cur["total_clv"], "p_alive": cur["p_alive"],
-        }
-        return OutRecord(self._s.topic_segments, t.customer_id.encode(), _json(body))
+    def _segment(self, t: _Transition, dim: str, old: str | None, new: str,
+                 tail: bytes) -> OutRecord:
+        """A ``clv.segments`` record, spliced as :meth:`_update` (``tail``: the members
+        after ``to``, the same for each dimension of a customer: :func:`_segment_tail`)."""
+        body = b"".join((
+            b'{"schema_version":1,"event_id":"', t.event_id("s", dim, old, new),
+            b'","customer_id":', t.customer_json, b',"dimension":', _text(dim),
+            b',"from":', _text(old), b',"to":', _text(new), tail,
+        ))
+        return OutRecord(self._s.topic_segments, t.customer_id.encode(), body)
 
     def _dead_letter(self, raw: RawRecord, exc: InvalidEvent, now: float) -> OutRecord:
         value = raw.value or b""
@@ -499,6 +508,26 @@ def _unchanged(state: CustomerState, summary: str, cause: str) -> bool:
     """Redelivered or duplicate orders: nothing changed since the last publication
     (``summary``: the state's, encoded)."""
     return cause in _ORDER_CAUSES and is_snapshot_of(state.pub, summary)
+
+
+def _segment_tail(as_of: str, cause: str, cur: dict[str, Any]) -> bytes:
+    """The members of a segment event after ``to``, with the closing brace."""
+    return b"," + orjson.dumps({"as_of": as_of, "cause": cause, "total_clv": cur["total_clv"],
+                                "p_alive": cur["p_alive"]})[1:]
+
+
+_TEXTS: dict[str | None, bytes] = {}
+
+
+def _text(value: str | None) -> bytes:
+    """JSON of a recurring short string (cause, dimension, segment label), kept: these come
+    from small fixed vocabularies (the cache is emptied should it ever grow past 1,000)."""
+    found = _TEXTS.get(value)
+    if found is None:
+        if len(_TEXTS) >= 1000:
+            _TEXTS.clear()
+        found = _TEXTS[value] = orjson.dumps(value)
+    return found
 
 
 def _json(body: dict[str, Any]) -> bytes:
