@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--worker-src", default=None,
                    help="run the workers from this source tree (e.g. a git worktree of an "
                         "earlier commit) instead of the installed clv_stream")
+    p.add_argument("--baseline-src", default=None,
+                   help="throughput: also run the worker from this source tree, in pairs "
+                        "with this one (back to back, order alternating), and report the "
+                        "ratio (vs_baseline); the fair before/after on a machine whose "
+                        "speed drifts")
     p.add_argument("--profile", action="store_true",
                    help="throughput: py-spy the worker (results/profile-<workload>.txt)")
     p.add_argument("-v", "--verbose", action="store_true")

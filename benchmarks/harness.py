@@ -110,12 +110,14 @@ class Bench:
         s = lane.settings
         self.drop_topics([s.topic_updates, s.topic_segments, s.topic_deadletter])
 
-    def worker(self, lane: Lane, **overrides: Any) -> WorkerProcess:
-        """Start ``clv-stream worker`` for ``lane`` (ready when its HTTP API answers)."""
+    def worker(self, lane: Lane, src: str | None = None, **overrides: Any) -> WorkerProcess:
+        """Start ``clv-stream worker`` for ``lane`` (ready when its HTTP API answers), from
+        the source tree ``src`` if given, else ``worker_src``, else the installed package."""
         settings = lane.settings.model_copy(update={"web_port": free_port(), **overrides})
         env = dict(EMBEDDED_BROKER_ENV)
-        if self.worker_src:  # another source tree of the worker (a before/after comparison)
-            env["PYTHONPATH"] = self.worker_src
+        src = src or self.worker_src
+        if src:  # another source tree of the worker (a before/after comparison)
+            env["PYTHONPATH"] = src
         proc = WorkerProcess(settings, extra_env=env)
         proc.start()
         return proc

@@ -4,7 +4,8 @@ Runs the pipeline (no Kafka) over the CDNOW replay in batches, capturing every a
 passes to ``apply_batch.lua``, then replays those arguments on an emptied server with the
 script and with variants that leave one part out. The difference to the full script is
 that part's cost. Also times ``publish.lua`` as the pipeline calls it, and the worker's own
-CPU per order for the same batches::
+CPU per order for the same batches; and the single steps the scripts are made of (a
+``redis.call`` with its arguments, a ``string.format``, a table), each timed in a loop::
 
     python -m benchmarks.redis_costs [--batch 2000] [--orders N]
 
@@ -88,6 +89,56 @@ def _replay(client: redis.Redis, script: str, args: list[bytes]) -> float:
     return spent
 
 
+#: Single steps the scripts take per customer or order, each timed in a Lua loop on a hash
+#: shaped like a customer's (9 summary fields, 2 orders, 2 purchase days): (name, body).
+STEPS = [
+    ("HMGET of 11 fields, an existing customer", "redis.call('HMGET', 'c:' .. i, 'n', 'r', "
+     "'pr', 'f', 'l', 'nd', 'pub', 'sg', 'o:1000009', 'd:18999', 'k')"),
+    ("HMGET of 11 fields, no such key", "redis.call('HMGET', 'z:' .. i, 'n', 'r', 'pr', 'f', "
+     "'l', 'nd', 'pub', 'sg', 'o:1000009', 'd:18999', 'k')"),
+    ("EXISTS", "redis.call('EXISTS', 'z:' .. i)"),
+    ("HSET of 8 fields, an existing customer", "redis.call('HSET', 'c:' .. i, 'n', 4, 'r', "
+     "22345, 'pr', 22345, 'l', 1615000000, 'nd', 4, 'o:1000003', '1234|1615000000', "
+     "'d:18600', '1|1234')"),
+    ("HSET of 9 fields, a new customer", "redis.call('HSET', 'x:' .. i, 'n', 1, 'r', 2, 'pr', "
+     "3, 'f', 4, 'l', 5, 'nd', 6, 'k', 1, 'o:123', '1234|1600000000', 'd:19000', '1|1234')"),
+    ("SET NX PX (the event-id dedupe key)", "redis.call('SET', 'e:' .. i, '1', 'NX', 'PX', 604800000)"),
+    ("string.format('%d', n)", "local x = string.format('%d', 1234567 + i)"),
+    ("a number joined to a string ('d:' .. day)", "local x = 'd:' .. (19000 + i)"),
+    ("string.match of an order field (5 parts)", "local a, b, c, d, e = string.match("
+     "'1234|1600000000|10000|0|0', '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')"),
+    ("a table of 21 fields (one customer's cache entry)", "local t = {id = 'x', key = 'y', "
+     "n = 1, r = 2, pr = 3, f = 4, l = 5, nd = 6, pub = '', sg = '', k = 1, k0 = 1, wn = false, "
+     "wr = false, wf = false, wl = false, wnd = false, pubc = false, fresh = true, orders = {}, "
+     "days = {}}"),
+]
+_CUSTOMERS = ("for i = 1, N do redis.call('HSET', 'c:' .. i, 'n', 3, 'r', 12345, 'pr', 12345, "
+              "'f', 1600000000, 'l', 1610000000, 'nd', 3, 'k', 1, 'pub', '=|1620000000|v1', "
+              "'sg', 'low|active|new', 'o:1000001', '1234|1600000000', 'o:1000002', "
+              "'1234|1605000000', 'd:18518', '1|1234', 'd:18576', '1|1234') end")
+
+
+def _steps(client: redis.Redis, n: int = 50_000) -> Table:
+    """Each of :data:`STEPS`, ``n`` times in one script (the loop's own cost taken off)."""
+    table = Table("One step of the scripts, inside redis-server (Lua 5.1), per call",
+                  ["step", "ns"])
+
+    def timed(body: str) -> float:
+        client.flushall()
+        client.eval(f"local N = {n} {_CUSTOMERS} return 1", 0)
+        t = time.perf_counter()
+        client.eval(f"local N = {n} for i = 1, N do {body} end return 1", 0)
+        return time.perf_counter() - t
+
+    empty = timed("")
+    for name, body in STEPS:
+        table.add(step=name, ns=max(timed(body) - empty, 0.0) / n * 1e9)
+    table.notes.append("Wall time of one EVAL looping N times, minus an empty loop, over N. "
+                       "A redis.call costs ~0.5 µs plus ~0.25-0.4 µs per argument and reply "
+                       "element on this machine.")
+    return table
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=2000)
@@ -110,9 +161,11 @@ def main() -> None:
             spent = _replay(client, _APPLY.replace(old, new), captured)
             table.add(part=f"apply_batch.lua {name}", us_per_order=spent / n * 1e6,
                       saves_us=(full - spent) / n * 1e6)
+        steps = _steps(client)
     table.notes.append("EVALSHA wall time on a local socket, per order; each variant replays the "
                        "same captured arguments on an emptied server, so full - variant = that part.")
-    save("redis_costs", [table], {"command": "python -m benchmarks.redis_costs"})
+    save("redis_costs", [table, steps], {"command": "python -m benchmarks.redis_costs"})
+    print("\n" + table.markdown() + "\n\n" + steps.markdown())
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,13 @@ logger = logging.getLogger(__name__)
 
 
 async def measure_worker(bench: Bench, lane: Lane, orders: int, workers: int = 1,
-                         profile: Path | None = None) -> dict[str, Any]:
+                         profile: Path | None = None, src: str | None = None) -> dict[str, Any]:
     """Start ``workers`` workers on the pre-loaded ``lane``; measure until all is applied.
 
-    With ``profile``, py-spy records the (first) worker meanwhile, into that file.
+    With ``profile``, py-spy records the (first) worker meanwhile, into that file. ``src``:
+    run the workers from that source tree (see :meth:`Bench.worker`).
     """
-    procs = [bench.worker(lane) for _ in range(workers)]
+    procs = [bench.worker(lane, src=src) for _ in range(workers)]
     pids = {f"worker{i}": p.pid for i, p in enumerate(procs)}
     meter = ProcessMeter({**pids, "redis": bench.redis.pid, "broker": bench.broker.pid})
     spy = Profiler(procs[0].pid, profile) if profile and procs[0].pid else None
@@ -87,22 +89,39 @@ def _workloads(args: argparse.Namespace) -> dict[str, list[workload.Message]]:
 async def _ours(bench: Bench, lane: Lane, name: str, count: int,
                 args: argparse.Namespace) -> tuple[list[tuple[str, dict[str, Any]]], list[Table]]:
     """Our worker on ``lane``'s pre-loaded topic, once per ``--tp-batches`` size; each size
-    ``--repeat`` times (fresh group and key prefix each time), the median run kept."""
+    ``--repeat`` times (fresh group and key prefix each time), the median run kept.
+
+    With ``--baseline-src``, each repeat is a pair: the baseline tree's worker and this
+    one's, back to back (which goes first alternates), so both see the machine at the same
+    speed; ``vs_baseline`` is the median of the pairs' ratios.
+    """
     runs, profiles = [], []
+    trees: list[tuple[str, str | None]] = [("", None)]
+    if args.baseline_src:
+        trees = [(" (baseline)", args.baseline_src), ("", None)]
     for size in (int(b) for b in args.tp_batches.split(",") if b):
-        results = []
+        results: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in trees}
         for rep in range(max(1, args.repeat)):
-            run_lane = bench.lane(f"tp-{name}-{size}-{rep}", orders_topic=lane.orders,
-                                  batch_max_records=size)
-            run_lane.high = lane.high
-            profile = RESULTS / f"profile-{name}-{size}.txt" if args.profile and rep == 0 else None
-            results.append(await measure_worker(bench, run_lane, count, profile=profile))
-        rates = sorted(r["rate"] for r in results)
-        median = sorted(results, key=lambda r: r["rate"])[len(results) // 2]
-        median["range"] = f"{rates[0]:,.0f}-{rates[-1]:,.0f}"
-        runs.append((f"clv-stream worker, batch {size}", median))
-        if results[0]["profile"]:
-            profiles.append(_profile_table(f"{name}, batch {size}", results[0]["profile"]))
+            for label, src in (trees if rep % 2 == 0 else trees[::-1]):
+                run_lane = bench.lane(f"tp-{name}-{size}-{rep}", orders_topic=lane.orders,
+                                      batch_max_records=size)
+                run_lane.high = lane.high
+                profile = (RESULTS / f"profile-{name}-{size}.txt"
+                           if args.profile and rep == 0 and not label else None)
+                results[label].append(await measure_worker(bench, run_lane, count,
+                                                           profile=profile, src=src))
+        for label, found in results.items():
+            rates = sorted(r["rate"] for r in found)
+            median = sorted(found, key=lambda r: r["rate"])[len(found) // 2]
+            median["range"] = f"{rates[0]:,.0f}-{rates[-1]:,.0f}"
+            if args.baseline_src and not label:
+                ratios = sorted(r["rate"] / b["rate"] for r, b in
+                                zip(found, results[trees[0][0]], strict=True))
+                median["vs_baseline"] = statistics.median(ratios)
+                median["pair_ratios"] = ", ".join(f"{x:.3f}" for x in ratios)
+            runs.append((f"clv-stream worker, batch {size}{label}", median))
+            if found[0]["profile"]:
+                profiles.append(_profile_table(f"{name}, batch {size}", found[0]["profile"]))
     return runs, profiles
 
 
@@ -122,8 +141,8 @@ async def _peers(bench: Bench, lane: Lane, count: int, args: argparse.Namespace)
 async def run(bench: Bench, args: argparse.Namespace) -> list[Table]:
     table = Table("End-to-end throughput (orders/s), same pre-loaded topic, one system at a time",
                   ["workload", "system", "orders", "orders_per_s", "runs_range", "steady_per_s",
-                   "vs_naive", "vs_quix", "cpu_s_per_1k", "redis_cpu_s_per_1k",
-                   "broker_cpu_s_per_1k", "outputs"])
+                   "vs_naive", "vs_quix", "vs_baseline", "cpu_s_per_1k",
+                   "redis_cpu_s_per_1k", "broker_cpu_s_per_1k", "outputs"])
     profiles: list[Table] = []
     for name, messages in _workloads(args).items():
         lane = bench.lane(f"tp-{name}")
@@ -140,7 +159,11 @@ async def run(bench: Bench, args: argparse.Namespace) -> list[Table]:
                        "changes for ours; one per order for the peers). Ours: the median of --repeat "
                        "runs (runs_range: slowest-fastest). batch N: "
                        "CLV_BATCH_MAX_RECORDS=N. vs_quix: against the durable Quix peer "
-                       "(changelog topics on, as our state in Redis is durable).")
+                       "(changelog topics on, as our state in Redis is durable). vs_baseline "
+                       "(--baseline-src): the median of the pairs' ratios, this tree's "
+                       "worker over the baseline's, each pair run back to back.")
+    table.notes += [f"{row['workload']}, {row['system']}: pair ratios {row['pair_ratios']}"
+                    for row in table.rows if row.get("pair_ratios")]
     return [table, *profiles]
 
 
@@ -159,6 +182,7 @@ def _rows(table: Table, name: str, ours: list[tuple[str, dict[str, Any]]],
                   runs_range=r.get("range"), steady_per_s=r["steady"],
                   vs_naive=r["rate"] / naive.rate if naive else None,
                   vs_quix=r["rate"] / quix.rate if quix else None,
+                  vs_baseline=r.get("vs_baseline"), pair_ratios=r.get("pair_ratios"),
                   cpu_s_per_1k=r["cpu_worker_per_1k"], redis_cpu_s_per_1k=r["cpu_redis_per_1k"],
                   broker_cpu_s_per_1k=r["cpu_broker_per_1k"], outputs=r["updates"] + r["segments"])
     labelled = (("quix streams peer", quix),
