@@ -316,6 +316,12 @@ class Pipeline:
         """Stop the scoring thread (after the last batch)."""
         self._cpu.shutdown(wait=True)
 
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     async def confirm(self, outcome: BatchOutcome) -> None:
         await self._store.publish(outcome.publish)
 

@@ -111,8 +111,8 @@ def _signed(amount: str) -> str:
 async def _print_report(settings: Settings, console: Console) -> None:
     store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
     try:
-        pipeline = Pipeline(settings, store, await store.current_model())
-        report = await build_report(store, pipeline, settings.lifespan_years)
+        with Pipeline(settings, store, await store.current_model()) as pipeline:
+            report = await build_report(store, pipeline, settings.lifespan_years)
     finally:
         await store.close()
     console.print(f"\n[bold]{_Quiet.seen} events seen on the output topics.[/]")

@@ -193,8 +193,8 @@ def _with_pipeline(action: Callable[[Any, Any], Awaitable[T]]) -> T:
     async def go() -> T:
         store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
         try:
-            pipeline = Pipeline(settings, store, await store.current_model())
-            return await action(store, pipeline)
+            with Pipeline(settings, store, await store.current_model()) as pipeline:
+                return await action(store, pipeline)
         finally:
             await store.close()
 

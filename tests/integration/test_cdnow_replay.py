@@ -55,12 +55,13 @@ async def _our_views(h: Harness, ids: list[str]) -> dict[str, dict[str, object]]
     await h.wait_applied(high, limit_s=240)
     store = h.store()
     try:
-        pipeline = Pipeline(h.settings, store)
         views, states = {}, {}
-        for i in range(0, len(ids), 2000):
-            page = ids[i:i + 2000]
-            views.update({v["customer_id"]: v["value"] for v in await pipeline.customer_views(page)})
-            states.update({s.customer_id: s.summary for s in await store.customers(page)})
+        with Pipeline(h.settings, store) as pipeline:
+            for i in range(0, len(ids), 2000):
+                page = ids[i:i + 2000]
+                views.update({v["customer_id"]: v["value"]
+                              for v in await pipeline.customer_views(page)})
+                states.update({s.customer_id: s.summary for s in await store.customers(page)})
         return {cid: {**views[cid], "summary": states[cid]} for cid in views}
     finally:
         await store.close()

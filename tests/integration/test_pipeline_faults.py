@@ -45,8 +45,8 @@ def _records(customers: list[str]) -> list[RawRecord]:
 
 
 async def test_a_poison_record_is_dead_lettered_and_the_rest_applied(store: PoisonedStore) -> None:
-    pipeline = Pipeline(Settings(), store)
-    outcome = await pipeline.process(_records(["a", "poison", "b"]))
+    with Pipeline(Settings(), store) as pipeline:
+        outcome = await pipeline.process(_records(["a", "poison", "b"]))
     assert (outcome.applied, outcome.invalid) == (2, 1)
     letters = [orjson.loads(r.value) for r in outcome.records if r.topic == "clv.deadletter"]
     assert [(d["offset"], d["error"]["code"]) for d in letters] == [(1, "processing_error")]
@@ -55,16 +55,16 @@ async def test_a_poison_record_is_dead_lettered_and_the_rest_applied(store: Pois
 
 async def test_an_outage_is_raised_for_the_caller_to_retry(redis_server: EmbeddedRedis) -> None:
     dead = RedisStore.from_url("redis://127.0.0.1:1/0")
-    with pytest.raises(StoreUnavailable):
-        await Pipeline(Settings(), dead).process(_records(["a"]))
+    with Pipeline(Settings(), dead) as pipeline, pytest.raises(StoreUnavailable):
+        await pipeline.process(_records(["a"]))
     await dead.close()
 
 
 async def test_isolation_after_a_write_emits_once_per_customer(store: PoisonedStore) -> None:
-    pipeline = Pipeline(Settings(), store)
     raws = [RawRecord("orders", 0, i, b"k", orjson.dumps(order(order_id=f"o{i}", customer_id=c)))
             for i, c in enumerate(["a", "late-poison", "a", "b"])]
-    outcome = await pipeline.process(raws)
+    with Pipeline(Settings(), store) as pipeline:
+        outcome = await pipeline.process(raws)
     updates = [orjson.loads(r.value) for r in outcome.records if r.topic == "clv.updates"]
     segments = [orjson.loads(r.value) for r in outcome.records if r.topic == "clv.segments"]
     assert sorted(u["customer_id"] for u in updates) == ["a", "b"]
@@ -75,14 +75,14 @@ async def test_isolation_after_a_write_emits_once_per_customer(store: PoisonedSt
 
 
 async def test_cancelling_every_order_moves_segments_to_none(store: PoisonedStore) -> None:
-    pipeline = Pipeline(Settings(), store)
     placed = RawRecord("orders", 0, 0, b"k", orjson.dumps(order(customer_id="c")))
-    first = await pipeline.process([placed])
-    await pipeline.confirm(first)
     cancel = RawRecord("orders", 0, 1, b"k", orjson.dumps(order(
         customer_id="c", event_type="order_cancelled", occurred_at="2024-03-02T00:00:00Z")))
-    second = await pipeline.process([cancel])
-    await pipeline.confirm(second)
+    with Pipeline(Settings(), store) as pipeline:
+        first = await pipeline.process([placed])
+        await pipeline.confirm(first)
+        second = await pipeline.process([cancel])
+        await pipeline.confirm(second)
     update = next(orjson.loads(r.value) for r in second.records if r.topic == "clv.updates")
     assert (update["current"]["orders"], update["current"]["total_clv"]) == (0, "0.00")
     moves = {orjson.loads(r.value)["dimension"]: orjson.loads(r.value)["to"]
@@ -96,9 +96,10 @@ async def test_cancelling_every_order_moves_segments_to_none(store: PoisonedStor
 async def test_redelivery_in_other_batch_boundaries_reuses_event_ids(store: PoisonedStore) -> None:
     raws = [RawRecord("orders", 0, i, b"k", orjson.dumps(order(order_id=f"o{i}", customer_id="r",
             occurred_at=f"2024-03-0{i + 1}T00:00:00Z"))) for i in range(3)]
-    first = await Pipeline(Settings(), store).process(raws)  # crash: never confirmed
-    again = Pipeline(Settings(), store)
-    replayed = [await again.process(raws[:1]), await again.process(raws[1:])]
+    with Pipeline(Settings(), store) as crashed:
+        first = await crashed.process(raws)  # crash: never confirmed
+    with Pipeline(Settings(), store) as again:
+        replayed = [await again.process(raws[:1]), await again.process(raws[1:])]
     ids = {r.value for r in first.records}
     assert {orjson.loads(r.value)["event_id"] for r in first.records} == {
         orjson.loads(r.value)["event_id"] for out in replayed for r in out.records}
@@ -119,17 +120,16 @@ class DecayTrips(Pipeline):
 
 async def test_a_due_customer_that_trips_scoring_is_postponed_and_orders_go_on(
         store: PoisonedStore) -> None:
-    pipeline = DecayTrips(Settings(), store)
     january = order(order_id="p1", customer_id="poison-due", occurred_at="2024-01-05T10:00:00+00:00")
-    first = await pipeline.process([RawRecord("orders", 0, 0, b"poison-due", orjson.dumps(january))],
-                                   (0,), True)
-    await pipeline.confirm(first)
-
     august = order(order_id="k1", customer_id="ok", occurred_at="2024-08-01T10:00:00+00:00")
     later = [RawRecord("orders", 0, 1, b"ok", orjson.dumps(august)),
              RawRecord("orders", 0, 2, b"x", b"{not json")]
-    outcome = await pipeline.process(later, (0,), True)
-    await pipeline.confirm(outcome)
+    with DecayTrips(Settings(), store) as pipeline:
+        first = await pipeline.process(
+            [RawRecord("orders", 0, 0, b"poison-due", orjson.dumps(january))], (0,), True)
+        await pipeline.confirm(first)
+        outcome = await pipeline.process(later, (0,), True)
+        await pipeline.confirm(outcome)
 
     assert (outcome.applied, outcome.invalid, outcome.due) == (1, 1, 0)
     emitted = [(r.topic, orjson.loads(r.value).get("customer_id")) for r in outcome.records]
