@@ -138,9 +138,7 @@ def _predict(cols: dict[str, Any], model: ScoringModel, cfg: ValueConfig) -> dic
     value times the Gamma-Gamma order value and the margin, per customer.
     """
     unit = model.time_unit_days
-    triples = np.stack([cols["x"], cols["t_x"], cols["T"]], axis=1)
-    uniq, inv = np.unique(triples, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
+    uniq, inv = _distinct_triples(cols["x"], cols["t_x"], cols["T"])
     x, t_x, big_t = uniq[:, 0], uniq[:, 1] / unit, uniq[:, 2] / unit
     bg, gg = model.bgnbd, model.gamma_gamma
     horizon_days = cfg.horizon_months * DAYS_PER_MONTH
@@ -161,6 +159,26 @@ def _predict(cols: dict[str, Any], model: ScoringModel, cfg: ValueConfig) -> dic
         "risk": np.where(active, pm.prob_no_purchase(bg, CHURN_WINDOW_DAYS / unit, x, t_x, big_t)[inv], 1.0),
         "wait": np.where(active & np.isfinite(wait) & (wait <= horizon_days), wait, np.nan),
     }
+
+
+_FIELD_BITS = 21  # whole days (5,700 years) or purchase days per field of a packed triple
+
+
+def _distinct_triples(x: FloatArray, t_x: FloatArray, big_t: FloatArray,
+                      ) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """The distinct ``(x, t_x, T)`` rows in lexicographic order, and each customer's row,
+    as ``np.unique(axis=0, return_inverse=True)``. The three are whole numbers, so each
+    triple is packed into one int64 and made unique as that (about 20x faster than
+    ``axis=0``, which sorts the rows as structured values); values that do not pack
+    (negative, or 2**21 or more) take the general path."""
+    triples = np.stack([x, t_x, big_t], axis=1)
+    if not len(triples) or triples.min() < 0 or triples.max() >= 2**_FIELD_BITS:
+        uniq, inv = np.unique(triples, axis=0, return_inverse=True)
+        return uniq, inv.reshape(-1)
+    packed = triples.astype(np.int64)
+    key = (packed[:, 0] << 2 * _FIELD_BITS) | (packed[:, 1] << _FIELD_BITS) | packed[:, 2]
+    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    return triples[first], inv.reshape(-1)
 
 
 def _money(minor: int, decimals: int) -> str:

@@ -6,11 +6,13 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from clv_stream.domain import predictive as pm
 from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.model import ScoringModel
-from clv_stream.domain.value import ValueConfig, churn_band, score
+from clv_stream.domain.value import ValueConfig, _distinct_triples, churn_band, score
 from clv_stream.events.models import CustomerValue
 
 DAY = 86400
@@ -100,3 +102,25 @@ def test_churn_band_agrees_with_the_published_risk() -> None:
                          first_day_net_minor=1000) for i in range(2000)]
     for v in score(customers, T0 + 400 * DAY, MODEL, CFG):
         assert v["churn_risk_band"] == churn_band(v["churn_risk"])
+
+
+_PACKABLE = st.tuples(st.integers(0, 40), st.integers(0, 3000),
+                      st.one_of(st.integers(0, 400), st.just(2**21 - 1)))
+_UNPACKABLE = st.tuples(st.integers(-3, 40), st.integers(-3, 3000),
+                        st.sampled_from([0, 5, 2**21, 2**30]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.lists(_PACKABLE, max_size=60),
+                 st.lists(st.one_of(_PACKABLE, _UNPACKABLE), max_size=60)))
+@example([(1, -3, 5), (0, 2, 1)])
+def test_distinct_triples_are_numpys_unique_rows(rows: list[tuple[int, int, int]]) -> None:
+    """Scoring computes the BG/NBD terms once per distinct (x, t_x, T); the packed key must
+    give numpy's rows (in its order) and inverse exactly, and fall back where values do not
+    pack."""
+    cols = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    uniq, inv = _distinct_triples(cols[:, 0], cols[:, 1], cols[:, 2])
+    want, want_inv = np.unique(cols, axis=0, return_inverse=True)
+    assert np.array_equal(uniq, want)
+    assert np.array_equal(inv, want_inv.reshape(-1))
+    assert np.array_equal(uniq[inv], cols)
