@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 import pytest
@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from clv_stream.domain import predictive as pm
 from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.model import ScoringModel
-from clv_stream.domain.value import ValueConfig, _distinct_triples, churn_band, score
+from clv_stream.domain.value import (
+    ValueConfig,
+    _distinct_triples,
+    _money,
+    _ratio_money,
+    churn_band,
+    score,
+)
 from clv_stream.events.models import CustomerValue
 
 DAY = 86400
@@ -124,3 +131,14 @@ def test_distinct_triples_are_numpys_unique_rows(rows: list[tuple[int, int, int]
     assert np.array_equal(uniq, want)
     assert np.array_equal(inv, want_inv.reshape(-1))
     assert np.array_equal(uniq[inv], cols)
+
+
+@given(st.integers(-10**15, 10**15), st.integers(0, 3))
+def test_money_text_is_decimals(minor: int, decimals: int) -> None:
+    assert _money(minor, decimals) == str(Decimal(minor).scaleb(-decimals))
+
+
+@given(st.integers(0, 10**12), st.integers(1, 500), st.integers(0, 3))
+def test_average_money_rounds_half_even_like_decimal(total: int, count: int, decimals: int) -> None:
+    exact = (Decimal(total) / Decimal(count)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+    assert _ratio_money(total, count, decimals) == str(exact.scaleb(-decimals))
