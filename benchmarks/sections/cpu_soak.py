@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 import numpy as np
+import redis.asyncio as aioredis
 
 from benchmarks import workload
 from benchmarks.harness import Bench, ProcessMeter, paced
@@ -28,61 +29,91 @@ SAMPLE_EVERY_S = 5.0
 
 
 async def _steady(bench: Bench, rate: float, seconds: float) -> dict[str, Any]:
+    """Offer ``rate`` orders/s for ``seconds`` after a warm-up; sample the worker's RSS and
+    how many orders it has applied (its offsets in Redis), so a run where the worker fell
+    behind (or was starved of input) shows as such instead of as a quiet, flat RSS."""
     lane = bench.lane("steady")
     worker = bench.worker(lane)
     assert worker.pid is not None
     source = workload.live(f"v{uuid.uuid4().hex[:4]}-")
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, int, int]] = []  # t, RSS MB, orders sent, applied
+    sent_so_far = [0]
+    client = aioredis.Redis.from_url(bench.redis.url, decode_responses=True)
+    offsets = f"{lane.settings.redis_key_prefix}:off:{lane.orders}"
+
+    async def applied() -> int:
+        return sum(int(v) + 1 for v in (await client.hgetall(offsets)).values())
+
+    def count(messages: list[Any], _ts: int) -> None:
+        sent_so_far[0] += len(messages)
+
     try:
-        await paced(bench.broker.bootstrap, lane.orders, source, rate, WARMUP_S)
+        warm, _ = await paced(bench.broker.bootstrap, lane.orders, source, rate, WARMUP_S)
+        sent_so_far[0] = warm
         meter = ProcessMeter({"worker": worker.pid, "redis": bench.redis.pid,
                               "broker": bench.broker.pid})
 
         async def sample() -> None:
             start = time.monotonic()
             while True:
-                samples.append((time.monotonic() - start, meter.rss_mb("worker")))
+                samples.append((time.monotonic() - start, meter.rss_mb("worker"),
+                                sent_so_far[0], await applied()))
                 await asyncio.sleep(SAMPLE_EVERY_S)
 
         sampler = asyncio.create_task(sample())
-        sent, achieved = await paced(bench.broker.bootstrap, lane.orders, source, rate, seconds)
+        sent, achieved = await paced(bench.broker.bootstrap, lane.orders, source, rate, seconds,
+                                     on_sent=count)
         await asyncio.sleep(2.0)  # the tail of the stream
         sampler.cancel()
         cpu = meter.used()
+        behind = warm + sent - await applied()
     finally:
         worker.close()
+        await client.aclose()
     return {"offered_per_s": rate, "achieved_per_s": achieved, "orders": sent,
-            "seconds": seconds, "cpu": cpu, "rss": samples}
+            "seconds": seconds, "cpu": cpu, "rss": samples, "behind": behind}
 
 
 async def run_cpu(bench: Bench, args: argparse.Namespace) -> list[Table]:
     table = Table("CPU seconds per 1,000 orders at a steady offered load (live stream)",
                   ["offered_per_s", "achieved_per_s", "orders", "worker_cpu_s_per_1k",
-                   "redis_cpu_s_per_1k", "broker_cpu_s_per_1k", "worker_cores_busy"])
+                   "redis_cpu_s_per_1k", "broker_cpu_s_per_1k", "worker_cores_busy",
+                   "behind_at_end"])
     r = await _steady(bench, args.steady_rate, args.cpu_seconds)
     per_1k = {k: v / r["orders"] * 1000 for k, v in r["cpu"].items()}
     table.add(offered_per_s=r["offered_per_s"], achieved_per_s=r["achieved_per_s"],
               orders=r["orders"], worker_cpu_s_per_1k=per_1k["worker"],
               redis_cpu_s_per_1k=per_1k["redis"], broker_cpu_s_per_1k=per_1k["broker"],
-              worker_cores_busy=r["cpu"]["worker"] / (r["seconds"] + 2.0))
-    table.notes.append("broker_cpu includes the benchmark producer's and the worker's traffic.")
+              worker_cores_busy=r["cpu"]["worker"] / (r["seconds"] + 2.0),
+              behind_at_end=r["behind"])
+    table.notes.append("broker_cpu includes the benchmark producer's and the worker's traffic. "
+                       "behind_at_end: orders sent but not applied 2 s after the last one.")
     return [table]
 
 
 async def run_soak(bench: Bench, args: argparse.Namespace) -> list[Table]:
-    r = await _steady(bench, args.steady_rate, args.soak_seconds)
+    r = await _steady(bench, args.soak_rate, args.soak_seconds)
     t = np.array([s[0] for s in r["rss"]])
     rss = np.array([s[1] for s in r["rss"]])
     tail = t >= t.max() / 5 if len(t) > 4 else np.ones_like(t, dtype=bool)
     slope = float(np.polyfit(t[tail], rss[tail], 1)[0]) * 3600 if tail.sum() > 1 else float("nan")
+    lag = [sent - done for _, _, sent, done in r["rss"]]
     table = Table("Worker RSS over a soak (MB), live stream at a steady offered load",
                   ["offered_per_s", "orders", "seconds", "rss_first_mb", "rss_after_warmup_mb",
-                   "rss_last_mb", "rss_max_mb", "drift_mb_per_hour", "worker_cpu_s_per_1k"])
+                   "rss_last_mb", "rss_max_mb", "drift_mb_per_hour", "worker_cpu_s_per_1k",
+                   "max_behind", "behind_at_end"])
     table.add(offered_per_s=r["offered_per_s"], orders=r["orders"], seconds=r["seconds"],
               rss_first_mb=float(rss[0]), rss_after_warmup_mb=float(rss[tail][0]),
               rss_last_mb=float(rss[-1]), rss_max_mb=float(rss.max()), drift_mb_per_hour=slope,
-              worker_cpu_s_per_1k=r["cpu"]["worker"] / r["orders"] * 1000)
-    samples = Table("RSS samples (MB)", ["t_s", "rss_mb"])
-    for ts, mb in r["rss"][:: max(1, len(r["rss"]) // 40)]:
-        samples.rows.append({"t_s": round(ts, 1), "rss_mb": round(mb, 1)})
+              worker_cpu_s_per_1k=r["cpu"]["worker"] / r["orders"] * 1000,
+              max_behind=max(lag, default=0), behind_at_end=r["behind"])
+    table.notes.append("max_behind: the most orders sent but not yet applied at any sample; "
+                       "behind_at_end: 2 s after the last order. An RSS figure counts only if "
+                       "the worker kept up (both small against the rate).")
+    if r["behind"] > r["offered_per_s"] * 5:
+        table.notes.append(f"NOT VALID: the worker was {r['behind']:,} orders behind at the end.")
+    samples = Table("RSS samples (MB) and progress", ["t_s", "rss_mb", "sent", "applied"])
+    for ts, mb, sent, done in r["rss"][:: max(1, len(r["rss"]) // 40)]:
+        samples.rows.append({"t_s": round(ts, 1), "rss_mb": round(mb, 1), "sent": sent,
+                             "applied": done})
     return [table, samples]
