@@ -59,11 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steady-rate", type=float, default=5000.0,
                    help="cpu and soak: offered load, orders/s")
     p.add_argument("--cpu-seconds", type=float, default=30.0, help="cpu: seconds measured")
-    p.add_argument("--soak-rate", type=float, default=5000.0,
-                   help="soak: offered load, orders/s (on the embedded broker fetches stop "
-                        "~2.5-3 minutes into a live stream: docs/tansu.md quirk 9; the soak "
-                        "marks such a run NOT VALID)")
-    p.add_argument("--soak-seconds", type=float, default=600.0, help="soak: seconds (default 10 min)")
+    p.add_argument("--soak-seconds", type=float, default=600.0,
+                   help="soak: seconds (default 10 min; on the embedded broker fetches stop "
+                        "~2.5-3 minutes into a live stream, docs/tansu.md quirk 9, and the "
+                        "soak marks such a run NOT VALID)")
     p.add_argument("--batch-max-records", type=int, default=None,
                    help="CLV_BATCH_MAX_RECORDS for the workers (default: the worker's default)")
     p.add_argument("--tag", default=None,

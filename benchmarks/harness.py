@@ -14,7 +14,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,11 @@ class Lane:
     @property
     def orders(self) -> str:
         return self.settings.topic_orders
+
+    @property
+    def offsets_key(self) -> str:
+        """The Redis hash where the worker stores its applied offsets, per partition."""
+        return f"{self.settings.redis_key_prefix}:off:{self.orders}"
 
 
 class Bench:
@@ -129,19 +134,23 @@ class Bench:
         topic whose partitions start at offset 0.
         """
         client = aioredis.Redis.from_url(self.redis.url, decode_responses=True)
-        key = f"{lane.settings.redis_key_prefix}:off:{lane.orders}"
         progress: list[tuple[float, int]] = []
         try:
             deadline = time.monotonic() + limit_s
             while time.monotonic() < deadline:
-                stored = await client.hgetall(key)
-                progress.append((time.time(), sum(int(o) + 1 for o in stored.values())))
+                stored = await client.hgetall(lane.offsets_key)
+                progress.append((time.time(), applied_orders(stored)))
                 if all(int(stored.get(str(p), -1)) >= o for p, o in lane.high.items()):
                     return progress
                 await asyncio.sleep(0.02)
             raise TimeoutError(f"worker did not reach {lane.high} in {limit_s}s")
         finally:
             await client.aclose()
+
+
+def applied_orders(stored: Mapping[str, str]) -> int:
+    """Orders a worker has applied, from its stored offsets (partitions start at 0)."""
+    return sum(int(offset) + 1 for offset in stored.values())
 
 
 def steady_rate(times: Sequence[float], done: Sequence[int], total: int) -> float:

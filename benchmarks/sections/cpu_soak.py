@@ -19,7 +19,7 @@ import numpy as np
 import redis.asyncio as aioredis
 
 from benchmarks import workload
-from benchmarks.harness import Bench, ProcessMeter, paced
+from benchmarks.harness import Bench, ProcessMeter, applied_orders, paced
 from benchmarks.report import Table
 
 __all__ = ["run_cpu", "run_soak"]
@@ -39,10 +39,9 @@ async def _steady(bench: Bench, rate: float, seconds: float) -> dict[str, Any]:
     samples: list[tuple[float, float, int, int]] = []  # t, RSS MB, orders sent, applied
     sent_so_far = [0]
     client = aioredis.Redis.from_url(bench.redis.url, decode_responses=True)
-    offsets = f"{lane.settings.redis_key_prefix}:off:{lane.orders}"
 
     async def applied() -> int:
-        return sum(int(v) + 1 for v in (await client.hgetall(offsets)).values())
+        return applied_orders(await client.hgetall(lane.offsets_key))
 
     def count(messages: list[Any], _ts: int) -> None:
         sent_so_far[0] += len(messages)
@@ -92,7 +91,7 @@ async def run_cpu(bench: Bench, args: argparse.Namespace) -> list[Table]:
 
 
 async def run_soak(bench: Bench, args: argparse.Namespace) -> list[Table]:
-    r = await _steady(bench, args.soak_rate, args.soak_seconds)
+    r = await _steady(bench, args.steady_rate, args.soak_seconds)
     t = np.array([s[0] for s in r["rss"]])
     rss = np.array([s[1] for s in r["rss"]])
     tail = t >= t.max() / 5 if len(t) > 4 else np.ones_like(t, dtype=bool)
