@@ -112,7 +112,6 @@ class _Transition(NamedTuple):
     """
 
     customer_id: str
-    model_version: str
     cause: str
     source: str
     key: hashlib.blake2b  # of the "what", copied and extended per record
@@ -126,7 +125,7 @@ class _Transition(NamedTuple):
         customer_id = state.customer_id
         key = "|".join((customer_id, state.pub, summary, model_version, state.segments, origin))
         hashed = hashlib.blake2b(key.encode(), digest_size=16)
-        return cls(customer_id, model_version, cause, source, hashed, orjson.dumps(customer_id))
+        return cls(customer_id, cause, source, hashed, orjson.dumps(customer_id))
 
     def event_id(self, *parts: object) -> bytes:
         """blake2b of ``key|part|part...``, hex (the key's hash state is copied, not redone)."""
@@ -538,9 +537,10 @@ def _text(value: str | None) -> bytes:
 
 def _json(body: dict[str, Any]) -> bytes:
     """``orjson.dumps``, right-sized. orjson (3.12 on) returns bytes that keep its whole
-    write buffer, 4 KB or more, whatever the length; a batch holds its records until the
-    broker acked them (thousands a lane), and the previous-value cache holds one per
-    customer, so both keep a copy of the length written instead."""
+    write buffer, 4 KB or more, whatever the length; the previous-value cache holds one
+    per customer and a batch holds its dead letters until the broker acked them, so both
+    keep a copy of the length written instead (records joined from parts, as updates and
+    segment events are, are exact already)."""
     return bytes(memoryview(orjson.dumps(body)))
 
 

@@ -33,22 +33,23 @@ async def records(redis_server: EmbeddedRedis) -> list[tuple[str, bytes]]:
     """Two batches for customers with odd ids: orders, a refund, and the time between."""
     store = RedisStore.from_url(redis_server.url, prefix=f"t{uuid.uuid4().hex[:8]}")
     settings = Settings()
-    pipeline = Pipeline(settings, store, wall_clock=lambda: START.timestamp() + 200 * 86400)
     out: list[tuple[str, bytes]] = []
     try:
-        for b in range(2):
-            batch = []
-            for i, cid in enumerate(ODD_IDS):
-                at = (START + timedelta(days=120 * b, minutes=i)).isoformat()
-                kind = "order_refunded" if b and i % 2 else "order_placed"
-                event = order(event_type=kind, event_id=f'{cid} "{b}"', order_id=f"o-{i}",
-                              customer_id=cid, occurred_at=at, amount="12.34")
-                batch.append(RawRecord("orders", 0, b * 10 + i, cid.encode(), orjson.dumps(event)))
-            outcome = await pipeline.process(batch, (0,), home=True)
-            out += [(r.topic, r.value) for r in outcome.records]
-            await pipeline.confirm(outcome)
+        with Pipeline(settings, store,
+                      wall_clock=lambda: START.timestamp() + 200 * 86400) as pipeline:
+            for b in range(2):
+                batch = []
+                for i, cid in enumerate(ODD_IDS):
+                    at = (START + timedelta(days=120 * b, minutes=i)).isoformat()
+                    kind = "order_refunded" if b and i % 2 else "order_placed"
+                    event = order(event_type=kind, event_id=f'{cid} "{b}"', order_id=f"o-{i}",
+                                  customer_id=cid, occurred_at=at, amount="12.34")
+                    batch.append(RawRecord("orders", 0, b * 10 + i, cid.encode(),
+                                           orjson.dumps(event)))
+                outcome = await pipeline.process(batch, (0,), home=True)
+                out += [(r.topic, r.value) for r in outcome.records]
+                await pipeline.confirm(outcome)
     finally:
-        pipeline.close()
         await store.close()
     return out
 
