@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -33,6 +35,7 @@ def build(args: argparse.Namespace) -> faust.App:
         args.group, broker=f"kafka://{args.bootstrap}", store="memory://", web_enabled=False,
         autodiscover=False, topic_partitions=4, broker_rebalance_timeout=6,
         broker_session_timeout=6, consumer_auto_offset_reset="earliest",
+        datadir=str(Path(tempfile.gettempdir()) / "clv-bench" / f"{args.group}-data"),
     )
     orders = app.topic(args.input, key_type=bytes, value_type=bytes, value_serializer="raw",
                        key_serializer="raw")
