@@ -54,15 +54,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rates", default="1000,5000,10000,20000",
                    help="latency: offered loads, orders/s")
     p.add_argument("--latency-seconds", type=float, default=15.0, help="latency: seconds per load")
+    p.add_argument("--tick-ms", type=float, default=50.0,
+                   help="latency, cpu and soak: the paced producer sends what is due every "
+                        "tick, one record batch per partition (as linger.ms=50 would); the "
+                        "embedded broker's cost grows with the batches stored, docs/tansu.md "
+                        "quirk 9")
     p.add_argument("--memory-customers", default="100000,1000000",
                    help="memory: customer counts to measure at")
     p.add_argument("--steady-rate", type=float, default=5000.0,
                    help="cpu and soak: offered load, orders/s")
     p.add_argument("--cpu-seconds", type=float, default=30.0, help="cpu: seconds measured")
     p.add_argument("--soak-seconds", type=float, default=600.0,
-                   help="soak: seconds (default 10 min; on the embedded broker fetches stop "
-                        "~2.5-3 minutes into a live stream, docs/tansu.md quirk 9, and the "
-                        "soak marks such a run NOT VALID)")
+                   help="soak: seconds (default 10 min; a run where the worker fell behind "
+                        "is marked NOT VALID)")
     p.add_argument("--batch-max-records", type=int, default=None,
                    help="CLV_BATCH_MAX_RECORDS for the workers (default: the worker's default)")
     p.add_argument("--tag", default=None,

@@ -28,7 +28,7 @@ WARMUP_S = 10.0
 SAMPLE_EVERY_S = 5.0
 
 
-async def _steady(bench: Bench, rate: float, seconds: float) -> dict[str, Any]:
+async def _steady(bench: Bench, rate: float, seconds: float, tick_s: float) -> dict[str, Any]:
     """Offer ``rate`` orders/s for ``seconds`` after a warm-up; sample the worker's RSS and
     how many orders it has applied (its offsets in Redis), so a run where the worker fell
     behind (or was starved of input) shows as such instead of as a quiet, flat RSS."""
@@ -47,7 +47,8 @@ async def _steady(bench: Bench, rate: float, seconds: float) -> dict[str, Any]:
         sent_so_far[0] += len(messages)
 
     try:
-        warm, _ = await paced(bench.broker.bootstrap, lane.orders, source, rate, WARMUP_S)
+        warm, _ = await paced(bench.broker.bootstrap, lane.orders, source, rate, WARMUP_S,
+                              tick_s=tick_s)
         sent_so_far[0] = warm
         meter = ProcessMeter({"worker": worker.pid, "redis": bench.redis.pid,
                               "broker": bench.broker.pid})
@@ -61,7 +62,7 @@ async def _steady(bench: Bench, rate: float, seconds: float) -> dict[str, Any]:
 
         sampler = asyncio.create_task(sample())
         sent, achieved = await paced(bench.broker.bootstrap, lane.orders, source, rate, seconds,
-                                     on_sent=count)
+                                     on_sent=count, tick_s=tick_s)
         await asyncio.sleep(2.0)  # the tail of the stream
         sampler.cancel()
         cpu = meter.used()
@@ -78,7 +79,7 @@ async def run_cpu(bench: Bench, args: argparse.Namespace) -> list[Table]:
                   ["offered_per_s", "achieved_per_s", "orders", "worker_cpu_s_per_1k",
                    "redis_cpu_s_per_1k", "broker_cpu_s_per_1k", "worker_cores_busy",
                    "behind_at_end"])
-    r = await _steady(bench, args.steady_rate, args.cpu_seconds)
+    r = await _steady(bench, args.steady_rate, args.cpu_seconds, args.tick_ms / 1000)
     per_1k = {k: v / r["orders"] * 1000 for k, v in r["cpu"].items()}
     table.add(offered_per_s=r["offered_per_s"], achieved_per_s=r["achieved_per_s"],
               orders=r["orders"], worker_cpu_s_per_1k=per_1k["worker"],
@@ -91,7 +92,7 @@ async def run_cpu(bench: Bench, args: argparse.Namespace) -> list[Table]:
 
 
 async def run_soak(bench: Bench, args: argparse.Namespace) -> list[Table]:
-    r = await _steady(bench, args.steady_rate, args.soak_seconds)
+    r = await _steady(bench, args.steady_rate, args.soak_seconds, args.tick_ms / 1000)
     t = np.array([s[0] for s in r["rss"]])
     rss = np.array([s[1] for s in r["rss"]])
     tail = t >= t.max() / 5 if len(t) > 4 else np.ones_like(t, dtype=bool)

@@ -20,7 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks import workload
-from benchmarks.harness import PARTITIONS, Bench, Lane, paced
+from benchmarks.harness import PARTITIONS, Bench, Lane, ProcessMeter, paced
 from benchmarks.report import Table
 
 __all__ = ["run"]
@@ -81,39 +81,47 @@ class UpdateWatcher:
 
 
 async def _phase(bench: Bench, lane: Lane, watcher: UpdateWatcher, rate: float, seconds: float,
-                 tag: str) -> dict[str, Any]:
+                 tag: str, tick_s: float, pids: dict[str, int | None]) -> dict[str, Any]:
     sent: dict[str, int] = {}
+    meter = ProcessMeter(pids)
 
     def remember(messages: list[workload.Message], ts_ms: int) -> None:
         for key, _ in messages:
             sent[f"{key.decode()}-1:order_placed"] = ts_ms
 
     orders, achieved = await paced(bench.broker.bootstrap, lane.orders, workload.fresh(tag),
-                                   rate, seconds, remember)
+                                   rate, seconds, remember, tick_s=tick_s)
+    cores = {name: used / seconds for name, used in meter.used().items()}
     await watcher.wait_for(set(sent))
     lat = np.array([watcher.seen[i] - t for i, t in sent.items() if i in watcher.seen], dtype=float)
     p50, p95, p99 = np.percentile(lat, [50, 95, 99]) if len(lat) else (np.nan,) * 3
     return {"offered_per_s": rate, "achieved_per_s": achieved, "orders": orders,
             "matched": len(lat), "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
-            "max_ms": float(lat.max()) if len(lat) else None}
+            "max_ms": float(lat.max()) if len(lat) else None,
+            **{f"{name}_cores": value for name, value in cores.items()}}
 
 
 async def run(bench: Bench, args: argparse.Namespace) -> list[Table]:
     table = Table("Event-to-update latency (ms), order sent -> clv.updates record, fresh customers",
                   ["offered_per_s", "achieved_per_s", "orders", "matched", "p50_ms", "p95_ms",
-                   "p99_ms", "max_ms"])
+                   "p99_ms", "max_ms", "worker_cores", "redis_cores", "broker_cores"])
     lane = bench.lane("lat")
     worker = bench.worker(lane)
+    pids = {"worker": worker.pid, "redis": bench.redis.pid, "broker": bench.broker.pid}
+    tick_s = args.tick_ms / 1000
     watcher = UpdateWatcher(bench.broker.bootstrap, lane.settings.topic_updates)
     await watcher.start()
     try:
-        await _phase(bench, lane, watcher, 50, 2.0, "warm")  # the group has joined when this returns
+        # the group has joined when this returns
+        await _phase(bench, lane, watcher, 50, 2.0, "warm", tick_s, pids)
         for i, rate in enumerate(float(r) for r in args.rates.split(",")):
-            table.add(**await _phase(bench, lane, watcher, rate, args.latency_seconds, f"l{i}-"))
+            table.add(**await _phase(bench, lane, watcher, rate, args.latency_seconds, f"l{i}-",
+                                     tick_s, pids))
     finally:
         await watcher.stop()
         worker.close()
     table.notes.append("One order per new customer, so every order yields one update; the "
                        "worker's batches fill for up to CLV_BATCH_MAX_WAIT_MS (20 ms) or 2,000 "
-                       "orders.")
+                       f"orders. The producer sends every {args.tick_ms:g} ms (--tick-ms), one "
+                       "record batch per partition. *_cores: CPU while the load was offered.")
     return [table]
