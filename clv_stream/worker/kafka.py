@@ -26,6 +26,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeEr
 from clv_stream.exceptions import StoreUnavailable
 from clv_stream.pipeline import BatchOutcome, OutRecord, RawRecord
 from clv_stream.settings import Settings
+from clv_stream.worker.memory import pin_mmap_threshold
 from clv_stream.worker.partitioner import partitions_for
 
 __all__ = ["BatchLoop", "KafkaSink", "client_options"]
@@ -235,6 +236,7 @@ class BatchLoop:
         # collection of the worker's caches pauses it 100-200 ms (p99 latency). Collect
         # young objects per 50,000 allocations instead, and the old ones rarely.
         gc.set_threshold(*GC_THRESHOLDS)
+        pin_mmap_threshold(self._s.malloc_mmap_threshold)  # before the first fetch buffer
         self.consumer = self._new_consumer()
         self.consumer.subscribe([self._s.topic_orders], listener=_Revocations(self._all_idle))
         await self.consumer.start()

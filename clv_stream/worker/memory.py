@@ -1,0 +1,49 @@
+"""The C allocator's settings for a long-running worker (glibc).
+
+glibc serves a block of at least its *mmap threshold* (128 KiB at start) with a mapping of
+its own, given back to the system on ``free``. But the threshold is dynamic: when such a
+block is freed, it rises to that block's size (up to 32 MiB). The worker's fetch buffers
+(up to ``CLV_FETCH_PARTITION_BYTES``, 4 MiB) are such blocks, so after the first one the
+buffers of a batch (hundreds of KB to MBs: fetched records, the script argument, record
+batches to produce) are carved from the heap instead, between long-lived small objects.
+That heap's free space fragments and is not returned: a 10-minute soak at 5,000 orders/s
+saw RSS creep 25 MB with Python's objects and glibc's bytes in use both flat
+(docs/performance.md, Soak). A fixed threshold, as ``MALLOC_MMAP_THRESHOLD_`` sets it, keeps
+RSS flat for a few microseconds per large block (a mapping and its page faults).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import platform
+
+__all__ = ["ENV_OVERRIDE", "pin_mmap_threshold"]
+
+logger = logging.getLogger(__name__)
+
+#: Set by an operator, glibc has applied it at start-up and it is left alone.
+ENV_OVERRIDE = "MALLOC_MMAP_THRESHOLD_"
+_M_MMAP_THRESHOLD = -3  # <malloc.h>
+
+
+def pin_mmap_threshold(nbytes: int) -> bool:
+    """Fix glibc's mmap threshold at ``nbytes`` (which also stops it moving).
+
+    Returns whether it was set: not when ``nbytes`` is 0, when ``MALLOC_MMAP_THRESHOLD_`` is
+    in the environment, or on another C library (musl, macOS), where nothing is changed.
+    """
+    if nbytes <= 0 or ENV_OVERRIDE in os.environ or platform.libc_ver()[0] != "glibc":
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - glibc always has it
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    done = bool(mallopt(_M_MMAP_THRESHOLD, nbytes))
+    if not done:  # pragma: no cover - only for values above glibc's maximum (32 MiB)
+        logger.warning("could not set glibc's mmap threshold to %d bytes", nbytes)
+    return done
