@@ -94,7 +94,6 @@ class Settings(BaseSettings):
 
     # --- batching ------------------------------------------------------------------------------
     batch_max_records: int = Field(default=2000, ge=1)
-    #: How long a batch gathers orders after its first one, unless it fills first.
     batch_max_wait_ms: int = Field(default=20, ge=0)
     #: Concurrent consume lanes of a worker: its partitions are split between them
     #: (partition % lanes), and while some wait for Redis or the broker another computes.
