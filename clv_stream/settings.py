@@ -94,6 +94,7 @@ class Settings(BaseSettings):
 
     # --- batching ------------------------------------------------------------------------------
     batch_max_records: int = Field(default=2000, ge=1)
+    #: How long an idle consume lane waits for orders (and the consumer's fetch.max.wait.ms).
     batch_max_wait_ms: int = Field(default=20, ge=0)
     #: Concurrent consume lanes of a worker: its partitions are split between them
     #: (partition % lanes), and while some wait for Redis or the broker another computes.
