@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
@@ -27,6 +26,7 @@ from benchmarks.workload import Message
 from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis, free_port
 from clv_stream.devinfra.stack import EMBEDDED_BROKER_ENV, WorkerProcess
 from clv_stream.settings import Settings
+from clv_stream.store.redis_store import RedisStore
 from clv_stream.worker.partitioner import partitions_for
 
 __all__ = ["Bench", "Lane", "OutRecord", "ProcessMeter", "paced", "produce", "read_all",
@@ -54,11 +54,6 @@ class Lane:
     @property
     def orders(self) -> str:
         return self.settings.topic_orders
-
-    @property
-    def offsets_key(self) -> str:
-        """The Redis hash where the worker stores its applied offsets, per partition."""
-        return f"{self.settings.redis_key_prefix}:off:{self.orders}"
 
 
 class Bench:
@@ -128,29 +123,33 @@ class Bench:
         return proc
 
     async def wait_applied(self, lane: Lane, limit_s: float = 600.0) -> list[tuple[float, int]]:
-        """Until the worker's stored offsets (``{prefix}:off:{topic}``) reach ``lane.high``.
+        """Until the worker's applied offsets reach ``lane.high``.
 
         Returns the progress seen: (wall clock, orders applied so far) every 20 ms, for a
         topic whose partitions start at offset 0.
         """
-        client = aioredis.Redis.from_url(self.redis.url, decode_responses=True)
+        store = self.store(lane)
         progress: list[tuple[float, int]] = []
         try:
             deadline = time.monotonic() + limit_s
             while time.monotonic() < deadline:
-                stored = await client.hgetall(lane.offsets_key)
-                progress.append((time.time(), applied_orders(stored)))
-                if all(int(stored.get(str(p), -1)) >= o for p, o in lane.high.items()):
+                applied = await store.applied_offsets(lane.orders)
+                progress.append((time.time(), applied_orders(applied)))
+                if all(applied.get(p, -1) >= o for p, o in lane.high.items()):
                     return progress
                 await asyncio.sleep(0.02)
             raise TimeoutError(f"worker did not reach {lane.high} in {limit_s}s")
         finally:
-            await client.aclose()
+            await store.close()
+
+    def store(self, lane: Lane) -> RedisStore:
+        """The lane's Redis store, as its worker sees it (close it when done)."""
+        return RedisStore.from_url(self.redis.url, lane.settings.redis_key_prefix)
 
 
-def applied_orders(stored: Mapping[str, str]) -> int:
-    """Orders a worker has applied, from its stored offsets (partitions start at 0)."""
-    return sum(int(offset) + 1 for offset in stored.values())
+def applied_orders(applied: Mapping[int, int]) -> int:
+    """Orders a worker has applied, from its applied offsets (partitions start at 0)."""
+    return sum(offset + 1 for offset in applied.values())
 
 
 def steady_rate(times: Sequence[float], done: Sequence[int], total: int) -> float:

@@ -16,7 +16,6 @@ import uuid
 from typing import Any
 
 import numpy as np
-import redis.asyncio as aioredis
 
 from benchmarks import workload
 from benchmarks.harness import Bench, ProcessMeter, applied_orders, paced
@@ -38,10 +37,10 @@ async def _steady(bench: Bench, rate: float, seconds: float, tick_s: float) -> d
     source = workload.live(f"v{uuid.uuid4().hex[:4]}-")
     samples: list[tuple[float, float, int, int]] = []  # t, RSS MB, orders sent, applied
     sent_so_far = [0]
-    client = aioredis.Redis.from_url(bench.redis.url, decode_responses=True)
+    store = bench.store(lane)
 
     async def applied() -> int:
-        return applied_orders(await client.hgetall(lane.offsets_key))
+        return applied_orders(await store.applied_offsets(lane.orders))
 
     def count(messages: list[Any], _ts: int) -> None:
         sent_so_far[0] += len(messages)
@@ -69,7 +68,7 @@ async def _steady(bench: Bench, rate: float, seconds: float, tick_s: float) -> d
         behind = warm + sent - await applied()
     finally:
         worker.close()
-        await client.aclose()
+        await store.close()
     return {"offered_per_s": rate, "achieved_per_s": achieved, "orders": sent,
             "seconds": seconds, "cpu": cpu, "rss": samples, "behind": behind}
 

@@ -116,6 +116,12 @@ class RedisStore:
     async def close(self) -> None:
         await self._r.aclose()
 
+    async def applied_offsets(self, topic: str) -> dict[int, int]:
+        """The highest offset applied per partition of ``topic`` (``P:off:{topic}``)."""
+        with _translated():
+            stored = await self._r.hgetall(self.key("off", topic))
+        return {int(partition): int(offset) for partition, offset in stored.items()}
+
     async def ping(self) -> bool:
         with _translated():
             return bool(await self._r.ping())

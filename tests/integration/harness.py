@@ -132,15 +132,15 @@ class Harness:
     async def wait_applied(self, high: dict[int, int], limit_s: float = 60.0) -> None:
         """Until the worker's stored offsets reach ``high`` on every partition."""
         store = self.store()
-        key = store.key("off", self.settings.topic_orders)
+        applied: dict[int, int] = {}
         try:
             deadline = time.monotonic() + limit_s
             while time.monotonic() < deadline:
-                stored = await store.client.hgetall(key)
-                if all(int(stored.get(str(p), -1)) >= o for p, o in high.items()):
+                applied = await store.applied_offsets(self.settings.topic_orders)
+                if all(applied.get(p, -1) >= o for p, o in high.items()):
                     return
                 await asyncio.sleep(0.1)
-            raise TimeoutError(f"worker did not apply {high} in {limit_s}s (has {stored})")
+            raise TimeoutError(f"worker did not apply {high} in {limit_s}s (has {applied})")
         finally:
             await store.close()
 

@@ -39,11 +39,10 @@ def _events() -> list[dict[str, Any]]:
 async def _applied_once_started(h: Harness) -> int:
     store = h.store()
     try:
-        key = store.key("off", h.settings.topic_orders)
         while True:
-            offsets = await store.client.hgetall(key)
+            offsets = await store.applied_offsets(h.settings.topic_orders)
             if offsets:
-                return sum(int(o) + 1 for o in offsets.values())
+                return sum(o + 1 for o in offsets.values())
             await asyncio.sleep(0.005)
     finally:
         await store.close()
