@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import time
 
-import psutil
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from benchmarks.harness import ProcessMeter, paced
 from benchmarks.report import Table, save
+from benchmarks.workload import Message
 from clv_stream.devinfra import EmbeddedBroker
+from clv_stream.worker.partitioner import partitions_for
 
 PARTITIONS = 4
 VALUE = b"x" * 200  # about one order event
@@ -33,53 +36,42 @@ async def _run(broker: EmbeddedBroker, rate: float, tick_s: float, seconds: floa
                table: Table) -> None:
     broker.create_topics(["t"], partitions=PARTITIONS)
     assert broker.pid is not None
-    proc = psutil.Process(broker.pid)
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0, acks=1)
+    meter = ProcessMeter({"broker": broker.pid})
     consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_poll_records=20_000)
-    await producer.start()
     await consumer.start()
     consumer.assign([TopicPartition("t", p) for p in range(PARTITIONS)])
-    sent = consumed = batches = 0
-    running = True
+    sent, consumed, batches = 0, 0, 0
+
+    def count(messages: list[Message], _ts: int) -> None:
+        nonlocal sent, batches
+        sent += len(messages)
+        batches += len(set(partitions_for([key for key, _ in messages], PARTITIONS)))
 
     async def consume() -> None:
         nonlocal consumed
-        while running:
+        while True:
             got = await consumer.getmany(timeout_ms=500)
             consumed += sum(len(records) for records in got.values())
 
-    reader = asyncio.create_task(consume())
-    acks = []
+    async def report() -> None:
+        start, cpu_last = time.monotonic(), 0.0
+        while True:
+            await asyncio.sleep(REPORT_EVERY_S)
+            cpu = meter.used()["broker"]
+            table.add(tick_ms=tick_s * 1000, t_s=round(time.monotonic() - start),
+                      records_sent=sent, batches_stored=batches, consumer_behind=sent - consumed,
+                      broker_cores=(cpu - cpu_last) / REPORT_EVERY_S)
+            cpu_last = cpu
+
+    source = ((b"%d" % i, VALUE) for i in itertools.count())
+    tasks = [asyncio.create_task(consume()), asyncio.create_task(report())]
     try:
-        start = last = time.monotonic()
-        cpu_last = sum(proc.cpu_times()[:2])
-        while (elapsed := time.monotonic() - start) < seconds:
-            due = int(rate * elapsed) - sent
-            for p in range(PARTITIONS):
-                n = due // PARTITIONS + (1 if p < due % PARTITIONS else 0)
-                if n <= 0:
-                    continue
-                batch = producer.create_batch()
-                for _ in range(n):
-                    batch.append(key=None, value=VALUE, timestamp=None)
-                batch.close()
-                acks.append(await producer.send_batch(batch, "t", partition=p))
-                batches += 1
-            sent += max(due, 0)
-            if (now := time.monotonic()) - last >= REPORT_EVERY_S:
-                cpu = sum(proc.cpu_times()[:2])
-                table.add(tick_ms=tick_s * 1000, t_s=round(elapsed), records_sent=sent,
-                          batches_stored=batches, consumer_behind=sent - consumed,
-                          broker_cores=(cpu - cpu_last) / (now - last))
-                cpu_last, last = cpu, now
-            await asyncio.sleep(tick_s)
-        await asyncio.gather(*acks)
+        await paced(broker.bootstrap, "t", source, rate, seconds, on_sent=count, tick_s=tick_s)
     finally:
-        running = False
-        await reader
+        for task in tasks:
+            task.cancel()
         await consumer.stop()
-        await producer.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
