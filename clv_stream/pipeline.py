@@ -22,7 +22,6 @@ import base64
 import hashlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -96,6 +95,57 @@ class _Value(NamedTuple):
         return cls(_json(value), value["total_clv"])
 
 
+class _PreviousValues:
+    """The last published value of recently updated customers, so their next update's
+    ``previous`` need not be recomputed from the snapshot in Redis (a miss is recomputed;
+    the records are the same bytes either way).
+
+    Bounded to ``limit`` entries in two generations of plain dicts: entries go into the
+    young one; when it holds half the limit it becomes the old one, and the old one is
+    dropped whole. Each entry is one ``bytes`` (snapshot, ``total_clv`` and the JSON, NUL
+    separated). Both choices are about the worker's RSS over days, not speed: entries are
+    the worker's largest long-lived population, and CPython's small-object allocator only
+    returns a 1 MiB arena when every object in it is gone. An LRU, evicting one entry at a
+    time, left a few live entries of six objects each in every arena and ratcheted RSS
+    upwards; a generation of one object per entry dies together.
+
+    Written by the scoring thread only; read by the event loop (a read that races a
+    generation change at worst misses).
+    """
+
+    __slots__ = ("_half", "_old", "_young")
+
+    def __init__(self, limit: int) -> None:
+        self._half = max(limit // 2, 1) if limit > 0 else 0
+        self._young: dict[str, bytes] = {}
+        self._old: dict[str, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
+
+    def get(self, customer_id: str, snapshot: str) -> _Value | None:
+        """The value published with ``snapshot``, if held (None when stale or not held)."""
+        entry = self._young.get(customer_id) or self._old.get(customer_id)
+        if entry is None:
+            return None
+        key = snapshot.encode()
+        n = len(key)
+        if entry[n:n + 1] != b"\0" or not entry.startswith(key):
+            return None
+        end = entry.index(b"\0", n + 1)
+        return _Value(entry[end + 1:], entry[n + 1:end].decode())
+
+    def put(self, customer_id: str, snapshot: str, value: _Value) -> None:
+        if not self._half:
+            return
+        young = self._young
+        if len(young) >= self._half:
+            self._old, self._young = young, {}
+            young = self._young
+        young[customer_id] = b"\0".join((snapshot.encode(), value.total_clv.encode(),
+                                          value.json))
+
+
 @dataclass(frozen=True, slots=True)
 class _Scoring:
     model: ScoringModel
@@ -156,7 +206,7 @@ class Pipeline:
             default_margin_bp=int(settings.default_margin * 10000),
         )
         self._models: dict[str, ScoringModel] = {}
-        self._published: OrderedDict[str, tuple[str, _Value]] = OrderedDict()
+        self._published = _PreviousValues(settings.previous_cache)
         # scoring and building records run here, one batch at a time (see _emit)
         self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clv-emit")
         self.model = model or ScoringModel.default()
@@ -386,7 +436,7 @@ class Pipeline:
                 snapshot = snapshot_text(text, clock, version)
                 value = _Value.of(cur)
                 records.append(self._update(transition, common, prev, value))
-                self._remember(cid, snapshot, value)
+                self._published.put(cid, snapshot, value)
             if label != state.segments:
                 moves = seg.changes_encoded(state.segments, label)
                 tail = _segment_tail(as_of, why, cur) if moves else b""
@@ -415,9 +465,9 @@ class Pipeline:
         for i, st in enumerate(states):
             if not st.pub:
                 continue
-            cached = self._published.get(st.customer_id)
-            if cached is not None and cached[0] == st.pub:
-                result[i] = cached[1]
+            cached = self._published.get(st.customer_id, st.pub)
+            if cached is not None:
+                result[i] = cached
             elif (snapshot := st.published) is not None:
                 stale.append((i, snapshot))
         return result, stale
@@ -434,18 +484,6 @@ class Pipeline:
                            self._models[version], self._value_cfg)
             for (i, _), v in zip(found, values, strict=True):
                 previous[i] = _Value.of(v)
-
-    def _remember(self, cid: str, snapshot: str, value: _Value) -> None:
-        """Keep the value just published, so the next update's ``previous`` need not be
-        recomputed (bounded LRU; a stale entry never matches the snapshot in Redis)."""
-        limit = self._s.previous_cache
-        if limit <= 0:
-            return
-        cache = self._published
-        cache[cid] = (snapshot, value)
-        cache.move_to_end(cid)
-        if len(cache) > limit:
-            cache.popitem(last=False)
 
     async def _model_for(self, version: str) -> ScoringModel:
         model = self._models.get(version)
