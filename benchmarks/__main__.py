@@ -67,9 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--soak-seconds", type=float, default=600.0,
                    help="soak: seconds (default 10 min; a run where the worker fell behind "
                         "is marked NOT VALID)")
-    p.add_argument("--soak-burst", type=int, default=50_000,
-                   help="soak: a backlog of this many orders first, so the worker has processed "
-                        "full batches on every lane before the steady phase (0: none)")
+    p.add_argument("--soak-burst", type=int, default=200_000,
+                   help="soak: a backlog of this many orders first, so the worker has held full "
+                        "fetches and processed full batches on every lane before the steady "
+                        "phase (0: none)")
     p.add_argument("--batch-max-records", type=int, default=None,
                    help="CLV_BATCH_MAX_RECORDS for the workers (default: the worker's default)")
     p.add_argument("--tag", default=None,

@@ -6,10 +6,10 @@ seconds (user + system, psutil) over ``--cpu-seconds`` divided by the orders sen
 ``soak``: the worker's RSS every 5 s for ``--soak-seconds``; drift is the slope of a least
 squares line through the samples after the first fifth (warm-up), in MB per hour. A soak
 starts with a backlog of ``--soak-burst`` orders, as a worker catching up after a restart
-does: the worker's memory follows the largest batches it has processed (up to
-``CLV_BATCH_MAX_RECORDS`` on every lane at once), and the backlog takes it there first, so
-the steady phase measures growth, not the batch sizes' high-water mark; each sample also
-records the largest batch so far (the worker's ``clv_batch_size`` histogram).
+does: the worker's memory follows the most it has held at once (full fetches, up to
+``CLV_FETCH_PARTITION_BYTES`` a partition, and ``CLV_BATCH_MAX_RECORDS`` on every lane), and
+the backlog takes it there first, so the steady phase measures growth, not that high-water
+mark; each sample also records the largest batch so far (the worker's ``clv_batch_size``).
 """
 
 from __future__ import annotations
