@@ -1,6 +1,7 @@
 """Where a live worker's memory is: a diagnostic, not part of the product.
 
-Put this directory on the worker's ``PYTHONPATH`` (the benchmark passes its environment on)
+Put this directory on the worker's ``PYTHONPATH``, as an absolute path (the benchmark passes
+its environment on, and the worker runs in a directory of its own)
 and, in the ``clv-stream worker`` process only, a daemon thread appends one JSON line every
 20 s to ``$CLV_DIAG_OUT`` (default ``memdiag.jsonl``): RSS; glibc's ``mallinfo2`` (heap
 bytes of all arenas, mapped blocks, in use, free); Python's allocated blocks and pymalloc's
@@ -8,7 +9,7 @@ arena count (``sys._debugmallocstats``; CPython returns a 1 MiB arena only when 
 empty); anonymous memory by mapping (``/proc/self/smaps``); and the worker's
 ``clv_batch_size`` histogram (its ``/metrics``)::
 
-    PYTHONPATH=benchmarks/memdiag CLV_DIAG_OUT=/tmp/mem.jsonl \\
+    PYTHONPATH=$PWD/benchmarks/memdiag CLV_DIAG_OUT=/tmp/mem.jsonl \\
         python -m benchmarks --only soak --soak-seconds 900 --tick-ms 100
 
 Samples of three soaks are in ``benchmarks/results/ab-2026-11-24/memdiag/``.
@@ -86,14 +87,18 @@ if "worker" in sys.argv:
         return {k: (round(kb / 1024, 1), n) for k, (kb, n) in found.items()}
 
     def _batch_sizes() -> dict[str, float]:
+        from prometheus_client.parser import text_string_to_metric_families
+
         port = os.environ.get("CLV_WEB_PORT", "6066")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
                 text = r.read().decode()
         except OSError:
             return {}
-        return {m.group(1): float(m.group(2)) for m in re.finditer(
-            r'^clv_batch_size_bucket\{le="([^"]+)"\} (\S+)$', text, re.M)}
+        return {sample.labels["le"]: sample.value
+                for family in text_string_to_metric_families(text)
+                if family.name == "clv_batch_size"
+                for sample in family.samples if sample.name.endswith("_bucket")}
 
     def _rss_mb() -> float:
         with open("/proc/self/status") as f:

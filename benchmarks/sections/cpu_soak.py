@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import re
 import time
 import urllib.request
 import uuid
 from typing import Any
 
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks import workload
 from benchmarks.harness import Bench, ProcessMeter, applied_orders, paced, produce
@@ -40,10 +40,10 @@ def _largest_batch(port: int) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
         text = reply.read().decode()
     largest, below = 0.0, 0.0
-    for m in re.finditer(r'^clv_batch_size_bucket\{le="([^"]+)"\} (\S+)$', text, re.M):
-        bound, count = float(m.group(1)), float(m.group(2))
-        if count > below:
-            largest, below = bound, count
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples if family.name == "clv_batch_size" else ():
+            if sample.name.endswith("_bucket") and sample.value > below:
+                largest, below = float(sample.labels["le"]), sample.value
     return largest
 
 
