@@ -30,12 +30,12 @@ return {n, r}
 WINDOW_MS = str(7 * 86400 * 1000)
 
 
-def build(args: argparse.Namespace) -> faust.App:
+def build(args: argparse.Namespace, datadir: str) -> faust.App:
     app = faust.App(
         args.group, broker=f"kafka://{args.bootstrap}", store="memory://", web_enabled=False,
         autodiscover=False, topic_partitions=4, broker_rebalance_timeout=6,
         broker_session_timeout=6, consumer_auto_offset_reset="earliest",
-        datadir=str(Path(tempfile.gettempdir()) / "clv-bench" / f"{args.group}-data"),
+        datadir=datadir,
     )
     orders = app.topic(args.input, key_type=bytes, value_type=bytes, value_serializer="raw",
                        key_serializer="raw")
@@ -65,9 +65,12 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("bootstrap", "redis", "input", "output", "group"):
         parser.add_argument(f"--{name}", required=True)
     args = parser.parse_args(argv)
-    app = build(args)
-    sys.argv = [sys.argv[0], "worker", "--without-web", "-l", "warning"]
-    faust.Worker(app, loglevel="warning").execute_from_commandline()
+    # Faust creates its data directory but not the parents: a directory of this run's own
+    # (a fixed /tmp/clv-bench/... failed on a machine where /tmp/clv-bench did not exist)
+    with tempfile.TemporaryDirectory(prefix=f"{args.group}-") as datadir:
+        app = build(args, str(Path(datadir) / "data"))
+        sys.argv = [sys.argv[0], "worker", "--without-web", "-l", "warning"]
+        faust.Worker(app, loglevel="warning").execute_from_commandline()
 
 
 if __name__ == "__main__":
