@@ -24,9 +24,10 @@ import logging
 import shlex
 import sys
 import time
+from pathlib import Path
 
 from benchmarks.harness import Bench
-from benchmarks.report import SECTIONS, Table, save
+from benchmarks.report import SECTIONS, Table, save, use_results_dir
 
 logger = logging.getLogger(__name__)
 #: section -> (module in benchmarks.sections, coroutine function)
@@ -85,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
                         "speed drifts")
     p.add_argument("--profile", action="store_true",
                    help="throughput: py-spy the worker (results/profile-<workload>.txt)")
+    p.add_argument("--results-dir", type=Path, default=None,
+                   help="write the JSON files and latest.md here instead of benchmarks/results/")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -109,6 +112,8 @@ async def _run(args: argparse.Namespace, sections: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.results_dir is not None:
+        use_results_dir(args.results_dir)
     gc.set_threshold(50_000, 20, 100)  # as the worker does: the in-process memory feed is faster
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
