@@ -142,21 +142,24 @@ def _predict(cols: dict[str, Any], model: ScoringModel, cfg: ValueConfig) -> dic
     x, t_x, big_t = uniq[:, 0], uniq[:, 1] / unit, uniq[:, 2] / unit
     bg, gg = model.bgnbd, model.gamma_gamma
     horizon_days = cfg.horizon_months * DAYS_PER_MONTH
+    alive = pm.p_alive(bg, x, t_x, big_t)  # once, for every figure below that needs it
     # value of the horizon per unit of Gamma-Gamma order value (gg_expected_order_value > 0)
     per_value = pm.discounted_clv(
         bg, gg, x, t_x, big_t, 0.0, months=cfg.horizon_months, discount_rate=cfg.discount_rate,
-        days_per_month=DAYS_PER_MONTH / unit,
+        days_per_month=DAYS_PER_MONTH / unit, alive=alive,
     ) / pm.gg_expected_order_value(gg, x, 0.0)
-    wait = pm.median_days_to_next_purchase(bg, x, t_x, big_t)[inv] * unit
+    wait = pm.median_days_to_next_purchase(bg, x, t_x, big_t, alive=alive)[inv] * unit
     active = cols["active"]
     aov = pm.gg_expected_order_value(gg, cols["x"], cols["m"])
     clv = per_value[inv] * aov * cols["margin"]
+    expected = pm.expected_purchases(bg, horizon_days / unit, x, t_x, big_t, alive=alive)
+    risk = pm.prob_no_purchase(bg, CHURN_WINDOW_DAYS / unit, x, t_x, big_t, alive=alive)
     return {
-        "p_alive": np.where(active, pm.p_alive(bg, x, t_x, big_t)[inv], 0.0),
-        "expected": np.where(active, pm.expected_purchases(bg, horizon_days / unit, x, t_x, big_t)[inv], 0.0),
+        "p_alive": np.where(active, alive[inv], 0.0),
+        "expected": np.where(active, expected[inv], 0.0),
         "aov": np.where(active, aov, 0.0),
         "clv": np.where(active, np.nan_to_num(clv), 0.0),
-        "risk": np.where(active, pm.prob_no_purchase(bg, CHURN_WINDOW_DAYS / unit, x, t_x, big_t)[inv], 1.0),
+        "risk": np.where(active, risk[inv], 1.0),
         "wait": np.where(active & np.isfinite(wait) & (wait <= horizon_days), wait, np.nan),
     }
 

@@ -131,6 +131,25 @@ def test_scalars_and_broadcasting() -> None:
     assert discounted_clv(DAILY, GG, 3, 40.0, 100.0, 25.0).shape == ()
 
 
+def test_a_precomputed_p_alive_gives_the_same_figures(cdnow: dict[str, Arr]) -> None:
+    """Scoring computes P(alive) once a batch and passes it on (``alive=``): every figure
+    must be the very same float as when each function computes it itself."""
+    x, t_x, big_t = cdnow["x"], cdnow["t_x"], cdnow["T"] * 7.0
+    alive = p_alive(DAILY, x, t_x, big_t)
+    pairs = [
+        (expected_purchases(DAILY, 365.0, x, t_x, big_t),
+         expected_purchases(DAILY, 365.0, x, t_x, big_t, alive=alive)),
+        (prob_no_purchase(DAILY, 90.0, x, t_x, big_t),
+         prob_no_purchase(DAILY, 90.0, x, t_x, big_t, alive=alive)),
+        (median_days_to_next_purchase(DAILY, x, t_x, big_t),
+         median_days_to_next_purchase(DAILY, x, t_x, big_t, alive=alive)),
+        (discounted_clv(DAILY, GG, x, t_x, big_t, cdnow["m"]),
+         discounted_clv(DAILY, GG, x, t_x, big_t, cdnow["m"], alive=alive)),
+    ]
+    for own, given_alive in pairs:
+        np.testing.assert_array_equal(given_alive, own)
+
+
 def test_churn_risk_and_median_days_agree(cdnow: dict[str, Arr]) -> None:
     x, t_x, T = cdnow["x"], cdnow["t_x"] * 7, cdnow["T"] * 7  # days, DAILY params
     alive = p_alive(DAILY, x, t_x, T)
