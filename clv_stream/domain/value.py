@@ -165,6 +165,7 @@ def _predict(cols: dict[str, Any], model: ScoringModel, cfg: ValueConfig) -> dic
 
 
 _FIELD_BITS = 21  # whole days (5,700 years) or purchase days per field of a packed triple
+_SMALL_BATCH = 64  # customers up to which distinct triples are found without numpy
 
 
 def _distinct_triples(x: FloatArray, t_x: FloatArray, big_t: FloatArray,
@@ -174,8 +175,14 @@ def _distinct_triples(x: FloatArray, t_x: FloatArray, big_t: FloatArray,
     triple is packed into one int64 and made unique as that (about 20x faster than
     ``axis=0``, which sorts the rows as structured values); values that do not pack
     (negative, or 2**21 or more) take the general path."""
+    if len(x) <= _SMALL_BATCH:  # numpy's fixed cost (~60 µs) is most of it: plain Python
+        rows = list(zip(x.tolist(), t_x.tolist(), big_t.tolist(), strict=True))
+        distinct = sorted(set(rows))
+        where = {row: i for i, row in enumerate(distinct)}
+        return (np.array(distinct, dtype=np.float64).reshape(-1, 3),
+                np.array([where[row] for row in rows], dtype=np.intp))
     triples = np.stack([x, t_x, big_t], axis=1)
-    if not len(triples) or triples.min() < 0 or triples.max() >= 2**_FIELD_BITS:
+    if triples.min() < 0 or triples.max() >= 2**_FIELD_BITS:
         uniq, inv = np.unique(triples, axis=0, return_inverse=True)
         return uniq, inv.reshape(-1)
     packed = triples.astype(np.int64)

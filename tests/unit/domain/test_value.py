@@ -13,6 +13,7 @@ from clv_stream.domain import predictive as pm
 from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.value import (
+    _SMALL_BATCH,
     ValueConfig,
     _distinct_triples,
     _money,
@@ -122,15 +123,17 @@ _UNPACKABLE = st.tuples(st.integers(-3, 40), st.integers(-3, 3000),
                  st.lists(st.one_of(_PACKABLE, _UNPACKABLE), max_size=60)))
 @example([(1, -3, 5), (0, 2, 1)])
 def test_distinct_triples_are_numpys_unique_rows(rows: list[tuple[int, int, int]]) -> None:
-    """Scoring computes the BG/NBD terms once per distinct (x, t_x, T); the packed key must
-    give numpy's rows (in its order) and inverse exactly, and fall back where values do not
-    pack."""
-    cols = np.array(rows, dtype=np.float64).reshape(-1, 3)
-    uniq, inv = _distinct_triples(cols[:, 0], cols[:, 1], cols[:, 2])
-    want, want_inv = np.unique(cols, axis=0, return_inverse=True)
-    assert np.array_equal(uniq, want)
-    assert np.array_equal(inv, want_inv.reshape(-1))
-    assert np.array_equal(uniq[inv], cols)
+    """Scoring computes the BG/NBD terms once per distinct (x, t_x, T); both ways of finding
+    them (plain Python for a small batch, a packed int64 key for a larger one, with numpy's
+    general path where values do not pack) must give numpy's rows, in its order, and its
+    inverse exactly. Each list is checked as it is and repeated past the small-batch size."""
+    one = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    for cols in (one, np.tile(one, (_SMALL_BATCH // max(len(one), 1) + 1, 1))):
+        uniq, inv = _distinct_triples(cols[:, 0], cols[:, 1], cols[:, 2])
+        want, want_inv = np.unique(cols, axis=0, return_inverse=True)
+        assert np.array_equal(uniq, want)
+        assert np.array_equal(inv, want_inv.reshape(-1))
+        assert np.array_equal(uniq[inv], cols)
 
 
 @given(st.integers(-10**15, 10**15), st.integers(0, 3))
