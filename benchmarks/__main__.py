@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import Bench
-from benchmarks.report import SECTIONS, Table, save, use_results_dir
+from benchmarks.report import RESULTS, SECTIONS, Table, save
 
 logger = logging.getLogger(__name__)
 #: section -> (module in benchmarks.sections, coroutine function)
@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
                         "speed drifts")
     p.add_argument("--profile", action="store_true",
                    help="throughput: py-spy the worker (results/profile-<workload>.txt)")
-    p.add_argument("--results-dir", type=Path, default=None,
+    p.add_argument("--results-dir", type=Path, default=RESULTS,
                    help="write the JSON files and latest.md here instead of benchmarks/results/")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -105,15 +105,13 @@ async def _run(args: argparse.Namespace, sections: list[str]) -> None:
             tables: list[Table] = await runner(bench, args)
         elapsed = time.perf_counter() - started
         name = f"{section}-{args.tag}" if args.tag else section
-        save(name, tables, {"command": command, "seconds": round(elapsed, 1)})
+        save(name, tables, {"command": command, "seconds": round(elapsed, 1)}, args.results_dir)
         for table in tables:
             print("\n" + table.markdown(), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    if args.results_dir is not None:
-        use_results_dir(args.results_dir)
     gc.set_threshold(50_000, 20, 100)  # as the worker does: the in-process memory feed is faster
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -11,20 +11,9 @@ from typing import Any
 
 import psutil
 
-__all__ = ["RESULTS", "Table", "machine", "results_dir", "save", "use_results_dir"]
+__all__ = ["RESULTS", "Table", "machine", "save"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
-_results = RESULTS
-
-
-def use_results_dir(path: Path) -> None:
-    """Write this run's results to ``path`` instead of ``benchmarks/results/``."""
-    global _results
-    _results = path
-
-
-def results_dir() -> Path:
-    return _results
 
 
 class Table:
@@ -70,26 +59,27 @@ def machine() -> dict[str, Any]:
     }
 
 
-def save(section: str, tables: list[Table], extra: dict[str, Any]) -> None:
-    """Write ``results/<section>.json`` and rebuild ``results/latest.md`` from all sections."""
-    _results.mkdir(parents=True, exist_ok=True)
+def save(section: str, tables: list[Table], extra: dict[str, Any],
+         results: Path = RESULTS) -> None:
+    """Write ``<results>/<section>.json`` and rebuild ``<results>/latest.md`` from all sections."""
+    results.mkdir(parents=True, exist_ok=True)
     payload = {"section": section, "machine": machine(), **extra,
                "tables": [{"title": t.title, "columns": t.columns, "rows": t.rows, "notes": t.notes}
                           for t in tables]}
-    (_results / f"{section}.json").write_text(json.dumps(payload, indent=2, default=str))
-    _write_latest()
+    (results / f"{section}.json").write_text(json.dumps(payload, indent=2, default=str))
+    _write_latest(results)
 
 
 SECTIONS = ("throughput", "latency", "memory", "cpu", "soak", "scaleout", "redis_costs")
 
 
-def _write_latest() -> None:
+def _write_latest(results: Path = RESULTS) -> None:
     parts = ["# clv-stream benchmark results", "",
              "Reproduce: `python -m benchmarks` (see docs/performance.md). One section per file"
              " in `benchmarks/results/`; each states the machine and its load when measured.", ""]
-    tagged = sorted(p.stem for p in _results.glob("*-*.json"))  # runs saved with --tag
+    tagged = sorted(p.stem for p in results.glob("*-*.json"))  # runs saved with --tag
     for section in (*SECTIONS, *tagged):
-        path = _results / f"{section}.json"
+        path = results / f"{section}.json"
         if not path.exists():
             continue
         data = json.loads(path.read_text())
@@ -102,4 +92,4 @@ def _write_latest() -> None:
             table = Table(t["title"], t["columns"])
             table.rows, table.notes = t["rows"], t["notes"]
             parts += [table.markdown(), ""]
-    (_results / "latest.md").write_text("\n".join(parts))
+    (results / "latest.md").write_text("\n".join(parts))

@@ -29,7 +29,7 @@ from benchmarks import workload
 from benchmarks.harness import Bench, Lane, ProcessMeter, produce, read_all, steady_rate
 from benchmarks.peers.runner import run_peer
 from benchmarks.profiling import Profiler
-from benchmarks.report import Table, results_dir
+from benchmarks.report import Table
 
 __all__ = ["measure_worker", "run"]
 
@@ -106,7 +106,7 @@ async def _ours(bench: Bench, lane: Lane, name: str, count: int,
                 run_lane = bench.lane(f"tp-{name}-{size}-{rep}", orders_topic=lane.orders,
                                       batch_max_records=size)
                 run_lane.high = lane.high
-                profile = (results_dir() / f"profile-{name}-{size}.txt"
+                profile = (args.results_dir / f"profile-{name}-{size}.txt"
                            if args.profile and rep == 0 and not label else None)
                 results[label].append(await measure_worker(bench, run_lane, count,
                                                            profile=profile, src=src))
