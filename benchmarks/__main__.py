@@ -44,8 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--orders", type=int, default=200_000, help="orders pre-loaded per workload")
     p.add_argument("--workloads", default="cdnow,shop",
                    help="throughput workloads: cdnow (69,659-order replay), shop (synthetic)")
-    p.add_argument("--peers", default="quix,quix-local,naive",
-                   help="peers to compare with: quix, quix-local (no changelog), naive")
+    p.add_argument("--peers", default="quix,quix-local,naive,ceiling,ceiling-volume",
+                   help="peers to compare with: quix, quix-local (no changelog), naive, "
+                        "ceiling (consume + decode + encode + produce, no work), "
+                        "ceiling-volume (the same, producing our worker's records and bytes "
+                        "per order of the run)")
     p.add_argument("--tp-batches", default="2000,5000",
                    help="throughput: our worker once per CLV_BATCH_MAX_RECORDS value here")
     p.add_argument("--repeat", type=int, default=3,

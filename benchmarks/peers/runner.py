@@ -29,38 +29,51 @@ class PeerRun:
     cpu_s: float
 
     steady: float
+    fanout: int = 1  # records produced per order
+    out_bytes: int = 0  # of the records' values
+    broker_cpu_s: float = 0.0
+    redis_cpu_s: float = 0.0
+
+    @property
+    def orders(self) -> int:
+        return self.outputs // self.fanout
 
     @property
     def rate(self) -> float:
-        return self.outputs / max((self.last_ms - self.first_ms) / 1000, 1e-3)
+        """Orders per second, first output to last."""
+        return self.orders / max((self.last_ms - self.first_ms) / 1000, 1e-3)
 
 
 def _spawn(argv: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
-async def _read_while_alive(proc: subprocess.Popen[bytes], bootstrap: str, topic: str,
-                            expect: int, limit_s: float) -> tuple[list[OutRecord], float]:
-    """Read the peer's output; also its CPU seconds from its first output to its last."""
-    meter = ProcessMeter({"peer": proc.pid})
+async def _read_while_alive(proc: subprocess.Popen[bytes], bench: Bench, topic: str,
+                            expect: int, limit_s: float,
+                            ) -> tuple[list[OutRecord], dict[str, float]]:
+    """Read the peer's output; also the CPU seconds of the peer, the broker and redis-server
+    from its first output to its last."""
+    meter = ProcessMeter({"peer": proc.pid, "broker": bench.broker.pid, "redis": bench.redis.pid})
     got: list[OutRecord] = []
-    reading = asyncio.create_task(read_all(bootstrap, topic, expect=expect, idle_s=30.0,
-                                           limit_s=limit_s, into=got))
-    cpu_first: float | None = None
+    reading = asyncio.create_task(read_all(bench.broker.bootstrap, topic, expect=expect,
+                                           idle_s=30.0, limit_s=limit_s, into=got))
+    cpu_first: dict[str, float] | None = None
     while not reading.done():
         await asyncio.wait([reading], timeout=0.1)
         if cpu_first is None and got:
-            cpu_first = meter.used()["peer"]
+            cpu_first = meter.used()
         if proc.poll() is not None and not reading.done():
             reading.cancel()
-            return [], 0.0
-    cpu = meter.used()["peer"] - (cpu_first or 0.0)
-    return reading.result(), cpu
+            return [], {}
+    first = cpu_first or {}
+    return reading.result(), {k: v - first.get(k, 0.0) for k, v in meter.used().items()}
 
 
 async def run_peer(bench: Bench, peer: str, orders_topic: str, expect: int,
-                   limit_s: float = 900.0, extra: tuple[str, ...] = ()) -> PeerRun:
-    """Run ``benchmarks.peers.<peer>`` on ``orders_topic`` until ``expect`` outputs."""
+                   limit_s: float = 900.0, extra: tuple[str, ...] = (),
+                   fanout: int = 1) -> PeerRun:
+    """Run ``benchmarks.peers.<peer>`` on ``orders_topic`` until ``expect`` outputs
+    (``fanout`` of them per order)."""
     tag = f"{peer}-{free_port()}"
     output = f"{tag}.out"
     bench.broker.create_topics([output], partitions=4)
@@ -75,8 +88,7 @@ async def run_peer(bench: Bench, peer: str, orders_topic: str, expect: int,
         proc = _spawn(argv, log)
         started = time.monotonic()
         try:
-            records, cpu = await _read_while_alive(proc, bench.broker.bootstrap, output, expect,
-                                                   limit_s)
+            records, cpu = await _read_while_alive(proc, bench, output, expect, limit_s)
         finally:
             proc.terminate()
             await asyncio.to_thread(proc.wait, 20)
@@ -85,8 +97,11 @@ async def run_peer(bench: Bench, peer: str, orders_topic: str, expect: int,
         bench.drop_topics([output])
         if len(records) < expect:
             raise RuntimeError(f"{peer} produced {len(records)} of {expect}; log tail:\n{tail}")
+    out_bytes = sum(len(r.value) for r in records[:expect])
     stamps = sorted(r.timestamp_ms for r in records)[:expect]
     logger.info("%s: %s outputs in %.1fs wall", peer, len(records), time.monotonic() - started)
     n = len(stamps)
-    steady = 0.8 * n / max((stamps[n * 9 // 10] - stamps[n // 10]) / 1000, 1e-3)
-    return PeerRun(n, stamps[0], stamps[-1], cpu * n / max(len(records), 1), steady)
+    steady = 0.8 * n / fanout / max((stamps[n * 9 // 10] - stamps[n // 10]) / 1000, 1e-3)
+    share = n / max(len(records), 1)  # of the CPU measured, the part for the first ``expect``
+    return PeerRun(n, stamps[0], stamps[-1], cpu.get("peer", 0.0) * share, steady, fanout,
+                   out_bytes, cpu.get("broker", 0.0) * share, cpu.get("redis", 0.0) * share)

@@ -93,12 +93,31 @@ async def _phase(bench: Bench, lane: Lane, watcher: UpdateWatcher, rate: float, 
                                    rate, seconds, remember, tick_s=tick_s)
     cores = {name: used / seconds for name, used in meter.used().items()}
     await watcher.wait_for(set(sent))
-    lat = np.array([watcher.seen[i] - t for i, t in sent.items() if i in watcher.seen], dtype=float)
+    matched = [(t, watcher.seen[i] - t) for i, t in sent.items() if i in watcher.seen]
+    lat = np.array([ms for _, ms in matched], dtype=float)
     p50, p95, p99 = np.percentile(lat, [50, 95, 99]) if len(lat) else (np.nan,) * 3
     return {"offered_per_s": rate, "achieved_per_s": achieved, "orders": orders,
             "matched": len(lat), "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
             "max_ms": float(lat.max()) if len(lat) else None,
-            **{f"{name}_cores": value for name, value in cores.items()}}
+            **{f"{name}_cores": value for name, value in cores.items()},
+            "slow_seconds": _slow_seconds(matched)}
+
+
+SLOW_MS = 100
+
+
+def _slow_seconds(matched: list[tuple[int, int]]) -> list[list[int]]:
+    """When the slow orders were sent: ``[second of the phase, orders over SLOW_MS, worst ms]``
+    for each second that had any (JSON only; a stall shows as a run of seconds)."""
+    if not matched:
+        return []
+    start = min(t for t, _ in matched)
+    slow: dict[int, list[int]] = {}
+    for sent_ms, ms in matched:
+        if ms > SLOW_MS:
+            row = slow.setdefault((sent_ms - start) // 1000, [0, 0])
+            row[0], row[1] = row[0] + 1, max(row[1], ms)
+    return [[second, count, worst] for second, (count, worst) in sorted(slow.items())]
 
 
 async def run(bench: Bench, args: argparse.Namespace) -> list[Table]:

@@ -1,4 +1,6 @@
-"""End-to-end throughput: our worker vs the naive Faust peer vs the Quix Streams peer.
+"""End-to-end throughput: our worker vs the naive Faust peer vs the Quix Streams peer, and
+the ceiling: an aiokafka pass-through that does no work (once producing one small record an
+order, once our worker's records and bytes per order of the same run).
 
 Each workload is pre-loaded once into an orders topic; then each system consumes that same
 topic from the start with its own consumer group, alone on the machine.
@@ -72,6 +74,7 @@ async def measure_worker(bench: Bench, lane: Lane, orders: int, workers: int = 1
     return {"orders": orders, "rate": orders / max(last - first, 1e-3),
             "steady": steady_rate([t for t, _ in progress], [n for _, n in progress], orders),
             "updates": len(updates), "segments": len(others), "seconds": last - first,
+            "out_bytes": sum(len(r.value) for r in (*updates, *others)),
             "cpu_worker_per_1k": worker_cpu / orders * 1000,
             "cpu_redis_per_1k": cpu["redis"] / orders * 1000,
             "cpu_broker_per_1k": cpu["broker"] / orders * 1000, "profile": profiled}
@@ -125,8 +128,19 @@ async def _ours(bench: Bench, lane: Lane, name: str, count: int,
     return runs, profiles
 
 
-async def _peers(bench: Bench, lane: Lane, count: int, args: argparse.Namespace) -> dict[str, Any]:
+async def _peers(bench: Bench, lane: Lane, count: int, args: argparse.Namespace,
+                 volume: tuple[int, int] | None) -> dict[str, Any]:
+    """The peers on ``lane``'s topic; ``volume``: records per order and bytes per record
+    that carry our worker's output bytes per order in this run, which the ``ceiling-volume``
+    pass-through produces."""
     peers = {}
+    if "ceiling" in args.peers:
+        peers["ceiling"] = await run_peer(bench, "passthrough", lane.orders, count)
+    if "ceiling-volume" in args.peers and volume is not None:
+        fanout, size = volume
+        peers["ceiling-volume"] = await run_peer(
+            bench, "passthrough", lane.orders, count * fanout, fanout=fanout,
+            extra=("--fanout", str(fanout), "--record-bytes", str(size)))
     if "quix" in args.peers:
         peers["quix"] = await run_peer(bench, "quix_peer", lane.orders, count)
     if "quix-local" in args.peers:
@@ -142,7 +156,7 @@ async def run(bench: Bench, args: argparse.Namespace) -> list[Table]:
     table = Table("End-to-end throughput (orders/s), same pre-loaded topic, one system at a time",
                   ["workload", "system", "orders", "orders_per_s", "runs_range", "steady_per_s",
                    "vs_naive", "vs_quix", "vs_baseline", "cpu_s_per_1k",
-                   "redis_cpu_s_per_1k", "broker_cpu_s_per_1k", "outputs"])
+                   "redis_cpu_s_per_1k", "broker_cpu_s_per_1k", "outputs", "out_bytes_per_order"])
     profiles: list[Table] = []
     for name, messages in _workloads(args).items():
         lane = bench.lane(f"tp-{name}")
@@ -151,12 +165,14 @@ async def run(bench: Bench, args: argparse.Namespace) -> list[Table]:
         logger.info("pre-loaded %s %s orders in %.1fs", len(messages), name, time.perf_counter() - t0)
         ours, spied = await _ours(bench, lane, name, len(messages), args)
         profiles += spied
-        _rows(table, name, ours, await _peers(bench, lane, len(messages), args))
+        _rows(table, name, ours, await _peers(bench, lane, len(messages), args, _volume(ours)))
         bench.drop_topics([lane.orders])
     table.notes.append("cpu_s_per_1k: CPU seconds (user+system) of the system's own process per "
                        "1,000 orders; redis/broker columns: of redis-server and the broker "
-                       "during our worker's run. outputs: records produced (updates + segment "
-                       "changes for ours; one per order for the peers). Ours: the median of --repeat "
+                       "during that system's run (for the peers: first output to last). "
+                       "outputs: records produced (updates + segment changes for ours; one per "
+                       "order for the peers, the ceiling-volume pass-through: ours per order). "
+                       "out_bytes_per_order: of the records' values. Ours: the median of --repeat "
                        "runs (runs_range: slowest-fastest). batch N: "
                        "CLV_BATCH_MAX_RECORDS=N. vs_quix: against the durable Quix peer "
                        "(changelog topics on, as our state in Redis is durable). vs_baseline "
@@ -165,6 +181,16 @@ async def run(bench: Bench, args: argparse.Namespace) -> list[Table]:
     table.notes += [f"{row['workload']}, {row['system']}: pair ratios {row['pair_ratios']}"
                     for row in table.rows if row.get("pair_ratios")]
     return [table, *profiles]
+
+
+def _volume(ours: list[tuple[str, dict[str, Any]]]) -> tuple[int, int] | None:
+    """Records per order (rounded) and bytes per record that, together, carry the bytes per
+    order our worker emitted (its last row)."""
+    if not ours:
+        return None
+    r = ours[-1][1]
+    fanout = max(round((r["updates"] + r["segments"]) / r["orders"]), 1)
+    return fanout, r["out_bytes"] // (r["orders"] * fanout)
 
 
 def _profile_table(name: str, shares: dict[str, float]) -> Table:
@@ -184,12 +210,20 @@ def _rows(table: Table, name: str, ours: list[tuple[str, dict[str, Any]]],
                   vs_quix=r["rate"] / quix.rate if quix else None,
                   vs_baseline=r.get("vs_baseline"), pair_ratios=r.get("pair_ratios"),
                   cpu_s_per_1k=r["cpu_worker_per_1k"], redis_cpu_s_per_1k=r["cpu_redis_per_1k"],
-                  broker_cpu_s_per_1k=r["cpu_broker_per_1k"], outputs=r["updates"] + r["segments"])
+                  broker_cpu_s_per_1k=r["cpu_broker_per_1k"], outputs=r["updates"] + r["segments"],
+                  out_bytes_per_order=r["out_bytes"] / r["orders"])
     labelled = (("quix streams peer", quix),
                 ("quix streams peer, no changelog", peers.get("quix-local")),
-                ("naive faust peer", naive))
+                ("naive faust peer", naive),
+                ("pass-through ceiling (no work)", peers.get("ceiling")),
+                ("pass-through ceiling, our output volume", peers.get("ceiling-volume")))
     for label, peer in labelled:
         if peer is not None:
-            table.add(workload=name, system=label, orders=peer.outputs, orders_per_s=peer.rate,
+            table.add(workload=name, system=label, orders=peer.orders, orders_per_s=peer.rate,
                       steady_per_s=peer.steady,
-                      cpu_s_per_1k=peer.cpu_s / peer.outputs * 1000, outputs=peer.outputs)
+                      cpu_s_per_1k=peer.cpu_s / peer.orders * 1000,
+                      broker_cpu_s_per_1k=peer.broker_cpu_s / peer.orders * 1000,
+                      redis_cpu_s_per_1k=(peer.redis_cpu_s / peer.orders * 1000
+                                          if peer is naive else None),
+                      outputs=peer.outputs,
+                      out_bytes_per_order=peer.out_bytes / peer.orders)

@@ -1,8 +1,9 @@
 """The benchmark runner works on a clean machine: ``python -m benchmarks`` starts its own
-stack, runs our worker and the naive Faust peer over the same orders, and writes its table.
+stack, runs our worker, the naive Faust peer and the pass-through ceilings over the same
+orders, and writes its table.
 
-A small run (3,000 CDNOW orders, 300 for the peer): this checks that the runner and the
-peer run, not their speed. The Quix peer needs the ``bench`` extra and is left out.
+A small run (3,000 CDNOW orders, 300 for the naive peer): this checks that the runner and
+the peers run, not their speed. The Quix peer needs the ``bench`` extra and is left out.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def test_the_runner_measures_our_worker_and_the_naive_peer_on_the_same_orders(
+def test_the_runner_measures_our_worker_and_the_peers_on_the_same_orders(
     tmp_path: Path,
 ) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--only", "throughput", "--workloads", "cdnow",
-         "--orders", "3000", "--peers", "naive", "--naive-orders", "300",
+         "--orders", "3000", "--peers", "naive,ceiling,ceiling-volume", "--naive-orders", "300",
          "--tp-batches", "1000", "--repeat", "1", "--results-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=240,
     )
@@ -38,3 +39,11 @@ def test_the_runner_measures_our_worker_and_the_naive_peer_on_the_same_orders(
     assert naive["orders"] == naive["outputs"] == 300
     assert ours["vs_naive"] == pytest.approx(ours["orders_per_s"] / naive["orders_per_s"])
     assert "| cdnow | naive faust peer |" in (tmp_path / "latest.md").read_text()
+    # the ceilings: every order passed through; the second carries our output volume
+    ceiling = rows["pass-through ceiling (no work)"]
+    assert ceiling["orders"] == ceiling["outputs"] == 3000
+    volume = rows["pass-through ceiling, our output volume"]
+    fanout = max(round(ours["outputs"] / 3000), 1)
+    assert volume["orders"] == 3000
+    assert volume["outputs"] == 3000 * fanout
+    assert volume["out_bytes_per_order"] == pytest.approx(ours["out_bytes_per_order"], rel=0.1)
