@@ -103,16 +103,20 @@ class KafkaSink:
     async def _by_partition(self, topic: str, records: list[OutRecord]) -> dict[int, list[OutRecord]]:
         parts = await self._partitions_of(topic)
         keyed = [r.key for r in records if r.key is not None]
-        chosen = iter(partitions_for(keyed, len(parts)))
-        groups: dict[int, list[OutRecord]] = {}
-        for r in records:
-            if r.key is None:
-                self._spread += 1
-                index = self._spread % len(parts)
-            else:
-                index = next(chosen)
-            groups.setdefault(parts[index], []).append(r)
-        return groups
+        chosen = partitions_for(keyed, len(parts))
+        if len(keyed) < len(records):  # dead letters of records without a key: round robin
+            found = iter(chosen)
+            chosen = [next(found) if r.key is not None else self._next_spread(len(parts))
+                      for r in records]
+        groups: list[list[OutRecord]] = [[] for _ in parts]
+        appends = [g.append for g in groups]
+        for r, index in zip(records, chosen, strict=True):
+            appends[index](r)
+        return {parts[i]: g for i, g in enumerate(groups) if g}
+
+    def _next_spread(self, partitions: int) -> int:
+        self._spread += 1
+        return self._spread % partitions
 
     async def _send_group(self, topic: str, partition: int,
                           records: list[OutRecord]) -> list[asyncio.Future[Any]]:

@@ -50,20 +50,26 @@ def _hash_same_length(keys: Sequence[bytes], length: int) -> U32:
 
 def murmur2(keys: Sequence[bytes]) -> list[int]:
     """Java-compatible murmur2 of each key, as unsigned 32-bit integers."""
-    out = np.empty(len(keys), dtype=np.uint32)
-    by_length: dict[int, list[int]] = {}
-    for i, key in enumerate(keys):
-        by_length.setdefault(len(key), []).append(i)
-    for length, idx in by_length.items():
-        out[idx] = _hash_same_length([keys[i] for i in idx], length)
-    result: list[int] = out.tolist()
+    result: list[int] = _murmur2(keys).tolist()
     return result
+
+
+def _murmur2(keys: Sequence[bytes]) -> U32:
+    lengths = np.fromiter(map(len, keys), dtype=np.intp, count=len(keys))
+    first = int(lengths[0]) if len(keys) else 0
+    if (lengths == first).all():  # ids of one length (the usual case): no grouping
+        return _hash_same_length(keys, first)
+    out = np.empty(len(keys), dtype=np.uint32)
+    for length in np.unique(lengths).tolist():
+        idx = np.flatnonzero(lengths == length)
+        out[idx] = _hash_same_length([keys[i] for i in idx.tolist()], length)
+    return out
 
 
 def partitions_for(keys: Sequence[bytes], partitions: int) -> list[int]:
     """The partition Kafka's default partitioner gives each key (``toPositive(h) % n``)."""
     if not keys:
         return []
-    hashes = np.asarray(murmur2(keys), dtype=np.uint32) & np.uint32(0x7FFFFFFF)
+    hashes = _murmur2(keys) & np.uint32(0x7FFFFFFF)
     result: list[int] = (hashes % np.uint32(partitions)).tolist()
     return result
