@@ -27,13 +27,15 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import Bench
-from benchmarks.report import RESULTS, SECTIONS, Table, save
+from benchmarks.report import RESULTS, Table, save
 
 logger = logging.getLogger(__name__)
 #: section -> (module in benchmarks.sections, coroutine function)
 RUNNERS = {"throughput": ("throughput", "run"), "latency": ("latency", "run"),
            "memory": ("memory", "run"), "cpu": ("cpu_soak", "run_cpu"),
            "soak": ("cpu_soak", "run_soak"), "scaleout": ("scaleout", "run")}
+#: ``redis_costs`` and ``sink_costs`` are modules of their own (``python -m benchmarks.<name>``)
+SECTIONS = tuple(RUNNERS)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,103 @@
+"""What producing costs the worker per record: ``KafkaSink.send`` against a bare loop.
+
+Sends the same records (``--records`` a call, keys of customer ids, values of 300-700
+bytes as our updates and segment events) ``--repeat`` times to an embedded broker, once
+through the worker's ``KafkaSink`` (key partitioner, grouping by topic and partition, one
+record batch per partition, wait for acks) and once through a bare loop that appends them
+to one batch per partition of its own choosing (what the pass-through ceiling does),
+alternating, and prints the process CPU per record of each::
+
+    python -m benchmarks.sink_costs [--records 14000] [--repeat 10] [--rounds 3]
+
+Results: ``benchmarks/results/sink_costs.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from benchmarks.report import Table, save
+from clv_stream.devinfra import EmbeddedBroker
+from clv_stream.pipeline import OutRecord
+from clv_stream.settings import Settings
+from clv_stream.worker.kafka import KafkaSink
+
+TOPIC = "sink-costs"
+PARTITIONS = 4
+
+
+def _records(count: int) -> list[OutRecord]:
+    rnd = random.Random(1)
+    return [OutRecord(TOPIC, str(rnd.randrange(10**5)).encode(), b"x" * rnd.randrange(300, 700))
+            for _ in range(count)]
+
+
+async def _bare(producer: AIOKafkaProducer, records: list[OutRecord]) -> None:
+    futures: list[Any] = []
+    for partition in range(PARTITIONS):
+        batch = producer.create_batch()
+        for r in records[partition::PARTITIONS]:
+            if batch.append(key=r.key, value=r.value, timestamp=None) is None:
+                batch.close()
+                futures.append(await producer.send_batch(batch, TOPIC, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=r.key, value=r.value, timestamp=None)
+        batch.close()
+        futures.append(await producer.send_batch(batch, TOPIC, partition=partition))
+    await asyncio.gather(*futures)
+
+
+async def _measure(bootstrap: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    records = _records(args.records)
+    sink = KafkaSink(Settings(kafka_bootstrap=bootstrap))
+    await sink.start()
+    producer = sink._producer  # the same client, so both ways share its connection
+    assert producer is not None
+    found: dict[str, list[float]] = {"KafkaSink.send": [], "bare create_batch/append/send_batch": []}
+    try:
+        await sink.send(records[:100])  # metadata, connection
+        for _ in range(args.rounds):
+            for name in found:
+                started = time.process_time()
+                for _ in range(args.repeat):
+                    if name == "KafkaSink.send":
+                        await sink.send(records)
+                    else:
+                        await _bare(producer, records)
+                found[name].append((time.process_time() - started) / (args.repeat * len(records)))
+    finally:
+        await sink.stop()
+    return found
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.sink_costs", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--records", type=int, default=14_000,
+                   help="records a call (a CDNOW batch of 5,000 orders emits ~14,000)")
+    p.add_argument("--repeat", type=int, default=10, help="calls per measurement")
+    p.add_argument("--rounds", type=int, default=3, help="measurements of each way, alternating")
+    args = p.parse_args(argv)
+    with EmbeddedBroker(ready_timeout_s=30.0) as broker:
+        broker.create_topics([TOPIC], partitions=PARTITIONS)
+        found = asyncio.run(_measure(broker.bootstrap, args))
+    table = Table("Producer CPU per record (µs), same records, alternating",
+                  ["way", "median_us", "runs_us"])
+    for name, runs in found.items():
+        table.add(way=name, median_us=statistics.median(runs) * 1e6,
+                  runs_us=", ".join(f"{r * 1e6:.2f}" for r in runs))
+    table.notes.append(f"{args.records:,} records a call, {args.repeat} calls a run; process "
+                       "CPU (user+system), acknowledgements included.")
+    save("sink_costs", [table], {"command": "python -m benchmarks.sink_costs"})
+    print("\n" + table.markdown())
+
+
+if __name__ == "__main__":
+    main()
