@@ -29,7 +29,7 @@ from clv_stream.settings import Settings
 from clv_stream.store.redis_store import RedisStore
 from clv_stream.worker.partitioner import partitions_for
 
-__all__ = ["Bench", "Lane", "OutRecord", "ProcessMeter", "paced", "produce", "read_all",
+__all__ = ["Bench", "CpuTrace", "Lane", "OutRecord", "ProcessMeter", "paced", "produce", "read_all",
            "steady_rate"]
 
 logger = logging.getLogger(__name__)
@@ -297,6 +297,57 @@ class ProcessMeter:
 
     def rss_mb(self, name: str) -> float:
         return float(self._procs[name].memory_info().rss) / 2**20
+
+
+class CpuTrace:
+    """A :class:`ProcessMeter` sampled every ``interval_s`` (wall clock, CPU seconds so far),
+    so that the CPU of a window known only afterwards (first order consumed to last output
+    record) can be cut out: start-up, group joins and idle tails left out alike for every
+    system measured."""
+
+    def __init__(self, pids: dict[str, int | None], interval_s: float = 0.1) -> None:
+        self._meter = ProcessMeter(pids)
+        self._interval = interval_s
+        self._samples: list[tuple[float, dict[str, float]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> CpuTrace:
+        self._sample()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._sample()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            self._sample()
+
+    def _sample(self) -> None:
+        self._samples.append((time.time(), self._meter.used()))
+
+    def total(self) -> dict[str, float]:
+        """CPU seconds per process over the whole trace."""
+        return dict(self._samples[-1][1]) if self._samples else {}
+
+    def between(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds per process from ``start`` to ``end`` (epoch seconds), interpolated
+        between the samples around each end."""
+        return {name: self._at(end, name) - self._at(start, name) for name in self.total()}
+
+    def _at(self, when: float, name: str) -> float:
+        samples = self._samples
+        if when <= samples[0][0]:
+            return samples[0][1][name]
+        for (t0, c0), (t1, c1) in itertools.pairwise(samples):
+            if t0 <= when <= t1:
+                share = (when - t0) / (t1 - t0) if t1 > t0 else 1.0
+                return c0[name] + share * (c1[name] - c0[name])
+        return samples[-1][1][name]
 
 
 def highest(pairs: Iterable[tuple[int, int]]) -> dict[int, int]:

@@ -63,8 +63,8 @@ async def _measure(bootstrap: str, args: argparse.Namespace) -> dict[str, list[f
     found: dict[str, list[float]] = {"KafkaSink.send": [], "bare create_batch/append/send_batch": []}
     try:
         await sink.send(records[:100])  # metadata, connection
-        for _ in range(args.rounds):
-            for name in found:
+        for round_ in range(args.rounds):
+            for name in (list(found) if round_ % 2 == 0 else list(found)[::-1]):
                 started = time.process_time()
                 for _ in range(args.repeat):
                     if name == "KafkaSink.send":

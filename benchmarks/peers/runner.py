@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from benchmarks.harness import Bench, OutRecord, ProcessMeter, read_all
+from benchmarks.harness import Bench, CpuTrace, OutRecord, read_all
 from clv_stream.devinfra.ports import free_port
 
 __all__ = ["PeerRun", "run_peer"]
@@ -29,14 +29,14 @@ class PeerRun:
     cpu_s: float
 
     steady: float
-    fanout: int = 1  # records produced per order
+    fanout: float = 1.0  # records produced per order, on average
     out_bytes: int = 0  # of the records' values
     broker_cpu_s: float = 0.0
     redis_cpu_s: float = 0.0
 
     @property
     def orders(self) -> int:
-        return self.outputs // self.fanout
+        return round(self.outputs / self.fanout)
 
     @property
     def rate(self) -> float:
@@ -50,28 +50,23 @@ def _spawn(argv: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
 
 async def _read_while_alive(proc: subprocess.Popen[bytes], bench: Bench, topic: str,
                             expect: int, limit_s: float,
-                            ) -> tuple[list[OutRecord], dict[str, float]]:
-    """Read the peer's output; also the CPU seconds of the peer, the broker and redis-server
-    from its first output to its last."""
-    meter = ProcessMeter({"peer": proc.pid, "broker": bench.broker.pid, "redis": bench.redis.pid})
-    got: list[OutRecord] = []
-    reading = asyncio.create_task(read_all(bench.broker.bootstrap, topic, expect=expect,
-                                           idle_s=30.0, limit_s=limit_s, into=got))
-    cpu_first: dict[str, float] | None = None
-    while not reading.done():
-        await asyncio.wait([reading], timeout=0.1)
-        if cpu_first is None and got:
-            cpu_first = meter.used()
-        if proc.poll() is not None and not reading.done():
-            reading.cancel()
-            return [], {}
-    first = cpu_first or {}
-    return reading.result(), {k: v - first.get(k, 0.0) for k, v in meter.used().items()}
+                            ) -> tuple[list[OutRecord], CpuTrace | None]:
+    """Read the peer's output, tracing the CPU of the peer, the broker and redis-server."""
+    async with CpuTrace({"peer": proc.pid, "broker": bench.broker.pid,
+                         "redis": bench.redis.pid}) as trace:
+        reading = asyncio.create_task(read_all(bench.broker.bootstrap, topic, expect=expect,
+                                               idle_s=30.0, limit_s=limit_s))
+        while not reading.done():
+            await asyncio.wait([reading], timeout=0.1)
+            if proc.poll() is not None and not reading.done():
+                reading.cancel()
+                return [], None
+    return reading.result(), trace
 
 
 async def run_peer(bench: Bench, peer: str, orders_topic: str, expect: int,
                    limit_s: float = 900.0, extra: tuple[str, ...] = (),
-                   fanout: int = 1) -> PeerRun:
+                   fanout: float = 1.0) -> PeerRun:
     """Run ``benchmarks.peers.<peer>`` on ``orders_topic`` until ``expect`` outputs
     (``fanout`` of them per order)."""
     tag = f"{peer}-{free_port()}"
@@ -88,7 +83,7 @@ async def run_peer(bench: Bench, peer: str, orders_topic: str, expect: int,
         proc = _spawn(argv, log)
         started = time.monotonic()
         try:
-            records, cpu = await _read_while_alive(proc, bench, output, expect, limit_s)
+            records, trace = await _read_while_alive(proc, bench, output, expect, limit_s)
         finally:
             proc.terminate()
             await asyncio.to_thread(proc.wait, 20)
@@ -102,6 +97,7 @@ async def run_peer(bench: Bench, peer: str, orders_topic: str, expect: int,
     logger.info("%s: %s outputs in %.1fs wall", peer, len(records), time.monotonic() - started)
     n = len(stamps)
     steady = 0.8 * n / fanout / max((stamps[n * 9 // 10] - stamps[n // 10]) / 1000, 1e-3)
-    share = n / max(len(records), 1)  # of the CPU measured, the part for the first ``expect``
-    return PeerRun(n, stamps[0], stamps[-1], cpu.get("peer", 0.0) * share, steady, fanout,
-                   out_bytes, cpu.get("broker", 0.0) * share, cpu.get("redis", 0.0) * share)
+    assert trace is not None
+    cpu = trace.between(stamps[0] / 1000, stamps[-1] / 1000)  # the window of the rate
+    return PeerRun(n, stamps[0], stamps[-1], cpu.get("peer", 0.0), steady, fanout, out_bytes,
+                   cpu.get("broker", 0.0), cpu.get("redis", 0.0))

@@ -89,6 +89,7 @@ async def _phase(bench: Bench, lane: Lane, watcher: UpdateWatcher, rate: float, 
         for key, _ in messages:
             sent[f"{key.decode()}-1:order_placed"] = ts_ms
 
+    start_ms = int(time.time() * 1000)
     orders, achieved = await paced(bench.broker.bootstrap, lane.orders, workload.fresh(tag),
                                    rate, seconds, remember, tick_s=tick_s)
     cores = {name: used / seconds for name, used in meter.used().items()}
@@ -100,22 +101,19 @@ async def _phase(bench: Bench, lane: Lane, watcher: UpdateWatcher, rate: float, 
             "matched": len(lat), "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
             "max_ms": float(lat.max()) if len(lat) else None,
             **{f"{name}_cores": value for name, value in cores.items()},
-            "slow_seconds": _slow_seconds(matched)}
+            "slow_seconds": _slow_seconds(matched, start_ms)}
 
 
 SLOW_MS = 100
 
 
-def _slow_seconds(matched: list[tuple[int, int]]) -> list[list[int]]:
+def _slow_seconds(matched: list[tuple[int, int]], start_ms: int) -> list[list[int]]:
     """When the slow orders were sent: ``[second of the phase, orders over SLOW_MS, worst ms]``
     for each second that had any (JSON only; a stall shows as a run of seconds)."""
-    if not matched:
-        return []
-    start = min(t for t, _ in matched)
     slow: dict[int, list[int]] = {}
     for sent_ms, ms in matched:
         if ms > SLOW_MS:
-            row = slow.setdefault((sent_ms - start) // 1000, [0, 0])
+            row = slow.setdefault((sent_ms - start_ms) // 1000, [0, 0])
             row[0], row[1] = row[0] + 1, max(row[1], ms)
     return [[second, count, worst] for second, (count, worst) in sorted(slow.items())]
 

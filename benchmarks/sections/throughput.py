@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import workload
-from benchmarks.harness import Bench, Lane, ProcessMeter, produce, read_all, steady_rate
-from benchmarks.peers.runner import run_peer
+from benchmarks.harness import Bench, CpuTrace, Lane, produce, read_all, steady_rate
+from benchmarks.peers import passthrough
+from benchmarks.peers.runner import PeerRun, run_peer
 from benchmarks.profiling import Profiler
 from benchmarks.report import Table
 
@@ -47,19 +48,19 @@ async def measure_worker(bench: Bench, lane: Lane, orders: int, workers: int = 1
     """
     procs = [bench.worker(lane, src=src) for _ in range(workers)]
     pids = {f"worker{i}": p.pid for i, p in enumerate(procs)}
-    meter = ProcessMeter({**pids, "redis": bench.redis.pid, "broker": bench.broker.pid})
     spy = Profiler(procs[0].pid, profile) if profile and procs[0].pid else None
     profiled: dict[str, float] = {}
+    s = lane.settings
     try:
-        progress = await bench.wait_applied(lane)
-        await asyncio.sleep(1.0)  # the last batch's produce and confirm
-        if spy is not None:
-            profiled = spy.stop()
-        s = lane.settings
-        # until the worker has been quiet for 2 s: time decay that lagged behind the orders
-        # (CLV_DUE_BATCH_MAX) is emitted after the last order is applied, and counts
-        updates = await read_all(s.kafka_bootstrap, s.topic_updates, idle_s=2.0)
-        cpu = meter.used()
+        async with CpuTrace({**pids, "redis": bench.redis.pid,
+                             "broker": bench.broker.pid}) as trace:
+            progress = await bench.wait_applied(lane)
+            await asyncio.sleep(1.0)  # the last batch's produce and confirm
+            if spy is not None:
+                profiled = spy.stop()
+            # until the worker has been quiet for 2 s: time decay that lagged behind the
+            # orders (CLV_DUE_BATCH_MAX) is emitted after the last order is applied, and counts
+            updates = await read_all(s.kafka_bootstrap, s.topic_updates, idle_s=2.0)
         others = [r for t in (s.topic_segments, s.topic_deadletter)
                   for r in await read_all(s.kafka_bootstrap, t, idle_s=1.0)]
     finally:
@@ -70,6 +71,7 @@ async def measure_worker(bench: Bench, lane: Lane, orders: int, workers: int = 1
     i = next(i for i, (_, n) in enumerate(progress) if n > 0)
     first = progress[max(i - 1, 0)][0]
     last = max(r.timestamp_ms for r in updates) / 1000
+    cpu = trace.between(first, last)  # the window the rate is measured over
     worker_cpu = sum(v for k, v in cpu.items() if k.startswith("worker"))
     return {"orders": orders, "rate": orders / max(last - first, 1e-3),
             "steady": steady_rate([t for t, _ in progress], [n for _, n in progress], orders),
@@ -129,18 +131,17 @@ async def _ours(bench: Bench, lane: Lane, name: str, count: int,
 
 
 async def _peers(bench: Bench, lane: Lane, count: int, args: argparse.Namespace,
-                 volume: tuple[int, int] | None) -> dict[str, Any]:
-    """The peers on ``lane``'s topic; ``volume``: records per order and bytes per record
-    that carry our worker's output bytes per order in this run, which the ``ceiling-volume``
-    pass-through produces."""
+                 volume: tuple[float, int] | None) -> dict[str, Any]:
+    """The peers on ``lane``'s topic; ``volume``: our worker's records per order and bytes
+    per record in this run, which the ``ceiling-volume`` pass-through produces."""
     peers = {}
     if "ceiling" in args.peers:
         peers["ceiling"] = await run_peer(bench, "passthrough", lane.orders, count)
     if "ceiling-volume" in args.peers and volume is not None:
         fanout, size = volume
         peers["ceiling-volume"] = await run_peer(
-            bench, "passthrough", lane.orders, count * fanout, fanout=fanout,
-            extra=("--fanout", str(fanout), "--record-bytes", str(size)))
+            bench, "passthrough", lane.orders, passthrough.expected(count, fanout), fanout=fanout,
+            extra=("--fanout", repr(fanout), "--record-bytes", str(size)))
     if "quix" in args.peers:
         peers["quix"] = await run_peer(bench, "quix_peer", lane.orders, count)
     if "quix-local" in args.peers:
@@ -168,8 +169,9 @@ async def run(bench: Bench, args: argparse.Namespace) -> list[Table]:
         _rows(table, name, ours, await _peers(bench, lane, len(messages), args, _volume(ours)))
         bench.drop_topics([lane.orders])
     table.notes.append("cpu_s_per_1k: CPU seconds (user+system) of the system's own process per "
-                       "1,000 orders; redis/broker columns: of redis-server and the broker "
-                       "during that system's run (for the peers: first output to last). "
+                       "1,000 orders; redis/broker columns: of redis-server and the broker; all "
+                       "over the window the rate is measured on (ours: first order consumed to "
+                       "last update; the peers: first output to last), sampled every 0.1 s. "
                        "outputs: records produced (updates + segment changes for ours; one per "
                        "order for the peers, the ceiling-volume pass-through: ours per order). "
                        "out_bytes_per_order: of the records' values. Ours: the median of --repeat "
@@ -183,14 +185,13 @@ async def run(bench: Bench, args: argparse.Namespace) -> list[Table]:
     return [table, *profiles]
 
 
-def _volume(ours: list[tuple[str, dict[str, Any]]]) -> tuple[int, int] | None:
-    """Records per order (rounded) and bytes per record that, together, carry the bytes per
-    order our worker emitted (its last row)."""
+def _volume(ours: list[tuple[str, dict[str, Any]]]) -> tuple[float, int] | None:
+    """Records per order and bytes per record of our worker's output (its last row)."""
     if not ours:
         return None
     r = ours[-1][1]
-    fanout = max(round((r["updates"] + r["segments"]) / r["orders"]), 1)
-    return fanout, r["out_bytes"] // (r["orders"] * fanout)
+    records = r["updates"] + r["segments"]
+    return records / r["orders"], r["out_bytes"] // max(records, 1)
 
 
 def _profile_table(name: str, shares: dict[str, float]) -> Table:
@@ -212,18 +213,19 @@ def _rows(table: Table, name: str, ours: list[tuple[str, dict[str, Any]]],
                   cpu_s_per_1k=r["cpu_worker_per_1k"], redis_cpu_s_per_1k=r["cpu_redis_per_1k"],
                   broker_cpu_s_per_1k=r["cpu_broker_per_1k"], outputs=r["updates"] + r["segments"],
                   out_bytes_per_order=r["out_bytes"] / r["orders"])
-    labelled = (("quix streams peer", quix),
-                ("quix streams peer, no changelog", peers.get("quix-local")),
-                ("naive faust peer", naive),
-                ("pass-through ceiling (no work)", peers.get("ceiling")),
-                ("pass-through ceiling, our output volume", peers.get("ceiling-volume")))
+    labelled: tuple[tuple[str, PeerRun | None], ...] = (
+        ("quix streams peer", quix),
+        ("quix streams peer, no changelog", peers.get("quix-local")),
+        ("naive faust peer", naive),
+        ("pass-through ceiling (no work)", peers.get("ceiling")),
+        ("pass-through ceiling, our output volume", peers.get("ceiling-volume")))
     for label, peer in labelled:
         if peer is not None:
+            redis = peer.redis_cpu_s / peer.orders * 1000
             table.add(workload=name, system=label, orders=peer.orders, orders_per_s=peer.rate,
                       steady_per_s=peer.steady,
                       cpu_s_per_1k=peer.cpu_s / peer.orders * 1000,
                       broker_cpu_s_per_1k=peer.broker_cpu_s / peer.orders * 1000,
-                      redis_cpu_s_per_1k=(peer.redis_cpu_s / peer.orders * 1000
-                                          if peer is naive else None),
+                      redis_cpu_s_per_1k=redis if peer is naive else None,  # the one using it
                       outputs=peer.outputs,
                       out_bytes_per_order=peer.out_bytes / peer.orders)

@@ -39,11 +39,13 @@ def test_the_runner_measures_our_worker_and_the_peers_on_the_same_orders(
     assert naive["orders"] == naive["outputs"] == 300
     assert ours["vs_naive"] == pytest.approx(ours["orders_per_s"] / naive["orders_per_s"])
     assert "| cdnow | naive faust peer |" in (tmp_path / "latest.md").read_text()
-    # the ceilings: every order passed through; the second carries our output volume
+    # the ceilings, measured like the others; the second carries our output volume
     ceiling = rows["pass-through ceiling (no work)"]
-    assert ceiling["orders"] == ceiling["outputs"] == 3000
     volume = rows["pass-through ceiling, our output volume"]
-    fanout = max(round(ours["outputs"] / 3000), 1)
-    assert volume["orders"] == 3000
-    assert volume["outputs"] == 3000 * fanout
-    assert volume["out_bytes_per_order"] == pytest.approx(ours["out_bytes_per_order"], rel=0.1)
+    for row in (ours, naive, ceiling, volume):
+        assert row["orders_per_s"] > 0
+        assert row["cpu_s_per_1k"] > 0
+        assert row["broker_cpu_s_per_1k"] > 0
+    assert ceiling["outputs"] == 3000
+    assert volume["outputs"] == pytest.approx(ours["outputs"], abs=1)
+    assert volume["out_bytes_per_order"] == pytest.approx(ours["out_bytes_per_order"], rel=0.05)

@@ -1,7 +1,7 @@
 """The worker's sink, on a real broker: each keyed record lands on the partition Kafka's
 default partitioner gives its key (so other producers' records of that customer share it),
-records of one key keep the order they were sent in, and records without a key (dead
-letters of keyless input) are spread over the partitions, none lost."""
+records keep the order they were sent in within a partition, and records without a key
+(dead letters of keyless input) are spread over the partitions, none lost."""
 
 from __future__ import annotations
 
@@ -36,6 +36,25 @@ async def _read(bootstrap: str, topic: str, count: int) -> list[tuple[int, bytes
     return found
 
 
+async def _send(bootstrap: str, records: list[OutRecord]) -> None:
+    sink = KafkaSink(Settings(kafka_bootstrap=bootstrap))
+    await sink.start()
+    try:
+        await sink.send(records)
+    finally:
+        await sink.stop()
+
+
+def _expected_partitions(records: list[OutRecord]) -> dict[int, list[bytes]]:
+    """Per partition, the keyed records' values in the order sent, as Kafka would place them."""
+    kafka, parts = DefaultPartitioner(), list(range(PARTITIONS))
+    expected: dict[int, list[bytes]] = {p: [] for p in parts}
+    for r in records:
+        if r.key is not None:
+            expected[kafka(r.key, parts, parts)].append(r.value)
+    return expected
+
+
 async def test_keyed_records_go_where_kafka_puts_their_key_in_order_and_keyless_spread(
     kafka_broker: EmbeddedBroker, make_topics: Callable[..., list[str]],
 ) -> None:
@@ -47,21 +66,27 @@ async def test_keyed_records_go_where_kafka_puts_their_key_in_order_and_keyless_
     records = [OutRecord(topic, rnd.choice(keys), f"keyed-{i}".encode()) for i in range(3000)]
     for i in range(8):
         records.insert(i * 300, OutRecord(topic, None, f"keyless-{i}".encode()))
-    sink = KafkaSink(Settings(kafka_bootstrap=kafka_broker.bootstrap))
-    await sink.start()
-    try:
-        await sink.send(records)
-    finally:
-        await sink.stop()
+    await _send(kafka_broker.bootstrap, records)
 
     found = await _read(kafka_broker.bootstrap, topic, len(records))
     assert sorted(v for _, _, v in found) == sorted(r.value for r in records)
-    kafka = DefaultPartitioner()
-    parts = list(range(PARTITIONS))
-    for partition, key, _ in found:
-        if key is not None:
-            assert partition == kafka(key, parts, parts)
-    for key in set(keys):  # per key, the order sent (records of a key share one partition)
-        sent = [r.value for r in records if r.key == key]
-        assert [v for _, k, v in found if k == key] == sent
+    for partition, values in _expected_partitions(records).items():  # place and order
+        assert [v for p, k, v in found if p == partition and k is not None] == values
     assert len({p for p, k, _ in found if k is None}) == PARTITIONS  # 8 keyless, round robin
+
+
+async def test_records_whose_keys_share_one_length_keep_kafkas_partition_and_order(
+    kafka_broker: EmbeddedBroker, make_topics: Callable[..., list[str]],
+) -> None:
+    """The usual case (customer ids of one format, every record keyed): no grouping by key
+    length and no round robin in the sink."""
+    (topic,) = make_topics(["sink1"], partitions=PARTITIONS)
+    rnd = random.Random(11)
+    keys = [f"cust-{rnd.randrange(10**8):08d}".encode() for _ in range(500)]
+    records = [OutRecord(topic, rnd.choice(keys), f"v-{i}".encode()) for i in range(4000)]
+    await _send(kafka_broker.bootstrap, records)
+
+    found = await _read(kafka_broker.bootstrap, topic, len(records))
+    assert len(found) == len(records)
+    for partition, values in _expected_partitions(records).items():
+        assert [v for p, _, v in found if p == partition] == values
