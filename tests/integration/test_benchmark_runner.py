@@ -44,8 +44,13 @@ def test_the_runner_measures_our_worker_and_the_peers_on_the_same_orders(
     volume = rows["pass-through ceiling, our output volume"]
     for row in (ours, naive, ceiling, volume):
         assert row["orders_per_s"] > 0
-        assert row["cpu_s_per_1k"] > 0
-        assert row["broker_cpu_s_per_1k"] > 0
+        assert row["cpu_s_per_1k"] >= 0
+        assert row["broker_cpu_s_per_1k"] >= 0
+    # CPU counts in 10 ms ticks: only the windows of a few hundred ms are sure to show some
+    # (the ceilings pass 3,000 orders in ~20 ms)
+    assert ours["cpu_s_per_1k"] > 0
+    assert naive["cpu_s_per_1k"] > 0
+    assert naive["broker_cpu_s_per_1k"] > 0
     assert ceiling["outputs"] == 3000
     assert volume["outputs"] == pytest.approx(ours["outputs"], abs=1)
     assert volume["out_bytes_per_order"] == pytest.approx(ours["out_bytes_per_order"], rel=0.05)
