@@ -7,15 +7,19 @@ share of samples by leaf frame and by a few inclusive buckets of the worker's ho
 
 from __future__ import annotations
 
+import logging
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 __all__ = ["Profiler", "summarise"]
+
+logger = logging.getLogger(__name__)
 
 #: Inclusive buckets: a sample counts for the first bucket whose marker is on its stack.
 BUCKETS = (
@@ -37,10 +41,12 @@ class Profiler:
     def __init__(self, pid: int, path: Path, rate: int = 250) -> None:
         exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)  # a new --results-dir is made at the end
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives until stop()
         self._proc = subprocess.Popen(
             [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
              "--output", str(path), "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=self._log)
         time.sleep(0.3)
 
     def stop(self) -> dict[str, float]:
@@ -49,7 +55,14 @@ class Profiler:
             self._proc.wait(30)
         except subprocess.TimeoutExpired:
             self._proc.kill()
-        return summarise(self.path) if self.path.exists() else {}
+        self._log.seek(0)
+        said = self._log.read().decode(errors="replace").strip()
+        self._log.close()
+        if not self.path.exists():  # e.g. py-spy could not attach: say why, not nothing
+            logger.warning("py-spy wrote no profile (exit %s): %s", self._proc.returncode,
+                           said[-500:] or "no output")
+            return {}
+        return summarise(self.path)
 
 
 def summarise(path: Path, top: int = 25) -> dict[str, float]:
