@@ -99,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _run(args: argparse.Namespace, sections: list[str]) -> None:
     command = shlex.join(["python", "-m", "benchmarks", *sys.argv[1:]])
+    args.results_dir.mkdir(parents=True, exist_ok=True)  # sections write into it as they run
     worker_settings = ({"batch_max_records": args.batch_max_records}
                        if args.batch_max_records else {})
     for section in sections:

@@ -248,16 +248,13 @@ async def paced(bootstrap: str, topic: str, source: Iterator[Message], rate: flo
 
 
 async def read_all(bootstrap: str, topic: str, expect: int | None = None, idle_s: float = 3.0,
-                   limit_s: float = 900.0, into: list[OutRecord] | None = None) -> list[OutRecord]:
-    """Every record on ``topic``: until ``expect`` records, or ``idle_s`` without a new one.
-
-    Records are appended to ``into`` (when given) as they arrive, for progress watchers.
-    """
+                   limit_s: float = 900.0) -> list[OutRecord]:
+    """Every record on ``topic``: until ``expect`` records, or ``idle_s`` without a new one."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_poll_records=20_000,
                                 fetch_max_bytes=64 * 1024 * 1024)
     await consumer.start()
-    out: list[OutRecord] = [] if into is None else into
+    out: list[OutRecord] = []
     try:
         consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
         deadline, last = time.monotonic() + limit_s, time.monotonic()
@@ -330,14 +327,11 @@ class CpuTrace:
     def _sample(self) -> None:
         self._samples.append((time.time(), self._meter.used()))
 
-    def total(self) -> dict[str, float]:
-        """CPU seconds per process over the whole trace."""
-        return dict(self._samples[-1][1]) if self._samples else {}
-
     def between(self, start: float, end: float) -> dict[str, float]:
         """CPU seconds per process from ``start`` to ``end`` (epoch seconds), interpolated
         between the samples around each end."""
-        return {name: self._at(end, name) - self._at(start, name) for name in self.total()}
+        names = self._samples[-1][1] if self._samples else {}
+        return {name: self._at(end, name) - self._at(start, name) for name in names}
 
     def _at(self, when: float, name: str) -> float:
         samples = self._samples

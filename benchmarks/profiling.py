@@ -41,7 +41,6 @@ class Profiler:
     def __init__(self, pid: int, path: Path, rate: int = 250) -> None:
         exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)  # a new --results-dir is made at the end
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives until stop()
         self._proc = subprocess.Popen(
             [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",

@@ -1,10 +1,11 @@
-"""What producing costs the worker per record: ``KafkaSink.send`` against a bare loop.
+"""What producing costs the worker per record: ``KafkaSink.send`` against its batch loop alone.
 
 Sends the same records (``--records`` a call, keys of customer ids, values of 300-700
 bytes as our updates and segment events) ``--repeat`` times to an embedded broker, once
 through the worker's ``KafkaSink`` (key partitioner, grouping by topic and partition, one
-record batch per partition, wait for acks) and once through a bare loop that appends them
-to one batch per partition of its own choosing (what the pass-through ceiling does),
+record batch per partition, wait for acks) and once already grouped by partition, through
+``KafkaSink``'s own batch loop alone (``_send_group``, on partitions of its own choosing, as
+the pass-through ceiling writes on the order's partition),
 alternating, and prints the process CPU per record of each::
 
     python -m benchmarks.sink_costs [--records 14000] [--repeat 10] [--rounds 3]
@@ -20,8 +21,6 @@ import random
 import statistics
 import time
 from typing import Any
-
-from aiokafka import AIOKafkaProducer
 
 from benchmarks.report import Table, save
 from clv_stream.devinfra import EmbeddedBroker
@@ -39,18 +38,11 @@ def _records(count: int) -> list[OutRecord]:
             for _ in range(count)]
 
 
-async def _bare(producer: AIOKafkaProducer, records: list[OutRecord]) -> None:
+async def _grouped(sink: KafkaSink, records: list[OutRecord]) -> None:
+    """The sink's batch loop alone: no key partitioner, no grouping by topic and partition."""
     futures: list[Any] = []
     for partition in range(PARTITIONS):
-        batch = producer.create_batch()
-        for r in records[partition::PARTITIONS]:
-            if batch.append(key=r.key, value=r.value, timestamp=None) is None:
-                batch.close()
-                futures.append(await producer.send_batch(batch, TOPIC, partition=partition))
-                batch = producer.create_batch()
-                batch.append(key=r.key, value=r.value, timestamp=None)
-        batch.close()
-        futures.append(await producer.send_batch(batch, TOPIC, partition=partition))
+        futures += await sink._send_group(TOPIC, partition, records[partition::PARTITIONS])
     await asyncio.gather(*futures)
 
 
@@ -58,9 +50,7 @@ async def _measure(bootstrap: str, args: argparse.Namespace) -> dict[str, list[f
     records = _records(args.records)
     sink = KafkaSink(Settings(kafka_bootstrap=bootstrap))
     await sink.start()
-    producer = sink._producer  # the same client, so both ways share its connection
-    assert producer is not None
-    found: dict[str, list[float]] = {"KafkaSink.send": [], "bare create_batch/append/send_batch": []}
+    found: dict[str, list[float]] = {"KafkaSink.send": [], "pre-grouped (KafkaSink._send_group)": []}
     try:
         await sink.send(records[:100])  # metadata, connection
         for round_ in range(args.rounds):
@@ -70,7 +60,7 @@ async def _measure(bootstrap: str, args: argparse.Namespace) -> dict[str, list[f
                     if name == "KafkaSink.send":
                         await sink.send(records)
                     else:
-                        await _bare(producer, records)
+                        await _grouped(sink, records)
                 found[name].append((time.process_time() - started) / (args.repeat * len(records)))
     finally:
         await sink.stop()
