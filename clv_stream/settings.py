@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     redis_key_prefix: str = "clv"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    #: Bearer token the HTTP API's data endpoints require (unset: open, for local use);
+    #: the dashboard page and ``/healthz`` stay open.
+    web_token: SecretStr | None = None
+    #: Seconds between two background computations of the HTTP report (at most one per
+    #: interval, and only while someone asked for it in the last minute).
+    report_interval: float = Field(default=10.0, gt=0)
 
     # --- topics ----------------------------------------------------------------------
     topic_orders: str = "orders"
@@ -132,6 +138,14 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.upper()
+
+    @field_validator("web_token", mode="before")
+    @classmethod
+    def _no_empty_token(cls, value: object) -> object:
+        """``CLV_WEB_TOKEN=`` (empty, as compose passes an unset variable) means unset."""
+        if isinstance(value, SecretStr):
+            return value if value.get_secret_value().strip() else None
+        return value if not isinstance(value, str) or value.strip() else None
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

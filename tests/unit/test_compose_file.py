@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -109,9 +110,9 @@ def test_worker_wiring(compose: dict[str, Any]) -> None:
     worker = compose["services"]["worker"]
     env = worker["environment"]
     assert env["CLV_KAFKA_BOOTSTRAP"] == "kafka:19092"
-    assert env["CLV_REDIS_URL"] == "redis://redis:6379/0"
+    assert _interpolate(env["CLV_REDIS_URL"], {}) == f"redis://:{_DEFAULT_PASSWORD}@redis:6379/0"
     assert env["CLV_WEB_HOST"] == "0.0.0.0"
-    assert "6066:6066" in worker["ports"]
+    assert "127.0.0.1:6066:6066" in worker["ports"]
     assert worker["build"]["dockerfile"] == "Dockerfile"
     conditions = {name: dep["condition"] for name, dep in worker["depends_on"].items()}
     assert conditions == {
@@ -127,3 +128,72 @@ def test_dockerfile() -> None:
     assert "pip install ." in text
     assert "EXPOSE 6066" in text
     assert 'CMD ["clv-stream", "worker"]' in text
+
+
+# --- safe by default ----------------------------------------------------------------------
+_DEFAULT_PASSWORD = "change-me-local-only"
+_VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's ``${VAR}`` / ``${VAR:-default}`` interpolation (the subset the file uses)."""
+    return _VARIABLE.sub(lambda m: env.get(m[1]) or (m[2] or ""), value)
+
+
+def _published(service: dict[str, Any]) -> list[tuple[str | None, str]]:
+    """(host ip, the whole entry) of every published port, short or long syntax."""
+    out: list[tuple[str | None, str]] = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            out.append((port.get("host_ip"), json.dumps(port)))
+            continue
+        parts = str(port).split(":")
+        out.append((parts[0] if len(parts) == 3 else None, str(port)))
+    return out
+
+
+def test_every_published_port_is_bound_to_loopback(compose: dict[str, Any]) -> None:
+    published = {name: _published(service) for name, service in compose["services"].items()}
+    assert any(published.values())
+    for name, ports in published.items():
+        for host_ip, entry in ports:
+            assert host_ip == "127.0.0.1", f"{name} publishes {entry} on every interface"
+
+
+def test_redis_requires_a_password_the_worker_and_healthcheck_use(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    command = [str(part) for part in redis["command"]]
+    password = command[command.index("--requirepass") + 1]
+    assert password.startswith("${CLV_REDIS_PASSWORD:-")
+    default = _interpolate(password, {})
+    assert default == _DEFAULT_PASSWORD
+    assert "local" in default
+    # the healthcheck's redis-cli authenticates (REDISCLI_AUTH, off its command line)
+    assert redis["environment"]["REDISCLI_AUTH"] == password
+    assert "redis-cli" in " ".join(redis["healthcheck"]["test"])
+    # the worker's URL carries the same password, whatever the operator sets
+    url = compose["services"]["worker"]["environment"]["CLV_REDIS_URL"]
+    for env in ({}, {"CLV_REDIS_PASSWORD": "s3cr3t-Value_1"}):
+        secret = _interpolate(password, env)
+        assert _interpolate(url, env) == f"redis://:{secret}@redis:6379/0"
+    assert "change-me" in COMPOSE.read_text().split("services:")[0]  # documented up top
+
+
+def test_worker_token_and_healthcheck(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["worker"]
+    assert worker["environment"]["CLV_WEB_TOKEN"] == "${CLV_WEB_TOKEN:-}"
+    probe = " ".join(worker["healthcheck"]["test"])
+    assert "/healthz" in probe
+
+
+def test_an_empty_token_means_unset() -> None:
+    """Compose passes ``CLV_WEB_TOKEN=""`` when the variable is unset: the API is open."""
+    from pydantic import SecretStr
+
+    from clv_stream.settings import Settings
+
+    assert Settings(web_token="").web_token is None
+    assert Settings(web_token=SecretStr(" ")).web_token is None
+    token = Settings(web_token="abc").web_token
+    assert token is not None
+    assert token.get_secret_value() == "abc"
