@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
 
 from clv_stream.settings import Settings
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "redacted"]
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Streaming, real-time customer lifetime value on Kafka and Redis.")
@@ -72,8 +73,24 @@ def dev(
     with DevStack(settings, broker_port=broker_port, redis_port=redis_port) as stack:
         s = stack.settings
         console.print(f"[bold green]clv-stream dev[/] broker {s.kafka_bootstrap} · redis "
-                      f"{s.redis_dsn} · http://{s.web_host}:{s.web_port}/  (Ctrl-C stops all)")
+                      f"{redacted(s.redis_dsn)} · http://{s.web_host}:{s.web_port}/  (Ctrl-C stops all)")
         _wait_for_signal()
+
+
+def redacted(url: str) -> str:
+    """``url`` without its userinfo (password) and query (``?password=``): safe to print."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port is None else f"{host}:{port}"
+    if not netloc:  # unix:///path: urlunsplit would drop the //
+        return f"{parts.scheme}://{parts.path}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _exit_on_sigterm() -> None:
@@ -153,6 +170,9 @@ def report(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
 
     for table in report_tables(result):
         console.print(table)
+    if result.get("skipped_customers"):
+        console.print(f"[yellow]customers left out (their scoring failed, the log names them): "
+                      f"{result['skipped_customers']}[/]")
 
 
 @app.command()
