@@ -4,7 +4,7 @@ Sends the same records (``--records`` a call, keys of customer ids, values of 30
 bytes as our updates and segment events) ``--repeat`` times to an embedded broker, once
 through the worker's ``KafkaSink`` (key partitioner, grouping by topic and partition, one
 record batch per partition, wait for acks) and once already grouped by partition, through
-``KafkaSink``'s own batch loop alone (``_send_group``, on partitions of its own choosing, as
+``KafkaSink``'s own batch loop alone (``send_group``, on partitions of its own choosing, as
 the pass-through ceiling writes on the order's partition),
 alternating, and prints the process CPU per record of each::
 
@@ -40,17 +40,17 @@ def _records(count: int) -> list[OutRecord]:
 
 async def _grouped(sink: KafkaSink, records: list[OutRecord]) -> None:
     """The sink's batch loop alone: no key partitioner, no grouping by topic and partition."""
-    futures: list[Any] = []
+    sent: list[Any] = []
     for partition in range(PARTITIONS):
-        futures += await sink._send_group(TOPIC, partition, records[partition::PARTITIONS])
-    await asyncio.gather(*futures)
+        await sink.send_group(TOPIC, partition, records[partition::PARTITIONS], sent)
+    await asyncio.gather(*(future for _, future in sent))
 
 
 async def _measure(bootstrap: str, args: argparse.Namespace) -> dict[str, list[float]]:
     records = _records(args.records)
     sink = KafkaSink(Settings(kafka_bootstrap=bootstrap))
     await sink.start()
-    found: dict[str, list[float]] = {"KafkaSink.send": [], "pre-grouped (KafkaSink._send_group)": []}
+    found: dict[str, list[float]] = {"KafkaSink.send": [], "pre-grouped (KafkaSink.send_group)": []}
     try:
         await sink.send(records[:100])  # metadata, connection
         for round_ in range(args.rounds):

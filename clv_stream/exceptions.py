@@ -4,7 +4,10 @@
     ├── ConfigError            bad settings, found at start-up
     ├── InvalidEvent           one input event rejected (carries a machine-readable code)
     ├── StoreError             Redis failed; adapters translate redis-py errors here
-    │   └── StoreUnavailable   cannot reach Redis (the worker waits and retries)
+    │   ├── StoreUnavailable   Redis unreachable or refusing for now (the worker waits)
+    │   ├── Fenced             another worker owns the partition now (writes refused)
+    │   ├── StateRolledBack    Redis went back in time (the worker re-reads from its offsets)
+    │   └── StateLost          Redis lost a partition's state and CLV_ON_STATE_LOST=refuse
     ├── BrokerError            Kafka failed
     └── ModelError             predictive model missing, or its fit failed
 
@@ -18,8 +21,11 @@ __all__ = [
     "BrokerError",
     "ClvStreamError",
     "ConfigError",
+    "Fenced",
     "InvalidEvent",
     "ModelError",
+    "StateLost",
+    "StateRolledBack",
     "StoreError",
     "StoreUnavailable",
 ]
@@ -49,6 +55,33 @@ class StoreError(ClvStreamError):
 
 class StoreUnavailable(StoreError):
     """Redis cannot be reached; retry later."""
+
+
+class _PartitionError(StoreError):
+    def __init__(self, partition: int, message: str) -> None:
+        super().__init__(message)
+        self.partition = partition
+
+
+class Fenced(_PartitionError):
+    """Another worker claimed the partition since this one did: its writes are refused."""
+
+    def __init__(self, partition: int) -> None:
+        super().__init__(partition, f"partition {partition} is owned by another worker now")
+
+
+class StateRolledBack(_PartitionError):
+    """Redis holds older state of the partition than this worker saw (lost writes)."""
+
+    def __init__(self, partition: int) -> None:
+        super().__init__(partition, f"Redis went back in time on partition {partition}")
+
+
+class StateLost(_PartitionError):
+    """Redis has no state for a partition Kafka has committed offsets for."""
+
+    def __init__(self, partition: int) -> None:
+        super().__init__(partition, f"Redis lost the state of partition {partition}")
 
 
 class BrokerError(ClvStreamError):

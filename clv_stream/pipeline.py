@@ -36,13 +36,16 @@ from clv_stream.domain.value import ValueConfig, iso, score
 from clv_stream.events.validation import ErrorCode, Order, OrderValidator
 from clv_stream.exceptions import InvalidEvent, StoreError
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import CustomerState, Positioned, RedisStore
+from clv_stream.store.redis_store import CustomerState, Fence, Positioned, RedisStore
 from clv_stream.store.snapshot import Published, encode_summary, is_snapshot_of, snapshot_text
 
 __all__ = ["BatchOutcome", "OutRecord", "Pipeline", "RawRecord"]
 
 logger = logging.getLogger(__name__)
+#: Bytes of a rejected message a dead letter carries at most (the contract's limit).
 RAW_LIMIT = 64 * 1024
+#: Bytes of a rejected message's key a dead letter carries at most (its record key too).
+KEY_LIMIT = 1024
 
 
 class RawRecord(NamedTuple):
@@ -80,6 +83,11 @@ class BatchOutcome:
     segment_changes: int = 0
     clock: int = 0  # the stream's event time after the batch
     started: float = field(default_factory=time.perf_counter)
+    #: what the batch was applied under, checked again when it is confirmed (see ``Fence``)
+    topic: str = ""
+    fence: Fence = field(default_factory=dict)
+    #: per partition, the batch's highest offset: confirmed with the publication
+    positions: dict[int, int] = field(default_factory=dict)
 
 
 
@@ -233,29 +241,38 @@ class Pipeline:
         return self._scoring.rules
 
     async def process(self, batch: Sequence[RawRecord], shards: Sequence[int] = (),
-                      home: bool = False) -> BatchOutcome:
+                      home: bool = False, fence: Fence | None = None) -> BatchOutcome:
         """Process a batch; a record that breaks processing is dead-lettered, never fatal.
 
         ``shards``: the partitions of the consume lane the batch came from; customers whose
         home is one of them and who are due for a time-driven look by the batch's event time
         are re-scored with it (``time_decay``). An empty batch does only that. ``home``:
         every record is keyed by its ``customer_id`` (so its partition is the customer's).
+        ``fence``: the batch's partitions as this worker claimed them (see
+        :meth:`RedisStore.claim`); checked again by :meth:`confirm`.
 
         Store and broker outages (:class:`StoreError`) propagate: the caller retries the
         batch. Any other exception is a bug tripped by some record: the batch is retried one
         record at a time and the records that still fail go to the dead-letter topic with
         ``processing_error`` (their aggregate updates, if applied, stay applied once).
         """
+        fence = fence or {}
         try:
-            return await self._process(batch, shards, home)
+            out = await self._process(batch, shards, home, fence)
         except StoreError:
             raise
         except Exception:
             logger.exception("batch of %s failed; isolating the failing records", len(batch))
-            return await self._process_one_by_one(batch, shards, home)
+            out = await self._process_one_by_one(batch, shards, home, fence)
+        out.topic, out.fence = batch[0].topic if batch else self._s.topic_orders, fence
+        positions = out.positions
+        for raw in batch:
+            if raw.offset > positions.get(raw.partition, -1):
+                positions[raw.partition] = raw.offset
+        return out
 
     async def _process_one_by_one(self, batch: Sequence[RawRecord], shards: Sequence[int],
-                                  home: bool) -> BatchOutcome:
+                                  home: bool, fence: Fence) -> BatchOutcome:
         """Find the records that fail alone, dead-letter them, process the rest as one batch.
 
         The probes' outputs are dropped: the final pass emits once per customer, from the
@@ -265,7 +282,7 @@ class Pipeline:
         counts = [0, 0, 0]  # applied, duplicates, redelivered: by the probes, which apply
         for i, raw in enumerate(batch):
             try:
-                probe = await self._process([raw], (), home)
+                probe = await self._process([raw], (), home, fence)
             except StoreError:
                 raise
             except Exception as exc:  # the point is to survive anything
@@ -274,7 +291,7 @@ class Pipeline:
             counts = [counts[0] + probe.applied, counts[1] + probe.duplicates,
                       counts[2] + probe.redelivered]
         rest = [raw for i, raw in enumerate(batch) if i not in failing]
-        out = await self._process(rest, shards, home)
+        out = await self._process(rest, shards, home, fence)
         out.received = len(batch)
         out.applied, out.duplicates, out.redelivered = counts
         for i, err in failing.items():
@@ -284,7 +301,7 @@ class Pipeline:
         return out
 
     async def _process(self, batch: Sequence[RawRecord], shards: Sequence[int],
-                       home: bool) -> BatchOutcome:
+                       home: bool, fence: Fence) -> BatchOutcome:
         out = BatchOutcome(received=len(batch))
         valid: list[Positioned] = []
         now = self._wall()
@@ -301,7 +318,7 @@ class Pipeline:
         topic = batch[0].topic if batch else self._s.topic_orders
         # a batch of orders takes a few due customers along; an idle look (no records) more
         limit = self._s.due_batch_max if batch else self._s.idle_due_max
-        result = await self._store.apply(topic, valid, home, shards, limit)
+        result = await self._store.apply(topic, valid, home, shards, limit, fence)
         out.full_look = result.looked >= limit
         out.applied, out.duplicates = result.applied, result.duplicates
         out.redelivered, out.clock, out.due = result.redelivered, result.clock, len(result.due)
@@ -372,7 +389,11 @@ class Pipeline:
         self.close()
 
     async def confirm(self, outcome: BatchOutcome) -> None:
-        await self._store.publish(outcome.publish)
+        """Record what the batch published, and that its records' outputs are all out."""
+        high = outcome.positions
+        # the batch's own records must still be applied: else Redis lost them meanwhile
+        fence = {p: (gen, max(seen, high.get(p, -1))) for p, (gen, seen) in outcome.fence.items()}
+        await self._store.publish(outcome.publish, outcome.topic, fence, high)
 
     async def _emit(
         self,
@@ -520,16 +541,27 @@ class Pipeline:
         return OutRecord(self._s.topic_segments, t.customer_id.encode(), body)
 
     def _dead_letter(self, raw: RawRecord, exc: InvalidEvent, now: float) -> OutRecord:
-        value = raw.value or b""
-        body = {
+        """A ``clv.deadletter`` record, bounded: the key cut to :data:`KEY_LIMIT` bytes, the
+        message to :data:`RAW_LIMIT` and then to fewer until the whole record fits
+        ``CLV_MAX_DEADLETTER_BYTES`` (a record over the broker's limit would stall the
+        partition), each cut flagged."""
+        value, key = raw.value or b"", raw.key
+        cut_key = key[:KEY_LIMIT] if key is not None else None
+        head = {
             "schema_version": 1,
             "error": {"code": str(exc.code), "message": exc.message, "field": exc.field},
             "topic": raw.topic, "partition": raw.partition, "offset": raw.offset,
-            "key": raw.key.decode("utf-8", "replace") if raw.key is not None else None,
-            **_raw_payload(value), "received_at": iso(now),
+            "key": cut_key.decode("utf-8", "replace") if cut_key is not None else None,
+            "key_truncated": cut_key is not None and cut_key != key,
         }
+        limit = min(RAW_LIMIT, len(value))
+        while True:
+            body = _json({**head, **_raw_payload(value, limit), "received_at": iso(now)})
+            if len(body) <= self._s.max_deadletter_bytes or limit == 0:
+                break
+            limit //= 2
         logger.debug("dead-lettered %s/%s@%s: %s", raw.topic, raw.partition, raw.offset, exc)
-        return OutRecord(self._s.topic_deadletter, raw.key, _json(body))
+        return OutRecord(self._s.topic_deadletter, cut_key, body)
 
 
 _CAUSES = {"p": "order_placed", "r": "order_refunded", "c": "order_cancelled"}
@@ -582,10 +614,10 @@ def _json(body: dict[str, Any]) -> bytes:
     return bytes(memoryview(orjson.dumps(body)))
 
 
-def _raw_payload(value: bytes) -> dict[str, Any]:
-    cut = value[:RAW_LIMIT]
+def _raw_payload(value: bytes, limit: int) -> dict[str, Any]:
+    cut = value[:limit]
     try:
         text, encoding = cut.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         text, encoding = base64.b64encode(cut).decode("ascii"), "base64"
-    return {"raw": text, "raw_encoding": encoding, "raw_truncated": len(value) > RAW_LIMIT}
+    return {"raw": text, "raw_encoding": encoding, "raw_truncated": len(value) > limit}

@@ -8,11 +8,11 @@ Construct it at the edge (the CLI) and pass it, or the sub-parts it needs, down:
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["MINOR_UNITS", "Settings"]
@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     #: Events dated further than this into the future (wall clock) are rejected, so one bad
     #: timestamp cannot move the stream's event-time clock.
     max_clock_skew: timedelta = timedelta(days=1)
+    #: Events dated before this are rejected (``timestamp_out_of_range``, as are those beyond
+    #: ``max_clock_skew``): a far-past date would give a customer ages no output can carry.
+    min_event_time: AwareDatetime = datetime(1970, 1, 1, tzinfo=UTC)
+    #: The tenant of events without a ``tenant_id``: 1-64 of ``A-Z a-z 0-9 . _ -``, the
+    #: pattern ``tenant_id`` is checked against (``clv_stream.events.models.TENANT_PATTERN``).
+    default_tenant: str = Field(default="default", pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
     # --- batching ------------------------------------------------------------------------------
     batch_max_records: int = Field(default=2000, ge=1)
@@ -131,6 +137,18 @@ class Settings(BaseSettings):
     #: due twice meanwhile is looked at once, as of the later event time); once the lane is
     #: idle it looks at everything due, ``batch_max_records`` customers a look.
     due_batch_max: int = Field(default=500, ge=1)
+
+    # --- reliability -------------------------------------------------------------------------
+    #: Seconds a worker takes at most to stop after SIGTERM, whatever is down (lanes are
+    #: cancelled mid-batch past half of it: a batch not committed is read again, applied once).
+    shutdown_timeout: float = Field(default=10.0, gt=0)
+    #: What a worker does when Redis has no state for a partition the consumer group has
+    #: committed offsets for (Redis lost or replaced): ``replay`` it from the earliest
+    #: offset Kafka retains, or ``refuse`` to go on (the worker stops; an operator decides).
+    on_state_lost: Literal["replay", "refuse"] = "replay"
+    #: Largest dead-letter record (bytes): the rejected message is cut to fit (flagged), so
+    #: a dead letter never exceeds the broker's limit (Kafka's default is 1 MiB).
+    max_deadletter_bytes: int = Field(default=512 * 1024, ge=4096)
 
     log_level: str = "INFO"
 

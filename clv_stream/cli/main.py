@@ -43,13 +43,12 @@ def _run(factory: Callable[[], Awaitable[T]]) -> T:
 @app.command()
 def worker() -> None:
     """Run the worker against CLV_KAFKA_BOOTSTRAP and CLV_REDIS_URL."""
-    import faust
-
-    from clv_stream.worker.app import create_app
+    from clv_stream.worker.app import Worker, create_app
 
     settings = _settings()
     faust_app, _ = create_app(settings)
-    faust.Worker(faust_app, loglevel=settings.log_level.lower(), loop=_uvloop()).execute_from_commandline()
+    Worker(faust_app, settings, loglevel=settings.log_level.lower(),
+           loop=_uvloop()).execute_from_commandline()
 
 
 def _uvloop() -> asyncio.AbstractEventLoop | None:

@@ -33,6 +33,22 @@ class WorkerMetrics:
                                   "Customers re-scored because event time made them due",
                                   registry=r)
 
+        self.reliability = Counter(
+            "clv_reliability_events",
+            "Faults the worker met and handled: retry_redis, retry_kafka (a step retried), "
+            "rolled_back (Redis went back in time), state_lost (Redis lost a partition's "
+            "state), fenced (another worker owns a partition)", ["event"], registry=r)
+
+        self.degraded_checks = Gauge(
+            "clv_degraded", "1 while the worker waits for a dependency (redis, kafka)",
+            ["check"], registry=r)
+
+    def degraded(self, check: str, degraded: bool) -> None:
+        self.degraded_checks.labels(check).set(1 if degraded else 0)
+
+    def reliability_event(self, name: str) -> None:
+        self.reliability.labels(name).inc()
+
     def record(self, outcome: BatchOutcome, seconds: float) -> None:
         if outcome.due:
             self.time_decay.inc(outcome.due)

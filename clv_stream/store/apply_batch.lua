@@ -4,7 +4,10 @@
 -- Idempotency has two layers, both inside this one atomic call:
 --   1. Kafka position: per partition of the orders topic, the highest offset applied is kept
 --      in a hash; a record at or below it is a redelivery and is skipped.
---   2. event_id: SET NX PX <dedupe window>; a second event with the same id is skipped.
+--   2. event_id: SET NX PX <dedupe window> on a key scoped to (tenant, customer, event_id);
+--      a second event with the same id for the same customer is skipped.
+-- Before any write, the fence (common.lua: check_fence) refuses a worker that no longer owns
+-- a partition of the batch, and notices a Redis that went back in time.
 -- Order state itself is idempotent for placed (set once) and cancelled (a flag).
 --
 -- Speed: each touched customer's hash is read once (HMGET), its orders and purchase days
@@ -20,11 +23,13 @@
 -- this script also hands that lane the customers of its partitions that are due by the new
 -- event time (up to due_limit): time decay rides on the lane's own batches.
 --
--- ARGV: prefix, topic, dedupe_window_ms, records: a JSON array, flat, 9 values per record
---       (partition, offset, event_id, kind, order_id, customer_id, amount_minor, ts, margin_bp),
+-- ARGV: prefix, topic, dedupe_window_ms, records: a JSON array, flat, 10 values per record
+--       (partition, offset, event_id, kind, order_id, customer_id, amount_minor, ts, margin_bp,
+--       tenant),
 --       home ("1": every record is keyed by its customer_id, so an applied record's
 --       partition is its customer's home), due_limit, shards: a JSON array of the lane's
---       partitions (-1: the index of customers without a home)
+--       partitions (-1: the index of customers without a home), fence: a JSON object
+--       partition -> [generation, highest offset the caller knows applied] ({}: unfenced)
 -- Returns: {clock, applied, duplicates, redelivered, touched (count of customer rows that
 --           follow for the records; the due customers' rows come after them), looked (due
 --           index entries looked at: re-scored, handed to their home, or dropped),
@@ -37,7 +42,11 @@ local recs = cjson.decode(ARGV[4])
 local home = ARGV[5] == '1'
 local due_limit = tonumber(ARGV[6] or '0')
 local shards = cjson.decode(ARGV[7] or '[]')
-local FIELDS = 9
+local fence = cjson.decode(ARGV[8] or '{}')
+local FIELDS = 10
+local part_key = partition_key(prefix, topic)
+local refused = check_fence(part_key, fence)
+if refused then return refused end
 local DAY = 86400
 
 local function fmt(x) return string.format('%d', x) end
@@ -253,7 +262,6 @@ local function apply(c, kind, order_id, amount, ets, embp)
   end
 end
 
-local off_key = prefix .. ':off:' .. topic
 local stored, high = {}, {}
 local clock = tonumber(redis.call('GET', prefix .. ':clock') or '0')
 local applied, duplicates, redelivered = 0, 0, 0
@@ -263,12 +271,13 @@ for base = 0, #recs - 1, FIELDS do
   local event_id, kind, order_id = recs[base + 3], recs[base + 4], recs[base + 5]
   local c = customer(recs[base + 6], order_id, math.floor(recs[base + 8] / DAY))
   if stored[part] == nil then
-    stored[part] = tonumber(redis.call('HGET', off_key, part) or '-1')
+    stored[part] = tonumber(redis.call('HGET', part_key, 'a:' .. part) or '-1')
     high[part] = stored[part]
   end
   if offset <= stored[part] then
     redelivered = redelivered + 1
-  elseif not redis.call('SET', prefix .. ':e:' .. event_id, '1', 'NX', 'PX', window_ms) then
+  elseif not redis.call('SET', dedupe_key(prefix, recs[base + 10], recs[base + 6], event_id),
+                        '1', 'NX', 'PX', window_ms) then
     duplicates = duplicates + 1
   else
     local ts = recs[base + 8]
@@ -281,7 +290,7 @@ for base = 0, #recs - 1, FIELDS do
 end
 
 for part, offset in pairs(high) do
-  if offset > stored[part] then redis.call('HSET', off_key, part, fmt(offset)) end
+  if offset > stored[part] then redis.call('HSET', part_key, 'a:' .. part, fmt(offset)) end
 end
 redis.call('SET', prefix .. ':clock', fmt(clock))
 

@@ -1,6 +1,37 @@
 -- clv-stream: helpers shared by the scripts. redis_store.py puts this file in front of each
 -- script when it loads them (a Redis script cannot include another).
 
+-- Keys a script builds itself. Keys of one slot group carry the hash tag {g} (g: the slot
+-- group, 0 on a standalone Redis), so on a Redis Cluster every key a call touches hashes to
+-- one slot: the partition state (applied and confirmed offsets, generations) and the dedupe
+-- keys. Customer keys (P:c:{id}) join the slot groups with the platform work.
+local function group_prefix(prefix) return prefix .. ':{0}' end
+
+-- Per orders topic: a:<p> highest offset applied, c:<p> highest offset whose outputs were
+-- confirmed published, g:<p> the generation of the partition's current owner.
+local function partition_key(prefix, topic) return group_prefix(prefix) .. ':part:' .. topic end
+
+-- The event_id dedupe key, scoped to (tenant, customer, event_id); the customer id's length
+-- keeps ids containing ':' apart.
+local function dedupe_key(prefix, tenant, cid, event_id)
+  return group_prefix(prefix) .. ':e:' .. tenant .. ':' .. #cid .. ':' .. cid .. ':' .. event_id
+end
+
+-- The fence: per partition {generation, lowest applied offset expected}. A generation above
+-- the caller's means another worker owns the partition now (CLVFENCED); one below it, or an
+-- applied offset below the expected one, means Redis went back in time (a failover to a
+-- lagging replica, a restore): CLVROLLEDBACK. Returns an error reply, or nil when the caller
+-- may write. Called before any write, so a refused call changes nothing.
+local function check_fence(key, fence)
+  for p, f in pairs(fence) do
+    local v = redis.call('HMGET', key, 'g:' .. p, 'a:' .. p)
+    local gen, applied = tonumber(v[1]) or 0, tonumber(v[2]) or -1
+    if gen > f[1] then return redis.error_reply('CLVFENCED ' .. p) end
+    if gen < f[1] or applied < f[2] then return redis.error_reply('CLVROLLEDBACK ' .. p) end
+  end
+  return nil
+end
+
 -- The due index of a home partition (-1 or nil: the index of customers without a home).
 local function due_index(prefix, home)
   if home == nil or home < 0 then return prefix .. ':due' end

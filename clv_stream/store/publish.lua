@@ -1,7 +1,11 @@
 -- clv-stream: record what a batch published, for every customer it emitted for.
 --
 -- ARGV: prefix, entries: a JSON array, flat, 4 values per customer
---       (customer_id, pub snapshot, segment labels, next due event time or -1 for never)
+--       (customer_id, pub snapshot, segment labels, next due event time or -1 for never),
+--       topic, fence: a JSON object partition -> [generation, the batch's highest offset
+--       (-1: none)] (check_fence in common.lua; {}: unfenced, e.g. a refit page), confirmed:
+--       a JSON object partition -> the batch's highest offset, recorded as c:<p> (the
+--       outputs of every record up to it are published)
 -- Writes per customer: HSET P:c:{id} pub .. sg ..; then per due index touched (P:due:{home}
 -- of the home the hash holds now, or P:due for customers without one) one ZADD and one
 -- ZREM (in chunks, so unpack stays within Lua's stack limit). The home is read here, not
@@ -14,6 +18,9 @@
 
 local prefix = ARGV[1]
 local entries = cjson.decode(ARGV[2])
+local part_key = partition_key(prefix, ARGV[3] or '')
+local refused = check_fence(part_key, cjson.decode(ARGV[4] or '{}'))
+if refused then return refused end
 local CHUNK = 500
 local due, never = {}, {}  -- due index key -> ZADD arguments / ZREM members
 
@@ -52,4 +59,8 @@ for i = 1, #entries, 4 do
 end
 for index, args in pairs(due) do flush('ZADD', index, args) end
 for index, args in pairs(never) do flush('ZREM', index, args) end
+for p, offset in pairs(cjson.decode(ARGV[5] or '{}')) do
+  local was = tonumber(redis.call('HGET', part_key, 'c:' .. p) or '-1')
+  if offset > was then redis.call('HSET', part_key, 'c:' .. p, string.format('%d', offset)) end
+end
 return #entries / 4

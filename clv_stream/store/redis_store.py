@@ -7,22 +7,37 @@ Key layout (``P`` is ``CLV_REDIS_KEY_PREFIX``, default ``clv``)::
                               d:{utc day} (count|net), pub (last published snapshot), sg
                               (segment labels), k (home: the orders partition of its keyed
                               records)
-    P:e:{event_id}      string, expires after CLV_DEDUPE_WINDOW (event_id dedupe)
-    P:off:{topic}       hash  partition -> highest applied offset
+    P:{0}:e:{tenant}:{len(customer_id)}:{customer_id}:{event_id}
+                        string, expires after CLV_DEDUPE_WINDOW (event_id dedupe, scoped
+                              to the customer)
+    P:{0}:part:{topic}  hash  per orders partition p: a:p highest offset applied, c:p highest
+                              offset whose outputs were published (confirmed), g:p the
+                              generation of its owner (the fence; see ``claim``)
+    P:created           string, set when a worker first claims partitions here: tells a new
+                              Redis from one that lost its state
     P:clock             string, the stream's event time (max occurred_at applied, epoch s)
     P:due:{home}        zset  customer_id -> event time of its next time-driven look, per
                               home partition (the lane that owns the partition sweeps it)
     P:due               zset  the same, for customers without a home (never keyed right)
     P:models            hash  version -> model JSON;  P:model:current -> version
+    P:lease:{name}      string, a worker's lease (e.g. a refit pass), expires
+    P:flag:{name}       string, a fact with an expiry (e.g. a refit pass is done)
 
+``{0}`` is the hash tag of the slot group (one on a standalone Redis; see common.lua).
 All writes of a batch happen in one Lua call (``apply_batch.lua``); this module is the one
 boundary where redis-py errors become :class:`~clv_stream.exceptions.StoreError`.
+
+Offsets live with the state: the applied and confirmed offsets are written by the same
+atomic calls as the aggregates and snapshots they cover, so a Redis that goes back in time
+takes its offsets back with it, and the worker re-reads from there (see ``claim`` and
+:class:`~clv_stream.worker.kafka.BatchLoop`).
 """
 
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import AsyncIterator, Iterator, Sequence
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -34,17 +49,39 @@ from redis import exceptions as rexc
 from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.model import ScoringModel
 from clv_stream.events.validation import Order
-from clv_stream.exceptions import StoreError, StoreUnavailable
+from clv_stream.exceptions import Fenced, StateRolledBack, StoreError, StoreUnavailable
 from clv_stream.store.snapshot import Published
 
-__all__ = ["ApplyResult", "CustomerState", "Positioned", "RedisStore"]
+__all__ = ["ApplyResult", "Claim", "CustomerState", "Fence", "Positioned", "RedisStore"]
 
 _SCRIPTS = importlib.resources.files("clv_stream.store")
 _COMMON = _SCRIPTS.joinpath("common.lua").read_text()  # helpers, in front of every script
 _APPLY = _COMMON + _SCRIPTS.joinpath("apply_batch.lua").read_text()
 _PUBLISH = _COMMON + _SCRIPTS.joinpath("publish.lua").read_text()
 _READ = _COMMON + _SCRIPTS.joinpath("read_customers.lua").read_text()
+_CLAIM = _COMMON + _SCRIPTS.joinpath("claim.lua").read_text()
 _PER_CUSTOMER = 11
+#: Redis refusals that pass by themselves (memory freed, a replica promoted, a disk fixed, a
+#: dataset loaded): the worker waits for them as for a lost connection.
+_TRANSIENT = ("OOM", "READONLY", "MISCONF", "LOADING", "BUSY", "MASTERDOWN", "NOREPLICAS",
+              "TRYAGAIN", "CLUSTERDOWN", "NOAUTH", "WRONGPASS")
+
+_TRANSIENT_TYPES = (rexc.OutOfMemoryError, rexc.ReadOnlyError, rexc.BusyLoadingError,
+                    rexc.TryAgainError, rexc.ClusterDownError, rexc.MasterDownError)
+
+#: partition -> (generation, an offset the partition's applied offset must have reached):
+#: see ``check_fence`` in common.lua. Empty: unfenced.
+Fence = Mapping[int, tuple[int, int]]
+
+
+class Claim(NamedTuple):
+    """A partition as a worker takes it: its generation (-1: another worker owns it now)
+    and the offsets stored with its state (-1: none)."""
+
+    partition: int
+    generation: int
+    applied: int
+    confirmed: int
 
 
 class Positioned(NamedTuple):
@@ -85,8 +122,27 @@ def _translated() -> Iterator[None]:
         yield
     except (rexc.ConnectionError, rexc.TimeoutError) as exc:
         raise StoreUnavailable(str(exc)) from exc
+    except rexc.ResponseError as exc:
+        raise _refusal(exc) from exc
     except rexc.RedisError as exc:
         raise StoreError(str(exc)) from exc
+
+
+def refusal_code(exc: rexc.ResponseError) -> str:
+    """The error code of a Redis refusal (``OOM``, ``READONLY``, ...): redis-py takes it off
+    the message of the errors it knows and keeps it as ``status_code``."""
+    return getattr(exc, "status_code", None) or str(exc).split(" ", 1)[0]
+
+
+def _refusal(exc: rexc.ResponseError) -> StoreError:
+    code, message = refusal_code(exc), str(exc)
+    if code == "CLVFENCED":
+        return Fenced(int(message.split()[1]))
+    if code == "CLVROLLEDBACK":
+        return StateRolledBack(int(message.split()[1]))
+    if code in _TRANSIENT or isinstance(exc, _TRANSIENT_TYPES):
+        return StoreUnavailable(f"{code} {message}")
+    return StoreError(message)
 
 
 class RedisStore:
@@ -99,6 +155,7 @@ class RedisStore:
         self._apply = client.register_script(_APPLY)
         self._publish = client.register_script(_PUBLISH)
         self._read = client.register_script(_READ)
+        self._claim = client.register_script(_CLAIM)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "clv", dedupe_window_ms: int = 7 * 86400_000) -> RedisStore:
@@ -116,53 +173,82 @@ class RedisStore:
     async def close(self) -> None:
         await self._r.aclose()
 
+    def _partition_key(self, topic: str) -> str:
+        return self.key("{0}", "part", topic)
+
     async def applied_offsets(self, topic: str) -> dict[int, int]:
-        """The highest offset applied per partition of ``topic`` (``P:off:{topic}``)."""
+        """The highest offset applied per partition of ``topic``."""
+        return await self._offsets(topic, "a")
+
+    async def confirmed_offsets(self, topic: str) -> dict[int, int]:
+        """The highest offset per partition of ``topic`` whose outputs were published."""
+        return await self._offsets(topic, "c")
+
+    async def _offsets(self, topic: str, kind: str) -> dict[int, int]:
         with _translated():
-            stored = await self._r.hgetall(self.key("off", topic))
-        return {int(partition): int(offset) for partition, offset in stored.items()}
+            stored = await self._r.hgetall(self._partition_key(topic))
+        return {int(str(f)[2:]): int(v) for f, v in stored.items() if str(f).startswith(kind + ":")}
+
+    async def claim(self, topic: str, partitions: Mapping[int, int],
+                    now: float | None = None) -> tuple[bool, list[Claim]]:
+        """Take partitions (partition -> the generation held, 0 for a new assignment):
+        whether this Redis held clv-stream state before, and each partition's claim."""
+        claims = [[p, g] for p, g in sorted(partitions.items())]
+        with _translated():
+            reply = await self._claim(args=[self._p, topic, orjson.dumps(claims),
+                                            int(now if now is not None else time.time())])
+        rows = [Claim(*map(int, reply[i:i + 4])) for i in range(1, len(reply), 4)]
+        return bool(int(reply[0])), rows
 
     async def ping(self) -> bool:
         with _translated():
             return bool(await self._r.ping())
 
     async def apply(self, topic: str, records: Sequence[Positioned], home: bool = False,
-                    shards: Sequence[int] = (), due_limit: int = 0) -> ApplyResult:
+                    shards: Sequence[int] = (), due_limit: int = 0,
+                    fence: Fence | None = None) -> ApplyResult:
         """Apply a batch atomically; return the clock and every touched customer's state.
 
         ``home``: every record is keyed by its ``customer_id``, so its partition is the
         customer's home. ``shards``: partitions (-1: customers without a home) whose
         customers are due for a time-driven look by the batch's event time are returned too
         (at most ``due_limit``); an entry found under another home than the customer's is
-        handed to that home's index instead.
+        handed to that home's index instead. ``fence``: see :data:`Fence`; a refusal raises
+        :class:`~clv_stream.exceptions.Fenced` or :class:`~clv_stream.exceptions.StateRolledBack`
+        and writes nothing.
         """
         flat: list[Any] = []
         add = flat.extend
         for rec in records:
             o = rec.order
             add((rec.partition, rec.offset, o.event_id, o.kind, o.order_id,
-                 o.customer_id, o.amount_minor, o.ts, o.margin_bp))
+                 o.customer_id, o.amount_minor, o.ts, o.margin_bp, o.tenant))
         with _translated():
             reply = await self._apply(args=[self._p, topic, self._window, orjson.dumps(flat),
                                             "1" if home else "0", due_limit,
-                                            orjson.dumps(list(shards))])
+                                            orjson.dumps(list(shards)), _fence_json(fence)])
         return _parse_apply(reply)
 
-    async def publish(self, entries: Sequence[tuple[str, str, str, int | None]]) -> None:
+    async def publish(self, entries: Sequence[tuple[str, str, str, int | None]],
+                      topic: str = "", fence: Fence | None = None,
+                      confirmed: Mapping[int, int] | None = None) -> None:
         """Record what was emitted: snapshot (``Published.encode``), segment labels and next
-        due time per customer (in the due index of the home the customer's hash holds).
+        due time per customer (in the due index of the home the customer's hash holds), and
+        per partition of ``topic`` the highest offset whose outputs are now all published
+        (``confirmed``), unless ``fence`` refuses (nothing is written then).
 
         One script call per batch (``publish.lua``): a pipeline of one HSET per customer
         costs the client more than the server.
         """
-        if not entries:
+        if not entries and not confirmed:
             return
         flat: list[Any] = []
         add = flat.extend
         for cid, snapshot, segments, next_due in entries:
             add((cid, snapshot, segments, -1 if next_due is None else next_due))
         with _translated():
-            await self._publish(args=[self._p, orjson.dumps(flat)])
+            await self._publish(args=[self._p, orjson.dumps(flat), topic, _fence_json(fence),
+                                      orjson.dumps({str(p): o for p, o in (confirmed or {}).items()})])
 
     async def customer(self, customer_id: str) -> CustomerState | None:
         found = await self.customers([customer_id])
@@ -211,6 +297,25 @@ class RedisStore:
             found = await self._r.zrangebyscore(key, "-inf", until, 0, limit)
         return [str(cid) for cid in found]
 
+    async def take_lease(self, name: str, owner: str, ttl_s: int, renew: bool = False) -> bool:
+        """Hold ``P:lease:{name}`` for ``ttl_s`` seconds: taken when free (or, with
+        ``renew``, extended); False when another owner holds it."""
+        key = self.key("lease", name)
+        with _translated():
+            if renew:
+                await self._r.set(key, owner, ex=ttl_s)
+                return True
+            return bool(await self._r.set(key, owner, nx=True, ex=ttl_s))
+
+    async def flag(self, name: str) -> bool:
+        """Whether ``P:flag:{name}`` is set (see :meth:`set_flag`)."""
+        with _translated():
+            return bool(await self._r.exists(self.key("flag", name)))
+
+    async def set_flag(self, name: str, ttl_s: int) -> None:
+        with _translated():
+            await self._r.set(self.key("flag", name), "1", ex=ttl_s)
+
     async def current_model(self) -> ScoringModel | None:
         with _translated():
             version = await self._r.get(self.key("model", "current"))
@@ -230,6 +335,10 @@ class RedisStore:
                 await pipe.execute()
 
 
+
+
+def _fence_json(fence: Fence | None) -> bytes:
+    return orjson.dumps({str(p): list(f) for p, f in (fence or {}).items()})
 
 
 def _parse_apply(reply: list[Any]) -> ApplyResult:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import ssl
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,16 +16,17 @@ from typing import Any
 import faust
 import mode
 
-from clv_stream.exceptions import StoreError
+from clv_stream.exceptions import ClvStreamError, StoreError
 from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import BatchOutcome, Pipeline
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import RedisStore
 from clv_stream.web.routes import register_routes
+from clv_stream.worker.health import Health
 from clv_stream.worker.kafka import BatchLoop, KafkaSink
 from clv_stream.worker.refit import RefitPass
 
-__all__ = ["OrdersService", "create_app"]
+__all__ = ["OrdersService", "ShutdownWatchdog", "Worker", "create_app"]
 
 logger = logging.getLogger(__name__)
 #: The due index of customers without a home partition (see ``RedisStore``).
@@ -41,8 +44,10 @@ class OrdersService(mode.Service):
         )
         self.pipeline = Pipeline(settings, self.store)
         self.metrics = WorkerMetrics()
+        self.health = Health(on_change=self.metrics.degraded)
         self.sink = KafkaSink(settings)
-        self.loop_ = BatchLoop(settings, self.pipeline.process, self.sink, self._confirm)
+        self.loop_ = BatchLoop(settings, self.pipeline.process, self.sink, self._confirm,
+                               self.store, self.health, on_event=self.metrics.reliability_event)
         self.refit = RefitPass(self.store, self.pipeline, self.sink, self.loop_,
                                settings.refit_rate, owner=f"{socket.gethostname()}:{os.getpid()}",
                                on_progress=self.metrics.refit_done.set)
@@ -55,7 +60,7 @@ class OrdersService(mode.Service):
             self.metrics.clock.set(outcome.clock)
 
     async def on_start(self) -> None:
-        await self.store.ping()
+        await self._wait_for_redis()
         model = await self.store.current_model()
         if model is not None:
             self.pipeline.model = model
@@ -64,10 +69,32 @@ class OrdersService(mode.Service):
         await self.sink.start()
         await self.loop_.start()
 
+    async def _wait_for_redis(self) -> None:
+        """Start even while Redis is down or refusing (degraded), instead of crash-looping."""
+        delay = 0.1
+        while True:
+            try:
+                await self.store.ping()
+            except StoreError as exc:
+                self.health.degraded("redis")
+                logger.warning("waiting for Redis (%s); retrying in %.1fs",
+                               type(exc.__cause__ or exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self.health.ok("redis")
+            return
+
     async def on_stop(self) -> None:
-        await self.loop_.stop()
+        """Within ``CLV_SHUTDOWN_TIMEOUT`` whatever is down: what was applied and confirmed is
+        committed batch by batch already; anything later is read again, applied once."""
+        deadline = time.monotonic() + self.settings.shutdown_timeout
+        await self.loop_.stop(self.settings.shutdown_timeout * 0.6)
         self.pipeline.close()
-        await self.sink.stop()
+        try:
+            await asyncio.wait_for(self.sink.stop(), max(deadline - time.monotonic(), 0.1))
+        except TimeoutError:
+            logger.warning("producer did not flush before the shutdown deadline")
         await self.store.close()
 
     @mode.Service.task
@@ -88,7 +115,12 @@ class OrdersService(mode.Service):
             except StoreError as exc:
                 logger.warning("cannot look for due customers: %s", exc)
                 waiting = []
-            full = await self.loop_.exclusive(self._sweep_homeless) if waiting else False
+            try:
+                full = await self.loop_.exclusive(self._sweep_homeless) if waiting else False
+            except ClvStreamError as exc:  # stopping, or a broker refusal: look again later
+                logger.warning("sweep of due customers without a home stopped (%s)",
+                               type(exc).__name__)
+                full = False
             if not full:
                 await self.sleep(self.settings.due_poll_interval)
 
@@ -152,5 +184,49 @@ def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
     )
     service = OrdersService(settings, loop=None)
     app.add_dependency(service)
-    register_routes(app, service.store, service.pipeline, service.metrics, settings)
+    register_routes(app, service.store, service.pipeline, service.metrics, settings, service.health)
     return app, service
+
+
+class ShutdownWatchdog:
+    """Ends the process ``CLV_SHUTDOWN_TIMEOUT`` (plus a second) after SIGTERM or SIGINT, if
+    the orderly stop has not by then (a client waiting on a broker that does not answer).
+
+    Nothing is lost by that: the state's offsets live in Redis with the state, so whatever
+    was not committed is read again and applied once. A timer thread, so it fires while the
+    event loop is stuck.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout = timeout_s + 1.0
+        self._armed = False
+
+    def arm(self) -> None:
+        if self._armed:
+            return
+        self._armed = True
+        timer = threading.Timer(self._timeout, self._expire)
+        timer.daemon = True
+        timer.start()
+
+    def _expire(self) -> None:
+        logger.warning("shutdown took longer than %.0fs; exiting now (uncommitted batches "
+                       "are read again and applied once)", self._timeout)
+        logging.shutdown()
+        os._exit(0)
+
+
+class Worker(faust.Worker):
+    """Faust's worker, with a deadline on shutdown (:class:`ShutdownWatchdog`)."""
+
+    def __init__(self, app: faust.App, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._watchdog = ShutdownWatchdog(settings.shutdown_timeout)
+
+    def _on_sigterm(self) -> None:
+        self._watchdog.arm()
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self._watchdog.arm()
+        super()._on_sigint()

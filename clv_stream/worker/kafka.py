@@ -11,25 +11,30 @@ in batches here, inside a Faust service. See the README (Architecture) and
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import gc
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
+from redis import exceptions as rexc
 
-from clv_stream.exceptions import StoreUnavailable
+from clv_stream.exceptions import BrokerError, ClvStreamError, Fenced, StateLost, StateRolledBack, StoreError
 from clv_stream.pipeline import BatchOutcome, OutRecord, RawRecord
 from clv_stream.settings import Settings
+from clv_stream.store.redis_store import Claim, Fence, refusal_code
+from clv_stream.worker.health import Health
 from clv_stream.worker.memory import pin_mmap_threshold
 from clv_stream.worker.partitioner import partitions_for
 
-__all__ = ["BatchLoop", "KafkaSink", "client_options"]
+__all__ = ["BatchLoop", "Claims", "KafkaSink", "Unsent", "client_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +45,8 @@ GC_THRESHOLDS = (50_000, 20, 100)
 #: How long the sink trusts a topic's partition list before asking the producer again.
 PARTITIONS_TTL_S = 30.0
 
-#: ``process(records, shards, home)``: see :meth:`clv_stream.pipeline.Pipeline.process`.
-Process = Callable[[list[RawRecord], Sequence[int], bool], Awaitable[BatchOutcome]]
+#: ``process(records, shards, home, fence)``: see :meth:`clv_stream.pipeline.Pipeline.process`.
+Process = Callable[[list[RawRecord], Sequence[int], bool, Fence], Awaitable[BatchOutcome]]
 Confirm = Callable[[BatchOutcome], Awaitable[None]]
 
 
@@ -89,16 +94,40 @@ class KafkaSink:
             await self._producer.stop()
 
     async def send(self, records: Sequence[OutRecord]) -> None:
+        """Produce ``records`` and wait for every acknowledgement.
+
+        Raises :class:`Unsent` with the records that were not acknowledged (a retry sends
+        only those: a record the broker acknowledged is never sent twice by us).
+        """
         assert self._producer is not None, "KafkaSink.start() first"
         by_topic: dict[str, list[OutRecord]] = {}
         for r in records:
             by_topic.setdefault(r.topic, []).append(r)
-        futures: list[asyncio.Future[Any]] = []
+        sent: list[tuple[list[OutRecord], asyncio.Future[Any]]] = []
+        unsent: list[OutRecord] = []
+        error: KafkaError | None = None
         for topic, recs in by_topic.items():
-            for partition, group in (await self._by_partition(topic, recs)).items():
-                futures += await self._send_group(topic, partition, group)
-        if futures:
-            await asyncio.gather(*futures)
+            try:
+                groups = await self._by_partition(topic, recs)
+            except KafkaError as exc:
+                error, unsent = exc, unsent + recs
+                continue
+            for partition, group in groups.items():
+                submitted = len(sent)
+                try:
+                    await self.send_group(topic, partition, group, sent)
+                except KafkaError as exc:
+                    done = sum(len(batch) for batch, _ in sent[submitted:])
+                    error, unsent = exc, unsent + group[done:]
+        results = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
+        for (batch, _), result in zip(sent, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, KafkaError):
+                    raise result
+                error, unsent = result, unsent + batch
+        if unsent:
+            assert error is not None
+            raise Unsent(unsent, error)
 
     async def _by_partition(self, topic: str, records: list[OutRecord]) -> dict[int, list[OutRecord]]:
         parts = await self._partitions_of(topic)
@@ -118,19 +147,20 @@ class KafkaSink:
         self._spread += 1
         return self._spread % partitions
 
-    async def _send_group(self, topic: str, partition: int,
-                          records: list[OutRecord]) -> list[asyncio.Future[Any]]:
+    async def send_group(self, topic: str, partition: int, records: list[OutRecord],
+                         sent: list[tuple[list[OutRecord], asyncio.Future[Any]]]) -> None:
+        """Hand ``records`` to the producer as whole record batches for one partition;
+        append each batch's records and its acknowledgement future to ``sent``."""
         assert self._producer is not None
-        producer, futures = self._producer, []
+        producer, start = self._producer, 0
         batch = producer.create_batch()
-        for r in records:
+        for i, r in enumerate(records):
             if batch.append(key=r.key, value=r.value, timestamp=None) is None:
-                futures.append(await self._submit(batch, topic, partition))
-                batch = producer.create_batch()
+                sent.append((records[start:i], await self._submit(batch, topic, partition)))
+                start, batch = i, producer.create_batch()
                 if batch.append(key=r.key, value=r.value, timestamp=None) is None:
                     raise MessageSizeTooLargeError(f"{len(r.value)} bytes do not fit a batch")
-        futures.append(await self._submit(batch, topic, partition))
-        return futures
+        sent.append((records[start:], await self._submit(batch, topic, partition)))
 
     async def _submit(self, batch: Any, topic: str, partition: int) -> asyncio.Future[Any]:
         assert self._producer is not None
@@ -172,17 +202,39 @@ def _keyed(message: Any) -> bool:
     return not isinstance(cid, str) or (key is not None and cid.encode() == key)
 
 
-class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Waits for the batches in flight before partitions are handed to another worker."""
+class Unsent(BrokerError):
+    """Some records of a send were not acknowledged; ``records`` are those (in order)."""
 
-    def __init__(self, idle: Callable[[], AbstractAsyncContextManager[None]]) -> None:
-        self._idle = idle
+    def __init__(self, records: list[OutRecord], cause: KafkaError) -> None:
+        super().__init__(f"{len(records)} records not acknowledged: {type(cause).__name__}")
+        self.records, self.cause = records, cause
+
+
+class Claims(Protocol):
+    """The part of the store the loop claims partitions from (see ``RedisStore.claim``)."""
+
+    async def claim(self, topic: str, partitions: Mapping[int, int],
+                    now: float | None = None) -> tuple[bool, list[Claim]]: ...
+
+
+class _Stopped(ClvStreamError):
+    """The loop is stopping: a lane leaves its batch where it is (redelivered later)."""
+
+
+class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Waits for the batches in flight before partitions are handed to another worker, and
+    forgets the claims of partitions this worker no longer owns."""
+
+    def __init__(self, loop: BatchLoop) -> None:
+        self._loop = loop
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        async with self._idle():
+        async with self._loop._all_idle():
+            self._loop._forget([tp.partition for tp in revoked])
             logger.info("partitions revoked: %s", sorted(str(tp) for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._loop._forget([tp.partition for tp in assigned])  # a new assignment: claim anew
         logger.info("partitions assigned: %s", sorted(str(tp) for tp in assigned))
 
 
@@ -190,8 +242,21 @@ class BatchLoop:
     """Consume ``orders`` in bounded batches; commit offsets only after a batch is done.
 
     A batch is done when its Redis script returned, its output records were acknowledged by
-    the broker, and its publication was recorded. While Redis is unreachable the loop retries
-    the same batch with capped backoff and fetches nothing new (backpressure).
+    the broker, and its publication was recorded. While Redis or the broker fails, the loop
+    retries the same step with capped backoff, reports ``degraded`` health, and fetches
+    nothing new (backpressure); it resumes by itself.
+
+    Offsets live with the state. Before a lane reads a partition it *claims* it in Redis
+    (``RedisStore.claim``): the partition's generation goes up, fencing off the previous
+    owner (its scripts are refused from then on), and the lane seeks to the first offset
+    whose outputs Redis has not confirmed, whatever Kafka's committed offset says. Records
+    applied but not confirmed are read again: the script skips them (applied) and their
+    outputs are emitted again, with the same ids. Each batch carries the claim (generation,
+    highest offset applied as this worker saw it); a Redis that went back in time (a failover
+    to a lagging replica, a restore) is noticed by the script, the batch is dropped and the
+    lane claims again, reading from what Redis holds. A partition Kafka has committed
+    offsets for but Redis has no state of is *lost*: replayed from the earliest retained
+    offset (``CLV_ON_STATE_LOST=replay``) or the worker stops (``refuse``).
 
     Lanes: the assigned partitions are split into ``CLV_CONSUME_LANES`` groups (partition %
     lanes), each consumed by its own sequential loop, all in this event loop: while some
@@ -211,13 +276,26 @@ class BatchLoop:
     """
 
     def __init__(self, settings: Settings, process: Process, sink: KafkaSink,
-                 confirm: Confirm, lanes: int | None = None) -> None:
+                 confirm: Confirm, claims: Claims, health: Health | None = None,
+                 lanes: int | None = None,
+                 on_event: Callable[[str], None] | None = None) -> None:
         self._s = settings
         self._process, self._sink, self._confirm = process, sink, confirm
+        self._store = claims
+        self.health = health or Health()
         self._lanes = [asyncio.Lock() for _ in range(max(1, lanes or settings.consume_lanes))]
         self._commit_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        #: partition -> (generation, highest offset applied as this worker knows it)
+        self._claims: dict[int, tuple[int, int]] = {}
+        #: partition -> the generation this worker last held (taken back after a rollback)
+        self._held: dict[int, int] = {}
+        self._fenced: set[int] = set()  # owned by another worker now: left until reassigned
         self.batches = 0
+        #: rolled_back, state_lost, fenced, retry_redis, retry_kafka -> times seen
+        self.counts: dict[str, int] = {}
+        self._on_event = on_event
         self._turn = 0
         self.consumer: AIOKafkaConsumer | None = None
 
@@ -237,19 +315,37 @@ class BatchLoop:
     async def start(self) -> None:
         # Nearly every object of a batch dies by reference counting; with the default
         # thresholds (700, 10, 10) the collector still runs ~15 times a batch and a full
-        # collection of the worker's caches pauses it 100-200 ms (p99 latency). Collect
+        # collection of the worker's caches pauses it for long (p99 latency). Collect
         # young objects per 50,000 allocations instead, and the old ones rarely.
         gc.set_threshold(*GC_THRESHOLDS)
         pin_mmap_threshold(self._s.malloc_mmap_threshold)  # before the first fetch buffer
         self.consumer = self._new_consumer()
-        self.consumer.subscribe([self._s.topic_orders], listener=_Revocations(self._all_idle))
+        self.consumer.subscribe([self._s.topic_orders], listener=_Rebalances(self))
         await self.consumer.start()
 
-    async def stop(self) -> None:
+    async def stop(self, budget_s: float | None = None) -> None:
+        """Stop within ``budget_s`` (default ``CLV_SHUTDOWN_TIMEOUT``) whatever is down.
+
+        Lanes finish the step they are in, or are cancelled at the deadline: a batch not
+        committed is read again by the next owner and applied once (offsets in Redis).
+        """
+        budget = self._s.shutdown_timeout if budget_s is None else budget_s
+        deadline = time.monotonic() + budget
         self._stopping.set()
-        async with self._all_idle():
-            if self.consumer is not None:
-                await self.consumer.stop()
+        running = [t for t in self._tasks if not t.done()]
+        if running:
+            _, late = await asyncio.wait(running, timeout=budget / 2)
+            for task in late:
+                task.cancel()
+            if late:
+                logger.warning("%s consume lanes cancelled mid-batch at shutdown", len(late))
+                await asyncio.wait(late, timeout=1.0)
+        if self.consumer is not None:
+            left = max(deadline - time.monotonic(), 0.1)
+            try:
+                await asyncio.wait_for(self.consumer.stop(), left)
+            except (TimeoutError, KafkaError) as exc:
+                logger.warning("consumer did not leave its group cleanly (%s)", type(exc).__name__)
 
     @asynccontextmanager
     async def _all_idle(self) -> AsyncIterator[None]:
@@ -266,18 +362,35 @@ class BatchLoop:
 
     async def run(self) -> None:
         assert self.consumer is not None, "BatchLoop.start() first"
-        await asyncio.gather(*(self._lane(i) for i in range(len(self._lanes))))
+        self._tasks = [asyncio.ensure_future(self._lane(i)) for i in range(len(self._lanes))]
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            for task in self._tasks:
+                task.cancel()
 
     async def _lane(self, lane: int) -> None:
+        try:
+            await self._consume(lane)
+        except _Stopped:
+            return
+
+    async def _consume(self, lane: int) -> None:
         assert self.consumer is not None
         n, wait_ms = len(self._lanes), self._s.batch_max_wait_ms or 1
         next_look = 0.0  # when this lane, if idle, next looks for due customers
         while not self._stopping.is_set():
-            mine = [tp for tp in self.consumer.assignment() if tp.partition % n == lane]
+            mine = [tp for tp in self.consumer.assignment()
+                    if tp.partition % n == lane and tp.partition not in self._fenced]
             if not mine:
-                await asyncio.sleep(max(wait_ms, 50) / 1000)
+                await self._pause(max(wait_ms, 50) / 1000)
                 continue
-            fetched = await self._fetch(mine, wait_ms)
+            unclaimed = [tp for tp in mine if tp.partition not in self._claims]
+            if unclaimed:
+                async with self._lanes[lane]:
+                    await self._retrying(functools.partial(self._claim, unclaimed))
+                continue
+            fetched = await self._retrying(functools.partial(self._fetch, mine, wait_ms), "kafka")
             if not fetched:
                 if time.monotonic() >= next_look:
                     async with self._lanes[lane]:
@@ -291,6 +404,68 @@ class BatchLoop:
             else:
                 async with self._lanes[lane]:
                     await self._handle(fetched, mine, home=keyed)
+
+    async def _claim(self, tps: list[Any]) -> None:
+        """Claim partitions in Redis and seek each to where its state says to go on."""
+        assert self.consumer is not None
+        consumer, topic = self.consumer, self._s.topic_orders
+        owned = consumer.assignment()
+        tps = [tp for tp in tps if tp in owned]
+        if not tps:
+            return
+        had_state, claims = await self._store.claim(
+            topic, {tp.partition: self._held.get(tp.partition, 0) for tp in tps})
+        by_partition = {tp.partition: tp for tp in tps}
+        for c in claims:
+            tp = by_partition[c.partition]
+            if c.generation < 0:
+                self._fence(c.partition)
+                continue
+            if c.confirmed >= 0:
+                consumer.seek(tp, c.confirmed + 1)
+            elif c.applied >= 0:  # applied, never confirmed: everything is read again
+                await consumer.seek_to_beginning(tp)
+            elif await self._lost(tp):
+                self._state_lost(tp, had_state)
+                await consumer.seek_to_beginning(tp)
+            self._claims[c.partition] = (c.generation, c.applied)
+            self._held[c.partition] = c.generation
+            logger.info("claimed %s: generation %s, applied %s, confirmed %s",
+                        tp, c.generation, c.applied, c.confirmed)
+
+    async def _lost(self, tp: Any) -> bool:
+        """Kafka says records of ``tp`` were processed; Redis has no state of it."""
+        assert self.consumer is not None
+        committed = await self.consumer.committed(tp)
+        if committed is None:
+            return False
+        earliest = (await self.consumer.beginning_offsets([tp])).get(tp, 0)
+        return bool(committed > earliest)
+
+    def _state_lost(self, tp: Any, had_state: bool) -> None:
+        self._event("state_lost")
+        where = ("Redis holds no clv-stream state at all (new, flushed or replaced)"
+                 if not had_state else "Redis has no state for this partition")
+        if self._s.on_state_lost == "refuse":
+            logger.critical("STATE LOST on %s: %s, though the consumer group committed "
+                            "offsets; refusing to go on (CLV_ON_STATE_LOST=refuse)", tp, where)
+            raise StateLost(tp.partition)
+        logger.error("STATE LOST on %s: %s, though the consumer group committed offsets; "
+                     "replaying from the earliest retained offset (CLV_ON_STATE_LOST=replay)",
+                     tp, where)
+
+    def _fence(self, partition: int) -> None:
+        self._event("fenced")
+        self._fenced.add(partition)
+        self._claims.pop(partition, None)
+        logger.warning("partition %s is owned by another worker now; left until reassigned",
+                       partition)
+
+    def _forget(self, partitions: Sequence[int]) -> None:
+        for p in partitions:
+            self._claims.pop(p, None)
+            self._held.pop(p, None)
+            self._fenced.discard(p)
 
     async def _fetch(self, mine: list[Any], wait_ms: int) -> dict[Any, list[Any]]:
         """Up to ``CLV_BATCH_MAX_RECORDS`` records of the lane's partitions.
@@ -316,8 +491,9 @@ class BatchLoop:
         customers was full (there may be more: look again at once)."""
         assert self.consumer is not None
         owned = self.consumer.assignment()
-        fetched = {tp: msgs for tp, msgs in fetched.items() if tp in owned}
-        shards = sorted(tp.partition for tp in mine if tp in owned)
+        fetched = {tp: msgs for tp, msgs in fetched.items()
+                   if tp in owned and tp.partition in self._claims}
+        shards = sorted(tp.partition for tp in mine if tp in owned and tp.partition in self._claims)
         if shards:  # the due limit is shared in this order: start at another shard each time
             self._turn += 1
             turn = self._turn % len(shards)
@@ -326,27 +502,113 @@ class BatchLoop:
                    for msgs in fetched.values() for m in msgs]
         if not records and not shards:
             return False
-        outcome: BatchOutcome = await self._retrying(lambda: self._process(records, shards, home))
-        await self._retrying(lambda: self._sink.send(outcome.records))
-        await self._retrying(lambda: self._confirm(outcome))
-        if not fetched:
-            return outcome.full_look
+        fence = {p: self._claims[p] for p in shards}
         try:
-            async with self._commit_lock:
-                await self.consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()})
-        except CommitFailedError as exc:  # rebalanced meanwhile; the new owner redelivers
-            logger.warning("offset commit failed (%s); redelivery is idempotent", exc)
-        self.batches += 1
+            outcome: BatchOutcome = await self._retrying(
+                lambda: self._process(records, shards, home, fence))
+            for p, high in outcome.positions.items():
+                gen, seen = self._claims[p]
+                self._claims[p] = (gen, max(seen, high))
+            await self._send(outcome.records)
+            await self._retrying(lambda: self._confirm(outcome))
+        except (Fenced, StateRolledBack) as exc:
+            self._refused(exc, fetched, shards)
+            return False
+        if fetched:
+            await self._commit({tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()})
+            self.batches += 1
         return outcome.full_look
 
-    async def _retrying(self, step: Callable[[], Awaitable[Any]]) -> Any:
-        delay = 0.05
+    def _refused(self, exc: Fenced | StateRolledBack, fetched: dict[Any, list[Any]],
+                 shards: Sequence[int]) -> None:
+        """Drop the batch: its records are read again (or by the partition's new owner)."""
+        assert self.consumer is not None
+        if isinstance(exc, Fenced):
+            self._fence(exc.partition)
+        else:
+            self._event("rolled_back")
+            logger.error("Redis went back in time (partition %s holds older state than this "
+                         "worker applied: acknowledged writes were lost); re-reading the "
+                         "lane's partitions from the offsets Redis holds", exc.partition)
+            for p in shards:  # claimed again (same generation), seeking to what Redis holds
+                self._claims.pop(p, None)
+        for tp, msgs in fetched.items():
+            if tp.partition not in self._fenced:
+                self.consumer.seek(tp, msgs[0].offset)
+
+    async def _send(self, records: list[OutRecord]) -> None:
+        """Send until every record is acknowledged, re-sending only the ones that were not."""
+        pending = records
+
+        async def step() -> None:
+            nonlocal pending
+            try:
+                await self._sink.send(pending)
+            except Unsent as exc:
+                pending = exc.records
+                raise exc.cause from exc
+
+        await self._retrying(step, "kafka")
+
+    async def _commit(self, offsets: dict[Any, int]) -> None:
+        assert self.consumer is not None
+        try:
+            async with self._commit_lock:
+                await self._retrying(lambda: self.consumer.commit(offsets), "kafka")  # type: ignore[union-attr]
+        except (CommitFailedError, BrokerError) as exc:
+            # rebalanced meanwhile, or refused: the next owner reads from the offsets in Redis
+            logger.warning("offset commit failed (%s); redelivery is idempotent",
+                           type(exc).__name__)
+
+    def _event(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+        if self._on_event is not None:
+            self._on_event(name)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, waking at once when the loop stops."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _retrying(self, step: Callable[[], Awaitable[Any]], check: str = "redis") -> Any:
+        """Run ``step`` until it succeeds. Redis errors (all of them: lost connections, OOM,
+        READONLY, MISCONF, ...) and retriable Kafka errors pause the step with capped
+        exponential backoff and mark the worker ``degraded``; a non-retriable Kafka error
+        (authorisation, a record the broker refuses) fails the worker, as Kafka Streams'
+        default handler does, since retrying cannot help. ``check``: the dependency a
+        Kafka error points at (Redis errors always point at Redis)."""
+        delay, failing = 0.05, ""
         while True:
             try:
-                return await step()
-            except (StoreUnavailable, KafkaError) as exc:
-                if self._stopping.is_set():
-                    raise
-                logger.warning("retrying in %.2fs: %s", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                result = await step()
+            except (Fenced, StateRolledBack, StateLost):
+                raise
+            except StoreError as exc:
+                failing, reason = "redis", _reason(exc)
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise BrokerError(f"non-retriable Kafka error: {type(exc).__name__}") from exc
+                failing, reason = check, type(exc).__name__
+            else:
+                if failing:
+                    self.health.ok(failing)
+                    logger.info("%s is back", failing)
+                return result
+            if self._stopping.is_set():
+                raise _Stopped
+            self.health.degraded(failing)
+            self._event(f"retry_{failing}")
+            logger.warning("%s unavailable (%s); retrying in %.2fs", failing, reason, delay)
+            await self._pause(delay)
+            if self._stopping.is_set():
+                raise _Stopped
+            delay = min(delay * 2, 5.0)
+
+
+def _reason(exc: StoreError) -> str:
+    """Why Redis failed, without hosts or ports: the refusal's word (OOM, READONLY, ...) or
+    the kind of connection error."""
+    cause = exc.__cause__
+    if isinstance(cause, rexc.ResponseError):
+        return refusal_code(cause)
+    return type(cause or exc).__name__

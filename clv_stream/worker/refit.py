@@ -1,8 +1,8 @@
 """Background re-scoring after a new model version: ``cause: model_refit`` updates.
 
 One worker at a time does the pass for a version: it holds a short lease in Redis
-(``{prefix}:refit:{version}``, renewed every page), and marks the version done at the end
-(``{prefix}:refit:{version}:done``). Every worker checks the current version's pass each
+(``refit:{version}``, renewed every page), and marks the version done at the end (a flag
+``refit:{version}:done``). Every worker checks the current version's pass each
 model poll and takes it over when it is neither done nor leased, so a pass interrupted by a
 crash or a restart starts again. Customers are re-scored in pages between batches, at most
 ``CLV_REFIT_RATE`` per second, with progress in the logs and the ``clv_refit_customers``
@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from clv_stream.exceptions import StoreError
+from clv_stream.exceptions import ClvStreamError, StoreError
 from clv_stream.pipeline import Pipeline
 from clv_stream.store.redis_store import RedisStore
 from clv_stream.worker.kafka import BatchLoop, KafkaSink
@@ -45,24 +45,24 @@ class RefitPass:
         if self.running == version:
             return
         try:
-            if await self._store.client.exists(self._key(version, "done")):
+            if await self._store.flag(self._key(version, "done")):
                 return
-            if not await self._store.client.set(self._key(version), self._owner, nx=True,
-                                                ex=LEASE_S):
+            if not await self._store.take_lease(self._key(version), self._owner, LEASE_S):
                 return
-        except Exception as exc:  # a Redis hiccup: the next poll tries again
-            logger.warning("refit pass for %s not started: %s", version, exc)
+        except StoreError as exc:  # a Redis hiccup: the next poll tries again
+            logger.warning("refit pass for %s not started (%s)", version, type(exc).__name__)
             return
         self.running = version
         try:
             await self._run(version)
-        except StoreError as exc:
-            logger.warning("refit pass for %s interrupted (%s); it will be resumed", version, exc)
+        except ClvStreamError as exc:  # Redis or the broker failed: the next poll resumes it
+            logger.warning("refit pass for %s interrupted (%s); it will be resumed", version,
+                           type(exc).__name__)
         finally:
             self.running = None
 
     def _key(self, version: str, *suffix: str) -> str:
-        return self._store.key("refit", version, *suffix)
+        return ":".join(("refit", version, *suffix))
 
     async def _run(self, version: str) -> None:
         started, done, updates = time.monotonic(), 0, 0
@@ -72,13 +72,13 @@ class RefitPass:
                 return
             updates += await self._loop.exclusive(self._page(ids, version))
             done += len(ids)
-            await self._store.client.set(self._key(version), self._owner, ex=LEASE_S)
+            await self._store.take_lease(self._key(version), self._owner, LEASE_S, renew=True)
             if self._on_progress:
                 self._on_progress(done)
             logger.info("model %s refit pass: %s customers re-scored, %s updates",
                         version, done, updates)
             await self._pace(started, done)
-        await self._store.client.set(self._key(version, "done"), "1", ex=DONE_TTL_S)
+        await self._store.set_flag(self._key(version, "done"), DONE_TTL_S)
         logger.info("model %s refit pass done: %s customers, %s updates in %.1fs",
                     version, done, updates, time.monotonic() - started)
 

@@ -12,7 +12,7 @@ from clv_stream.devinfra import EmbeddedRedis
 from clv_stream.exceptions import StoreUnavailable
 from clv_stream.pipeline import BatchOutcome, Pipeline, RawRecord
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import ApplyResult, CustomerState, Positioned, RedisStore
+from clv_stream.store.redis_store import ApplyResult, CustomerState, Fence, Positioned, RedisStore
 from tests.corpus import order
 
 
@@ -21,11 +21,12 @@ class PoisonedStore(RedisStore):
     before writing, or (``late-poison``) after the batch was written."""
 
     async def apply(self, topic: str, records: Sequence[Positioned], home: bool = False,
-                    shards: Sequence[int] = (), due_limit: int = 0) -> ApplyResult:
+                    shards: Sequence[int] = (), due_limit: int = 0,
+                    fence: Fence | None = None) -> ApplyResult:
         ids = {r.order.customer_id for r in records}
         if "poison" in ids:
             raise RuntimeError("boom")
-        result = await super().apply(topic, records, home, shards, due_limit)
+        result = await super().apply(topic, records, home, shards, due_limit, fence)
         if "late-poison" in ids:
             raise RuntimeError("boom after the write")
         return result
