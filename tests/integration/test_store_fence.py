@@ -37,7 +37,7 @@ async def test_a_new_owner_fences_the_previous_one(store: RedisStore) -> None:
     _, [old] = await store.claim(TOPIC, {0: 0})
     await store.apply(TOPIC, [Positioned(0, 0, _order(0))], fence={0: (old.generation, -1)})
     _, [new] = await store.claim(TOPIC, {0: 0})
-    assert new.generation == old.generation + 1 and new.applied == 0
+    assert (new.generation, new.applied) == (old.generation + 1, 0)
 
     before = await store.customer("c1")
     with pytest.raises(Fenced):
@@ -77,12 +77,14 @@ async def test_redis_that_went_back_is_noticed_before_anything_is_written(
     with pytest.raises(StateRolledBack):
         await store.apply(TOPIC, [], shards=[0], fence={0: (gen, 2)})
     had_state, [back] = await store.claim(TOPIC, {0: gen})
-    assert had_state and back == (0, gen, 2, 2)
+    assert had_state
+    assert back == (0, gen, 2, 2)
 
 
 async def test_a_redis_without_our_state_is_told_from_one_with_it(store: RedisStore) -> None:
     had_state, [claim] = await store.claim(TOPIC, {3: 0})
-    assert not had_state and claim == (3, 1, -1, -1)
+    assert not had_state
+    assert claim == (3, 1, -1, -1)
     had_state, _ = await store.claim(TOPIC, {3: 0})
     assert had_state
 
