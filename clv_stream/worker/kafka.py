@@ -578,6 +578,7 @@ class BatchLoop:
         default handler does, since retrying cannot help. ``check``: the dependency a
         Kafka error points at (Redis errors always point at Redis)."""
         delay, failing = 0.05, ""
+        failed: set[str] = set()
         while True:
             try:
                 result = await step()
@@ -590,12 +591,13 @@ class BatchLoop:
                     raise BrokerError(f"non-retriable Kafka error: {type(exc).__name__}") from exc
                 failing, reason = check, type(exc).__name__
             else:
-                if failing:
-                    self.health.ok(failing)
-                    logger.info("%s is back", failing)
+                for check_ in failed:
+                    self.health.ok(check_)
+                    logger.info("%s is back", check_)
                 return result
             if self._stopping.is_set():
                 raise _Stopped
+            failed.add(failing)
             self.health.degraded(failing)
             self._event(f"retry_{failing}")
             logger.warning("%s unavailable (%s); retrying in %.2fs", failing, reason, delay)
