@@ -79,13 +79,14 @@ async def test_a_fence_is_never_retried() -> None:
 
 async def test_stop_ends_a_retry_at_once() -> None:
     loop = _loop([])
+    retried = asyncio.Event()
+    loop._on_event = lambda _: retried.set()
 
     async def never() -> None:
         raise StoreUnavailable("down for good")
 
     retrying = asyncio.ensure_future(loop._retrying(never))
-    while loop.health.is_ok():
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(retried.wait(), 5.0)
     await loop.stop(budget_s=1.0)
     with pytest.raises(ClvStreamError) as caught:  # the lane leaves its batch for redelivery
         await asyncio.wait_for(retrying, 1.0)
