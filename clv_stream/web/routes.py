@@ -1,52 +1,110 @@
 """HTTP endpoints served by the worker's Faust web server (``CLV_WEB_PORT``).
 
 ``GET /customers/{id}``, ``/segments``, ``/report``, ``/healthz``, ``/metrics``, ``/``.
-``/segments`` and ``/report`` scan every customer (SCAN in pages), which is fine for tens of
-thousands of customers; an incremental portfolio maintained by the worker is planned.
+
+Access (contract: "Access"): with ``CLV_WEB_TOKEN`` set, every path but the open ones
+(:data:`OPEN_PATHS`: the dashboard page, which carries no data, and ``/healthz``) requires
+``Authorization: Bearer <token>``, checked by one middleware in front of every route, so a
+path added later (and Faust's own pages) is guarded without anyone having to remember.
+
+``/report`` and ``/segments`` are served from a :class:`~clv_stream.report.ReportCache`:
+computed in the background, in a thread of its own, at most once per
+``CLV_REPORT_INTERVAL``; a request never scans the customers on the event loop.
+
+No response carries exception text, hosts or ports; log lines name exception types only
+where the text could (a store error's text names the Redis host).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from typing import Any
 
 import faust
+from aiohttp import web as aioweb
 from faust.web import Request, Response, View
+from pydantic import SecretStr
 
 from clv_stream.exceptions import StoreError
 from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import Pipeline
-from clv_stream.report import build_report
+from clv_stream.report import ReportCache, ReportUnavailable, Skipped, compute_report
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import RedisStore
+from clv_stream.worker.health import Health
 
-__all__ = ["register_routes"]
+__all__ = ["HEALTH_PING_TIMEOUT_S", "OPEN_PATHS", "authorized", "register_routes"]
+
+logger = logging.getLogger(__name__)
 
 _DASHBOARD = files("clv_stream.web").joinpath("static", "dashboard.html")
 
+#: Paths served without the token: they carry no data.
+OPEN_PATHS = frozenset({"/", "/healthz"})
+#: How long ``/healthz`` waits for Redis to answer a PING.
+HEALTH_PING_TIMEOUT_S = 1.0
+#: The statuses in which the worker serves (``/healthz`` answers 200).
+_SERVING = frozenset({"ok", "degraded"})
 
-#: /report and /segments scan every customer; several dashboards share one scan per period.
-REPORT_TTL_S = 5.0
+
+def authorized(headers: Mapping[str, str], token: SecretStr | None) -> bool:
+    """True when no token is set, or ``headers`` carry ``Authorization: Bearer <token>``."""
+    if token is None:
+        return True
+    scheme, _, given = headers.get("Authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)
+
+
+def _guard(token: SecretStr | None) -> Callable[..., Awaitable[aioweb.StreamResponse]]:
+    @aioweb.middleware
+    async def guard(request: aioweb.Request,
+                    handler: Callable[[aioweb.Request], Awaitable[aioweb.StreamResponse]],
+                    ) -> aioweb.StreamResponse:
+        if request.path in OPEN_PATHS or authorized(request.headers, token):
+            return await handler(request)
+        return aioweb.json_response({"error": "unauthorized"}, status=401,
+                                    headers={"WWW-Authenticate": 'Bearer realm="clv-stream"'})
+
+    return guard
 
 
 def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline,
-                    metrics: WorkerMetrics, settings: Settings) -> None:
-    cache: dict[str, Any] = {"at": -REPORT_TTL_S, "report": None}
-    lock = asyncio.Lock()
+                    metrics: WorkerMetrics, settings: Settings, health: Health) -> None:
+    web_app = getattr(app.web, "web_app", None)
+    if not isinstance(web_app, aioweb.Application):  # pragma: no cover - Faust's default driver
+        raise RuntimeError("clv-stream's HTTP API needs Faust's aiohttp web driver")
+    web_app.middlewares.append(_guard(settings.web_token))
 
-    async def report() -> dict[str, Any]:
-        async with lock:
-            if time.monotonic() - cache["at"] >= REPORT_TTL_S:
-                cache["report"] = await build_report(store, pipeline, settings.lifespan_years)
-                cache["at"] = time.monotonic()
-            return dict(cache["report"])
+    # not the pipeline's scoring thread: a report never delays a batch's records
+    reporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clv-report")
+    skipped = Skipped()
+
+    async def compute() -> dict[str, Any]:
+        model = pipeline.model  # the current one, hot reloads included
+        return await asyncio.get_running_loop().run_in_executor(
+            reporter, compute_report, settings, model, skipped)
+
+    reports = ReportCache(compute, settings.report_interval)
 
     @app.page("/customers/{customer_id}")
     class Customer(View):
         async def get(self, request: Request, customer_id: str) -> Response:
-            view = await pipeline.customer_view(customer_id)
+            try:
+                view = await pipeline.customer_view(customer_id)
+            except StoreError as exc:
+                logger.warning("customer %r: store unavailable (%s)", customer_id,
+                               type(exc).__name__)
+                return self.json({"error": "store unavailable"}, status=503)
+            except Exception as exc:  # one customer's state must not take the API down
+                logger.error("customer %r: scoring raised %s", customer_id,
+                             type(exc).__name__, exc_info=exc)
+                return self.json({"error": "internal error"}, status=500)
             if view is None:
                 return self.json({"error": "unknown customer", "customer_id": customer_id},
                                  status=404)
@@ -55,7 +113,10 @@ def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline,
     @app.page("/segments")
     class Segments(View):
         async def get(self, request: Request) -> Response:
-            summary = await report()
+            try:
+                summary = await reports.get()
+            except ReportUnavailable:
+                return self.json({"error": "report unavailable"}, status=503)
             counts: dict[str, Any] = {
                 dim: {label: figures["customers"] for label, figures in labels.items()}
                 for dim, labels in summary["segments"].items()
@@ -65,17 +126,16 @@ def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline,
     @app.page("/report")
     class Report(View):
         async def get(self, request: Request) -> Response:
-            return self.json(await report())
+            try:
+                return self.json(await reports.get())
+            except ReportUnavailable:
+                return self.json({"error": "report unavailable"}, status=503)
 
     @app.page("/healthz")
-    class Health(View):
+    class Healthz(View):
         async def get(self, request: Request) -> Response:
-            status: dict[str, Any] = {"status": "ok", "model_version": pipeline.model.version}
-            try:
-                await store.ping()
-            except StoreError as exc:
-                return self.json({"status": "unavailable", "redis": str(exc)}, status=503)
-            return self.json(status)
+            body = await _health(store, health)
+            return self.json(body, status=200 if body["status"] in _SERVING else 503)
 
     @app.page("/metrics")
     class Metrics(View):
@@ -86,3 +146,28 @@ def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline,
     class Dashboard(View):
         async def get(self, request: Request) -> Response:
             return self.html(_DASHBOARD.read_text(encoding="utf-8"))
+
+
+async def _health(store: RedisStore, health: Health) -> dict[str, Any]:
+    """The worker's view of its dependencies and a live, bounded Redis PING, combined.
+
+    Only check names, states and seconds: never hosts, ports or error text.
+    """
+    snapshot = health.snapshot()
+    raw = snapshot.get("checks")
+    checks: dict[str, dict[str, Any]] = {}
+    for name, check in (raw.items() if isinstance(raw, dict) else ()):
+        entry = check if isinstance(check, dict) else {}
+        checks[str(name)] = {k: entry[k] for k in ("status", "seconds") if k in entry}
+    try:
+        redis_ok = bool(await asyncio.wait_for(store.ping(), HEALTH_PING_TIMEOUT_S))
+    except Exception:  # unreachable, slow, refused: all the same to a probe
+        redis_ok = False
+    if not redis_ok:
+        checks["redis"] = {**checks.get("redis", {}), "status": "degraded"}
+    status = snapshot.get("status")
+    if status not in _SERVING:
+        status = "unavailable"
+    elif any(c.get("status") != "ok" for c in checks.values()):
+        status = "degraded"
+    return {"status": status, "checks": checks}

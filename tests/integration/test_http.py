@@ -1,29 +1,59 @@
-"""The worker's HTTP API: customer lookup, segments, report, health, metrics, dashboard."""
+"""The worker's HTTP API: customer lookup, segments, report, health, metrics, dashboard.
+
+Also its safety: the bearer token (``CLV_WEB_TOKEN``), ``/healthz`` that reveals nothing,
+a report served from a background cache, and a customer whose scoring raises skipped from
+the report (and answered with a generic 500) instead of failing it for everyone.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
-from collections.abc import Iterator
+import logging
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis
+from clv_stream.devinfra.stack import EMBEDDED_BROKER_ENV, WorkerProcess
 from clv_stream.events.models import CustomerValue
+from clv_stream.report import ReportCache, ReportUnavailable, Skipped
 from clv_stream.sources import synthetic_orders
 from tests.integration.harness import Harness
+
+#: Before 0001-01-01 in epoch seconds: a first order no calendar can date (scoring raises).
+BEFORE_YEAR_ONE = -62135596801
 
 
 @pytest.fixture(scope="module")
 async def served(kafka_broker: EmbeddedBroker, redis_server: EmbeddedRedis) -> Iterator[Harness]:
-    with Harness.running(kafka_broker, redis_server) as h:
+    with Harness.running(kafka_broker, redis_server, report_interval=0.5) as h:
         await h.wait_applied(await h.produce_events(synthetic_orders(60, seed=5)))
         yield h
 
 
-def _json(h: Harness, path: str) -> tuple[int, Any]:
-    status, body = h.get(path)
+def _json(h: Harness, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    status, body = h.get(path, headers)
     return status, json.loads(body)
+
+
+def _until(condition: Callable[[], Any], limit_s: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not met in {limit_s} s")
 
 
 def test_customer_lookup(served: Harness) -> None:
@@ -42,13 +72,258 @@ def test_segments_and_report_agree(served: Harness) -> None:
     for dim, counts in segments["segments"].items():
         assert sum(counts.values()) == report["overall"]["customers"]
         assert counts == {k: v["customers"] for k, v in report["segments"][dim].items()}
+    assert report["skipped_customers"] == 0
 
 
 def test_health_metrics_and_dashboard(served: Harness) -> None:
-    assert _json(served, "/healthz") == (200, {"status": "ok", "model_version": "default"})
+    assert _json(served, "/healthz") == (200, {"status": "ok", "checks": {
+        "redis": {"status": "ok"}, "kafka": {"status": "ok"}}})
     status, metrics = served.get("/metrics")
     assert status == 200
     assert b'clv_orders_total{outcome="applied"}' in metrics
     status, page = served.get("/")
     assert status == 200
     assert b"<title>clv-stream</title>" in page
+
+
+def _reveals(body: bytes, *ports: int) -> list[str]:
+    """Hosts, ports or error text found in a response body."""
+    text = body.decode().lower()
+    words = ["127.0.0.1", "localhost", "redis://", "error", "refused", "timeout", "exception",
+             *(str(p) for p in ports)]
+    return [w for w in words if w in text]
+
+
+def test_healthz_reveals_no_host_port_or_error_text(
+        served: Harness, kafka_broker: EmbeddedBroker, redis_server: EmbeddedRedis) -> None:
+    status, body = served.get("/healthz")
+    assert status == 200
+    assert _reveals(body, redis_server.port, kafka_broker.port, served.settings.web_port) == []
+
+
+async def test_healthz_is_degraded_not_down_when_redis_is(kafka_broker: EmbeddedBroker) -> None:
+    """A worker on a redis-server of its own, stopped under it: 200 degraded, nothing revealed."""
+    own = EmbeddedRedis(ready_timeout_s=20.0)
+    own.start()
+    try:
+        with Harness.running(kafka_broker, own) as h:
+            assert _json(h, "/healthz")[1]["status"] == "ok"
+            port = own.port
+            own.stop()
+
+            def degraded() -> tuple[int, bytes] | None:
+                status, body = h.get("/healthz")
+                return (status, body) if json.loads(body)["status"] == "degraded" else None
+
+            status, body = await asyncio.to_thread(_until, degraded, 30.0, "healthz degraded")
+            assert status == 200
+            assert json.loads(body)["checks"]["redis"]["status"] == "degraded"
+            assert _reveals(body, port, kafka_broker.port, h.settings.web_port) == []
+    finally:
+        own.close()
+
+
+# --- access -----------------------------------------------------------------------------
+TOKEN = "t0k3n-" + uuid.uuid4().hex
+
+
+@contextmanager
+def _with_token(broker: EmbeddedBroker, redis: EmbeddedRedis) -> Iterator[Harness]:
+    h = Harness(broker, redis, web_token=SecretStr(TOKEN))
+    # the child's environment from settings_env() masks SecretStr fields other than the
+    # Redis URL and the SASL password, so the token goes in explicitly
+    h.worker = WorkerProcess(h.settings, extra_env={**EMBEDDED_BROKER_ENV, "CLV_WEB_TOKEN": TOKEN})
+    h.worker.start()
+    try:
+        yield h
+    finally:
+        h.stop_worker()
+
+
+@pytest.fixture(scope="module")
+def guarded(kafka_broker: EmbeddedBroker, redis_server: EmbeddedRedis) -> Iterator[Harness]:
+    with _with_token(kafka_broker, redis_server) as h:
+        yield h
+
+
+def _www_authenticate(h: Harness, path: str) -> str | None:
+    url = f"http://{h.settings.web_host}:{h.settings.web_port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=10):
+            return None
+    except urllib.error.HTTPError as exc:
+        return exc.headers.get("WWW-Authenticate") if exc.code == 401 else None
+
+
+DATA_PATHS = ["/customers/cust-00001", "/report", "/segments", "/metrics",
+              # later (tenants, history, openapi) and Faust's own pages: guarded by default
+              "/tenants", "/openapi.json", "/router/"]
+
+
+@pytest.mark.parametrize("path", DATA_PATHS)
+def test_data_endpoints_need_the_token(guarded: Harness, path: str) -> None:
+    for headers in (None, {"Authorization": "Bearer wrong"},
+                    {"Authorization": f"Basic {TOKEN}"}, {"Authorization": TOKEN},
+                    {"Authorization": f"Bearer {TOKEN}x"}):
+        status, body = guarded.get(path, headers)
+        assert status == 401, (headers, body)
+        assert TOKEN.encode() not in body
+    assert (_www_authenticate(guarded, path) or "").startswith("Bearer")
+
+
+def test_the_token_opens_them(guarded: Harness) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for path in ("/report", "/segments", "/metrics"):
+        assert guarded.get(path, auth)[0] == 200, path
+    assert guarded.get("/customers/nobody", auth)[0] == 404  # past the guard
+    assert guarded.get("/customers/nobody", {"Authorization": f"bearer  {TOKEN} "})[0] == 404
+
+
+def test_dashboard_and_healthz_stay_open(guarded: Harness) -> None:
+    status, page = guarded.get("/")
+    assert status == 200
+    # the page asks for the token on a 401, keeps it in sessionStorage, sends it on requests
+    assert b'id="auth"' in page
+    assert b'type="password"' in page
+    assert b"sessionStorage" in page
+    assert b"response.status === 401" in page
+    assert b'"Authorization": "Bearer " + token' in page
+    status, body = guarded.get("/healthz")
+    assert status == 200
+    assert json.loads(body)["status"] == "ok"
+
+
+# --- isolation --------------------------------------------------------------------------
+def _poison(h: Harness, redis: EmbeddedRedis, customer_id: str) -> str:
+    """A customer hash whose first order no calendar can date: scoring it raises."""
+    key = f"{h.settings.redis_key_prefix}:c:{customer_id}"
+    client = redis.client(decode_responses=True)
+    try:
+        client.hset(key, mapping={"n": 1, "r": 10000, "pr": 10000, "f": BEFORE_YEAR_ONE,
+                                  "l": BEFORE_YEAR_ONE, "nd": 1})
+    finally:
+        client.close()
+    return key
+
+
+def test_a_customer_whose_scoring_raises_is_skipped(
+        served: Harness, redis_server: EmbeddedRedis) -> None:
+    status, before = _json(served, "/report")
+    assert status == 200
+    assert before["skipped_customers"] == 0
+    customer_id = f"poisoned-{uuid.uuid4().hex[:6]}"
+    key = _poison(served, redis_server, customer_id)
+    try:
+        def skipped() -> dict[str, Any] | None:
+            report = _json(served, "/report")[1]
+            return report if report["skipped_customers"] == 1 else None
+
+        after = _until(skipped, 30.0, "the report skips the poisoned customer")
+        assert after["overall"] == before["overall"]  # the others, all reported
+        assert after["segments"] == before["segments"]
+        status, segments = _json(served, "/segments")
+        assert status == 200
+        assert sum(segments["segments"]["lifecycle"].values()) == before["overall"]["customers"]
+
+        status, body = served.get(f"/customers/{customer_id}")
+        assert status == 500
+        assert json.loads(body) == {"error": "internal error"}  # no exception text
+        assert served.get("/customers/cust-00001")[0] == 200
+
+        worker = served.worker
+        assert worker is not None
+        log = _until(lambda: (lambda t: t if t.count(customer_id) >= 2 else None)(
+            worker.log_path.read_text(errors="replace")), 10.0, "the worker logs both")
+        lines = [line for line in log.splitlines() if customer_id in line]
+        assert any("report" in line and "ValueError" in line for line in lines)
+        assert any("scoring raised ValueError" in line for line in lines)
+    finally:
+        client = redis_server.client()
+        client.delete(key)
+        client.close()
+
+
+def test_skipped_customers_are_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    skipped = Skipped()
+    with caplog.at_level(logging.WARNING, logger="clv_stream.report"):
+        for _ in range(3):
+            skipped.note("c-1", ValueError("year 0 is out of range"))
+        skipped.note("c-2", KeyError("x"))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert "'c-1'" in messages[0]
+    assert "ValueError" in messages[0]
+    assert "out of range" not in messages[0]  # the type, not the text
+
+
+# --- the report cache -------------------------------------------------------------------
+async def _eventually(condition: Callable[[], bool], what: str, limit_s: float = 5.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{what}: not in {limit_s} s")
+
+
+async def test_report_cache_serves_from_memory_and_refreshes_bounded() -> None:
+    interval, idle_after = 0.2, 0.6
+    calls: list[float] = []
+
+    async def compute() -> dict[str, Any]:
+        calls.append(time.monotonic())
+        await asyncio.sleep(0.01)
+        return {"n": len(calls)}
+
+    skew = [0.0]  # moves the cache's clock ahead without waiting
+    cache = ReportCache(compute, interval, idle_after=idle_after,
+                        clock=lambda: time.monotonic() + skew[0])
+    assert await cache.get() == {"n": 1}  # the first request waits for the first computation
+    for _ in range(50):
+        assert (await cache.get())["n"] >= 1  # served from memory: no computation each
+    assert len(calls) <= 2
+
+    # while someone asks, refreshed in the background, at most once per interval
+    deadline = time.monotonic() + 5
+    while len(calls) < 4 and time.monotonic() < deadline:
+        await cache.get()
+        await asyncio.sleep(0.02)
+    assert len(calls) >= 4
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert min(gaps) >= interval * 0.9
+
+    # nobody asks: the refresh stops by itself
+    await _eventually(lambda: not cache.refreshing, "the refresh stops")
+    stopped = len(calls)
+    # a request whose report is older than the idle window waits for a fresh one
+    skew[0] += idle_after + 1
+    assert (await cache.get())["n"] == stopped + 1
+    assert cache.refreshing
+    await cache.aclose()
+
+
+async def test_report_cache_failures() -> None:
+    attempts = 0
+
+    async def failing() -> dict[str, Any]:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1 or attempts >= 3:
+            raise RuntimeError("redis://user:secret@somewhere:6379 refused")
+        return {"ok": True}
+
+    cache = ReportCache(failing, 0.05, idle_after=5.0)
+    with pytest.raises(ReportUnavailable):
+        await cache.get()  # the first computation failed: no report to serve
+    deadline = time.monotonic() + 5
+    report = None
+    while report is None and time.monotonic() < deadline:
+        try:
+            report = await cache.get()
+        except ReportUnavailable:
+            await asyncio.sleep(0.02)
+    assert report == {"ok": True}
+    await _eventually(lambda: attempts >= 4, "two more failed computations")
+    assert await cache.get() == {"ok": True}  # later failures keep the last report
+    await cache.aclose()
+    assert not cache.refreshing
