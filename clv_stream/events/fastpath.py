@@ -1,16 +1,18 @@
 """The common case of order validation, without pydantic: orjson and a few hand checks.
 
 :class:`FastDecoder` accepts only a conservative subset of what :class:`OrderEvent` accepts
-(canonical decimal strings, canonical RFC 3339 times, printable identifiers, known
-currencies) and returns ``None`` for anything else, so the caller falls back to the
-pydantic model, which decides and names the error. Whatever it does accept, it normalises
-exactly as the model path does (a differential test pins that). About 4x cheaper than
-``model_validate_json`` per event.
+(plain decimal strings, the model's RFC 3339 times, printable identifiers, known
+currencies, plain tenant ids) and returns ``None`` for anything else, so the caller falls
+back to the pydantic model, which decides and names the error. Whatever it does accept, it
+normalises exactly as the model path does (differential tests pin that, and both against
+``schemas/orders.schema.json``). About 4x cheaper than ``model_validate_json`` per event.
+
+It reads with orjson, as the model path does, so the two agree on what JSON is; extra
+fields are not looked at, however deep they nest.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -18,28 +20,34 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from clv_stream.events.models import MAX_AMOUNT
+from clv_stream.events.models import MAX_AMOUNT, TIME_RE
 from clv_stream.exceptions import InvalidEvent
 
 __all__ = ["FastDecoder", "FastFields"]
 
-#: (event_id, kind, order_id, customer_id, amount_minor, ts_float, margin_bp, channel)
-FastFields = tuple[str, str, str, str, int, float, int, str | None]
+#: (event_id, kind, order_id, customer_id, amount_minor, ts_float, margin_bp, channel, tenant)
+FastFields = tuple[str, str, str, str, int, float, int, str | None, str]
 
 _KINDS = {"order_placed": "p", "order_refunded": "r", "order_cancelled": "c"}
-_RATE = re.compile(r"\d{1,12}(?:\.\d{1,12})?")
-_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
 _MAX_AMOUNT = int(MAX_AMOUNT)  # the model's bound, so both paths agree
 _MAX_DIGITS = len(str(_MAX_AMOUNT))  # a whole part this long or longer takes the model path
 #: Parsed ``occurred_at`` strings: events of the same second share one parse.
 _TIMES: dict[str, float] = {}
 _TIMES_CACHED = 4096
 _MAX_CHANNEL = 256
+_MAX_TENANT = 64
+_TENANT_PUNCTUATION = str.maketrans("", "", "._-")
 
 
 def _identifier(value: Any) -> TypeGuard[str]:
     # printable implies "no C0/C1 control character", the model's rule (a subset of it)
     return type(value) is str and 0 < len(value) <= 128 and value.isprintable()
+
+
+def _tenant(value: Any) -> TypeGuard[str]:
+    # the model's TENANT_PATTERN, less ids of punctuation only (those take the model path)
+    return (type(value) is str and 0 < len(value) <= _MAX_TENANT and value.isascii()
+            and (value.isalnum() or value.translate(_TENANT_PUNCTUATION).isalnum()))
 
 
 class FastDecoder:
@@ -51,7 +59,8 @@ class FastDecoder:
 
     def __init__(self, reporting: str, decimals: int, convertible: set[str],
                  to_minor: Callable[[Decimal, str], int],
-                 basis_points: Callable[[Decimal], int], default_margin_bp: int) -> None:
+                 basis_points: Callable[[Decimal], int], default_margin_bp: int,
+                 default_tenant: str = "default") -> None:
         self._reporting = reporting
         self._decimals = decimals
         self._scale: int = 10**decimals
@@ -59,6 +68,7 @@ class FastDecoder:
         self._to_minor = to_minor
         self._bp = basis_points
         self._default_bp = default_margin_bp
+        self._default_tenant = default_tenant
 
     def decode(self, raw: bytes) -> FastFields | None:
         try:
@@ -82,6 +92,11 @@ class FastDecoder:
         channel = event.get("channel")
         if channel is not None and (type(channel) is not str or len(channel) > _MAX_CHANNEL):
             return None
+        tenant = event.get("tenant_id")
+        if tenant is None:
+            tenant = self._default_tenant
+        elif not _tenant(tenant):
+            return None
         amount = self._amount(event.get("amount"), event.get("currency"))
         occurred = event.get("occurred_at")
         ts = _TIMES.get(occurred) if type(occurred) is str else None
@@ -91,7 +106,7 @@ class FastDecoder:
         margin = self._default_bp if rate is None else self._margin(rate)
         if amount is None or ts is None or margin is None:
             return None
-        return event_id, kind, order_id, customer_id, amount, ts, margin, channel
+        return event_id, kind, order_id, customer_id, amount, ts, margin, channel, tenant
 
     def _amount(self, value: Any, currency: Any) -> int | None:
         if type(currency) is not str or currency not in self._convertible:
@@ -121,7 +136,10 @@ class FastDecoder:
             value = repr(value)
         elif type(value) is int:
             value = str(value)
-        if type(value) is not str or _RATE.fullmatch(value) is None:
+        if type(value) is not str or not value.isascii():
+            return None
+        whole, dot, frac = value.partition(".")
+        if not (whole.isdigit() and len(whole) <= 12 and (frac.isdigit() or not dot)):
             return None
         rate = Decimal(value)
         return self._bp(rate) if rate <= 1 else None
@@ -132,7 +150,7 @@ def _timestamp(value: Any) -> float | None:
         return None
     ts = _TIMES.get(value)
     if ts is None:
-        if _TIME.fullmatch(value) is None:
+        if TIME_RE.match(value) is None:  # the model's pattern: fromisoformat takes more
             return None
         try:
             ts = datetime.fromisoformat(value).timestamp()

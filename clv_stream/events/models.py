@@ -10,16 +10,22 @@ models stay the single source of truth for the contract.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, Strict, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "AMOUNT_PATTERN",
+    "IDENTIFIER_PATTERN",
+    "MARGIN_PATTERN",
     "SCHEMA_VERSION",
+    "TENANT_PATTERN",
+    "TIME_PATTERN",
     "Cause",
     "ChurnBand",
     "ClvUpdate",
@@ -37,9 +43,34 @@ SCHEMA_VERSION = 1
 #: a double (Redis Lua numbers): 10^9 x 10^2 minor units x 10^4 < 2^53.
 MAX_AMOUNT = Decimal(10) ** 9
 
+# Every pattern below is read alike by ECMA-262 (what JSON Schema specifies) and by Python's
+# ``re`` (what most Python JSON Schema tools use, and what OrderEvent validates with): ASCII
+# classes only (``[0-9]``, never ``\d``, which is Unicode in Python), and the end anchored
+# with ``$(?!\n)``, as Python's ``$`` also matches before a final newline.
+_END = r"$(?!\n)"
 #: 1-128 printable characters: no C0/C1 control characters, no DEL.
+IDENTIFIER_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+" + _END
+#: 1-64 of ``A-Z a-z 0-9 . _ -`` (``CLV_DEFAULT_TENANT`` is checked against the same).
+TENANT_PATTERN = r"^[A-Za-z0-9._-]{1,64}" + _END
+CURRENCY_PATTERN = r"^[A-Z]{3}" + _END
+#: A plain decimal below 10^9: digits, then optionally a point and digits; no sign, exponent,
+#: spaces or underscores (leading zeros are fine).
+AMOUNT_PATTERN = r"^0*[0-9]{1,9}(?:\.[0-9]+)?" + _END
+#: A plain decimal from 0 to 1.
+MARGIN_PATTERN = r"^0*(?:0(?:\.[0-9]+)?|1(?:\.0+)?)" + _END
+_LOCAL_TIME = (r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+               r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?")
+_OFFSET = r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+#: RFC 3339 ``date-time`` with upper-case ``T`` and ``Z``, seconds 00-59 (no leap second), and
+#: an offset; the schema also says ``"format": "date-time"`` for the days of each month.
+TIME_PATTERN = "^" + _LOCAL_TIME + _OFFSET + _END
+TIME_RE = re.compile(TIME_PATTERN)
+_NAIVE_TIME = re.compile(_LOCAL_TIME)
+_AMOUNT = re.compile(AMOUNT_PATTERN)
+_MARGIN = re.compile(MARGIN_PATTERN)
+
 Identifier = Annotated[
-    str, Strict(), Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")
+    str, Strict(), Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN)
 ]
 Money = Annotated[Decimal, Field(description="Decimal string in the reporting currency")]
 
@@ -70,16 +101,112 @@ class ChurnBand(StrEnum):
     HIGH = "high"
 
 
-class OrderEvent(BaseModel):
-    """One message on the ``orders`` topic. Unknown extra fields are ignored.
+def _schema_version(value: Any) -> int:
+    # JSON Schema's "integer" is a number without a fraction: 1.0 is the integer 1
+    if (type(value) is int or type(value) is float) and value == SCHEMA_VERSION:
+        return SCHEMA_VERSION
+    raise PydanticCustomError("unsupported_schema_version", "schema_version {v} is not supported",
+                              {"v": repr(value)[:40]})
 
-    Rules beyond types (decimals per currency, convertible currency, future dates) depend on
-    settings and live in :mod:`clv_stream.events.validation`.
+
+def _number(value: Any) -> Decimal | None:
+    """A JSON number (never a boolean) as the exact Decimal of its shortest repr; else None."""
+    if type(value) is int:
+        return Decimal(value)
+    if type(value) is float:
+        return Decimal(repr(value))
+    return None
+
+
+def _amount(value: Any) -> Decimal:
+    if type(value) is str:
+        if _AMOUNT.match(value):
+            return Decimal(value)
+        try:  # only to name the error: "-1" is negative, "1e300" too large, "NaN" not finite
+            number: Decimal | None = Decimal(value)
+        except (InvalidOperation, ValueError):
+            number = None
+    else:
+        number = _number(value)
+        if number is not None and number.is_finite() and 0 <= number < MAX_AMOUNT:
+            return number
+    if number is None:
+        raise PydanticCustomError("invalid_amount", "amount must be a JSON number or a decimal string")
+    if not number.is_finite():
+        raise PydanticCustomError("finite_number", "amount must be finite")
+    if number < 0:
+        raise PydanticCustomError("greater_than_equal", "amount must be at least 0")
+    if number >= MAX_AMOUNT:
+        raise PydanticCustomError("less_than", "amount must be below 1000000000")
+    raise PydanticCustomError(
+        "invalid_amount", "an amount string is digits, optionally a point and digits (as 12.50)"
+    )
+
+
+def _margin(value: Any) -> Decimal:
+    if type(value) is str:
+        if _MARGIN.match(value):
+            return Decimal(value)
+    else:
+        number = _number(value)
+        if number is not None and number.is_finite() and 0 <= number <= 1:
+            return number
+    raise PydanticCustomError(
+        "invalid_margin", "margin must be a number or a decimal string (as 0.35) from 0 to 1"
+    )
+
+
+def _occurred_at(value: Any) -> datetime:
+    if type(value) is str:
+        if TIME_RE.match(value):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:  # a day the month does not have, or year 0
+                raise PydanticCustomError("datetime_parsing", "occurred_at is no date") from None
+        if _NAIVE_TIME.fullmatch(value):
+            raise PydanticCustomError("timezone_aware", "occurred_at needs an offset (Z or +HH:MM)")
+    raise PydanticCustomError(
+        "datetime_parsing", "occurred_at must be an RFC 3339 date-time with an offset, as"
+        " 2024-03-01T10:00:00Z"
+    )
+
+
+class OrderEvent(BaseModel):
+    """One message on the ``orders`` topic: exactly what ``schemas/orders.schema.json`` accepts.
+
+    A differential test pins this model, the fast path and the schema (its patterns read as
+    ECMA-262, ``date-time`` checked as RFC 3339) to the same answers. In particular:
+
+    - ``amount``: a JSON number (not a boolean) or a plain decimal string (digits, optionally a
+      point and digits: no sign, exponent, spaces or underscores), at least 0, below 10^9;
+    - ``margin``: the same kinds, from 0 to 1; ``schema_version``: the number 1 (``1.0`` is the
+      same JSON Schema integer);
+    - ``occurred_at``: RFC 3339 ``date-time`` with upper-case ``T`` and ``Z``, seconds 00-59
+      and an offset, on a day its month has;
+    - ``tenant_id``: optional, 1-64 of ``A-Z a-z 0-9 . _ -``; absent or null means
+      ``CLV_DEFAULT_TENANT``.
+
+    Unknown extra fields are ignored, whatever they hold and however deep they nest: both
+    validation paths read a message once, with the same JSON reader (orjson), so they agree;
+    that reader stops at 1024 levels of nesting (the message object included), and a message
+    nested deeper is ``invalid_json``, on both paths. (Read through
+    :class:`~clv_stream.events.validation.OrderValidator`: pydantic's own JSON reader,
+    ``model_validate_json``, stops at about 200 levels and takes ``NaN``.)
+
+    Rules beyond the schema depend on settings and live in :mod:`clv_stream.events.validation`:
+    the decimals per currency, a convertible currency, ``occurred_at`` between
+    ``CLV_MIN_EVENT_TIME`` and now + ``CLV_MAX_CLOCK_SKEW``, the message size.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True, title="OrderEvent")
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, title="OrderEvent", regex_engine="python-re"
+    )
 
-    schema_version: Annotated[int, Strict(), Field(json_schema_extra={"const": SCHEMA_VERSION})]
+    schema_version: Annotated[
+        int,
+        PlainValidator(_schema_version),
+        WithJsonSchema({"type": "integer", "const": SCHEMA_VERSION}),
+    ]
     event_type: EventType
     event_id: Identifier | None = Field(
         default=None, description='Idempotency key; default "{order_id}:{event_type}"'
@@ -88,21 +215,32 @@ class OrderEvent(BaseModel):
     customer_id: Identifier
     amount: Annotated[
         Decimal,
-        Field(ge=0, lt=MAX_AMOUNT, allow_inf_nan=False, description="Decimal string or number"),
+        PlainValidator(_amount),
+        WithJsonSchema({"anyOf": [
+            {"type": "number", "minimum": 0, "exclusiveMaximum": int(MAX_AMOUNT)},
+            {"type": "string", "pattern": AMOUNT_PATTERN},
+        ]}),
+        Field(description="Decimal string or number"),
     ]
-    currency: Annotated[str, Strict(), Field(pattern=r"^[A-Z]{3}$")]
-    occurred_at: Annotated[AwareDatetime, Strict(), Field(description="RFC 3339 with offset")]
-    margin: Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
-    channel: Annotated[str, Field(max_length=256)] | None = None
-
-    @field_validator("schema_version")
-    @classmethod
-    def _supported_version(cls, value: int) -> int:
-        if value != SCHEMA_VERSION:
-            raise PydanticCustomError(
-                "unsupported_schema_version", "schema_version {v} is not supported", {"v": value}
-            )
-        return value
+    currency: Annotated[str, Strict(), Field(pattern=CURRENCY_PATTERN)]
+    occurred_at: Annotated[
+        datetime,
+        PlainValidator(_occurred_at),
+        WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIME_PATTERN}),
+        Field(description="RFC 3339 with offset"),
+    ]
+    margin: Annotated[
+        Decimal,
+        PlainValidator(_margin),
+        WithJsonSchema({"anyOf": [
+            {"type": "number", "minimum": 0, "maximum": 1},
+            {"type": "string", "pattern": MARGIN_PATTERN},
+        ]}),
+    ] | None = None
+    channel: Annotated[str, Strict(), Field(max_length=256)] | None = None
+    tenant_id: Annotated[
+        str, Strict(), Field(min_length=1, max_length=64, pattern=TENANT_PATTERN)
+    ] | None = Field(default=None, description="The shop or account; default CLV_DEFAULT_TENANT")
 
     @property
     def idempotency_key(self) -> str:

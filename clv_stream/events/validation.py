@@ -2,8 +2,13 @@
 
 Everything the aggregate step needs is computed here, once, at the edge: the amount in the
 reporting currency's minor units (an exact integer), the event time in epoch seconds, the
-margin in basis points, and the idempotency key. Every rejection carries one
+margin in basis points, the tenant, and the idempotency key. Every rejection carries one
 :class:`ErrorCode`, which is what lands in ``error.code`` on the dead-letter topic.
+
+A message is read once per path with the same JSON reader (orjson): the fast path
+(:mod:`clv_stream.events.fastpath`) answers the common case, and whatever it leaves goes to
+:class:`~clv_stream.events.models.OrderEvent`, which names the error. Both accept exactly
+what ``schemas/orders.schema.json`` accepts, then apply the rules that depend on settings.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+import orjson
 from pydantic import ValidationError
 
 from clv_stream.events.fastpath import FastDecoder
@@ -49,11 +55,14 @@ class ErrorCode(StrEnum):
     UNKNOWN_CURRENCY = "unknown_currency"
     INVALID_TIMESTAMP = "invalid_timestamp"
     NAIVE_TIMESTAMP = "naive_timestamp"
-    FUTURE_TIMESTAMP = "future_timestamp"
+    #: before ``CLV_MIN_EVENT_TIME`` or after now + ``CLV_MAX_CLOCK_SKEW`` (contract v2:
+    #: replaces ``future_timestamp``)
+    TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
     INVALID_CUSTOMER_ID = "invalid_customer_id"
     INVALID_ORDER_ID = "invalid_order_id"
     INVALID_EVENT_ID = "invalid_event_id"
     INVALID_MARGIN = "invalid_margin"
+    INVALID_TENANT_ID = "invalid_tenant_id"
     INVALID_FIELD = "invalid_field"
     PROCESSING_ERROR = "processing_error"  # a bug tripped by this record; see the worker log
 
@@ -71,6 +80,7 @@ _FIELD_CODES = {
     "margin": ErrorCode.INVALID_MARGIN,
     "event_type": ErrorCode.UNKNOWN_EVENT_TYPE,
     "schema_version": ErrorCode.UNSUPPORTED_SCHEMA_VERSION,
+    "tenant_id": ErrorCode.INVALID_TENANT_ID,
 }
 
 
@@ -89,6 +99,7 @@ class Order(NamedTuple):
     ts: int  # occurred_at, epoch seconds (UTC)
     margin_bp: int  # gross margin rate in basis points, 0..10000
     channel: str | None = None
+    tenant: str = "default"  # the shop on the platform (contract v2 ``tenant_id``)
 
 
 class OrderValidator:
@@ -98,18 +109,21 @@ class OrderValidator:
         self._settings = settings
         self._max_bytes = settings.max_event_bytes
         self._skew_s = settings.max_clock_skew.total_seconds()
+        self._min_ts = settings.min_event_time.timestamp()
+        self._default_tenant = settings.default_tenant
         self._reporting_decimals = _minor_unit(settings, settings.currency)
         self._reporting_unit = Decimal(1).scaleb(-self._reporting_decimals)
         self._default_margin_bp = _basis_points(settings.default_margin)
         self._fast = FastDecoder(
             settings.currency, self._reporting_decimals, _convertible(settings), self._to_minor,
-            _basis_points, self._default_margin_bp,
+            _basis_points, self._default_margin_bp, self._default_tenant,
         )
 
     def validate(self, raw: bytes | None, now: float) -> Order:
         """Return the normalised order, or raise :class:`InvalidEvent`.
 
-        ``now`` is the wall clock (epoch seconds), used only to reject far-future dates.
+        ``now`` is the wall clock (epoch seconds), used only to reject far-future dates
+        (``math.inf`` accepts any).
         """
         if raw is None:
             raise InvalidEvent(ErrorCode.INVALID_JSON, "message has no value (tombstone)")
@@ -118,21 +132,27 @@ class OrderValidator:
                 ErrorCode.TOO_LARGE, f"{len(raw)} bytes exceeds the limit of {self._max_bytes}"
             )
         fields = self._fast.decode(raw)
-        if fields is not None and fields[5] <= now + self._skew_s:
-            event_id, kind, order_id, customer_id, amount, ts, margin_bp, channel = fields
-            return Order(event_id, kind, order_id, customer_id, amount, int(ts // 1), margin_bp, channel)
+        if fields is not None and self._min_ts <= fields[5] <= now + self._skew_s:
+            event_id, kind, order_id, customer_id, amount, ts, margin_bp, channel, tenant = fields
+            return Order(event_id, kind, order_id, customer_id, amount, int(ts // 1), margin_bp,
+                         channel, tenant)
+        try:  # the fast path's reader, so both agree on what JSON is (and on nesting)
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidEvent(ErrorCode.INVALID_JSON, str(exc)[:300]) from None
         try:
-            event = OrderEvent.model_validate_json(raw)
+            event = OrderEvent.model_validate(message)
         except ValidationError as exc:
             raise _translate(exc) from None
         return self._normalise(event, now)
 
     def _normalise(self, event: OrderEvent, now: float) -> Order:
         ts = event.occurred_at.timestamp()
-        if ts > now + self._skew_s:
+        if not self._min_ts <= ts <= now + self._skew_s:
             raise InvalidEvent(
-                ErrorCode.FUTURE_TIMESTAMP,
-                f"occurred_at is more than {self._settings.max_clock_skew} in the future",
+                ErrorCode.TIMESTAMP_OUT_OF_RANGE,
+                f"occurred_at is before {self._settings.min_event_time.isoformat()} or more than"
+                f" {self._settings.max_clock_skew} in the future",
                 "occurred_at",
             )
         margin_bp = (
@@ -147,6 +167,7 @@ class OrderValidator:
             ts=int(ts // 1),
             margin_bp=margin_bp,
             channel=event.channel,
+            tenant=self._default_tenant if event.tenant_id is None else event.tenant_id,
         )
 
     def _to_minor(self, amount: Decimal, currency: str) -> int:

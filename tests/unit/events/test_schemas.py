@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -26,3 +27,50 @@ def test_orders_schema_accepts_a_contract_event() -> None:
     jsonschema.validate(orjson.loads(orjson.dumps(order(amount=12.5, margin="0.3"))), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(order(event_type="order_shipped"), schema)
+
+
+def _orders_schema() -> dict[str, object]:
+    return json.loads((SCHEMA_DIR / "orders.schema.json").read_text())  # type: ignore[no-any-return]
+
+
+def _ecma_validator() -> type[jsonschema.protocols.Validator]:
+    """Draft 2020-12 with ``pattern`` read as ECMA-262 (regress), as the specification says."""
+    import regress
+
+    def pattern(validator: jsonschema.protocols.Validator, pattern: str, instance: object,
+                _schema: object) -> Iterator[jsonschema.ValidationError]:
+        if isinstance(instance, str) and not regress.Regex(pattern, flags="u").find(instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern})
+
+
+@pytest.mark.parametrize("engine", ["python-re", "ecma-262"])
+@pytest.mark.parametrize(("field", "value"), [
+    ("amount", "+5"), ("amount", "\u0665"), ("amount", "5\n"), ("amount", "1e2"), ("amount", "1_000"),
+    ("amount", " 5"), ("amount", "1000000000"), ("amount", "-0"), ("amount", [0, [1, 2], -2]),
+    ("margin", "+0.5"), ("margin", "0.5\n"), ("margin", "\u0660.5"), ("margin", "1.01"),
+    ("order_id", "o-1\n"), ("customer_id", "c\n"), ("event_id", "e\n"), ("currency", "USD\n"),
+    ("tenant_id", "t\n"), ("tenant_id", ""), ("tenant_id", "a b"), ("tenant_id", "t" * 65),
+    ("occurred_at", "2024-03-01T10:00:00Z\n"), ("occurred_at", "\u0662024-03-01T10:00:00Z"),
+    ("occurred_at", "2024-03-01T10:00:00"), ("occurred_at", "2024-03-01 10:00:00Z"),
+])
+def test_orders_schema_rejects_under_python_and_ecma_regexes(engine: str, field: str,
+                                                            value: object) -> None:
+    cls = jsonschema.Draft202012Validator if engine == "python-re" else _ecma_validator()
+    validator = cls(_orders_schema())
+    assert validator.is_valid(order())
+    assert not validator.is_valid(order(**{field: value}))
+
+
+@pytest.mark.parametrize("engine", ["python-re", "ecma-262"])
+@pytest.mark.parametrize(("field", "value"), [
+    ("amount", "0"), ("amount", "007.50"), ("amount", "999999999.999"), ("amount", 12.5),
+    ("margin", "1.000"), ("margin", "0.35"), ("margin", "00.5"), ("margin", None),
+    ("tenant_id", "Shop-1.eu_2"), ("tenant_id", None), ("event_id", "é" * 128),
+    ("occurred_at", "2024-03-01T10:00:00.123456789-05:30"), ("schema_version", 1.0),
+])
+def test_orders_schema_accepts_under_python_and_ecma_regexes(engine: str, field: str,
+                                                            value: object) -> None:
+    cls = jsonschema.Draft202012Validator if engine == "python-re" else _ecma_validator()
+    assert cls(_orders_schema()).is_valid(order(**{field: value}))
