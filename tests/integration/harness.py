@@ -145,6 +145,22 @@ class Harness:
         finally:
             await store.close()
 
+    async def wait_confirmed(self, high: dict[int, int], limit_s: float = 60.0) -> None:
+        """Until the worker has confirmed every record up to ``high``: their outputs are all
+        acknowledged by the broker (Redis records that with the state)."""
+        store = self.store()
+        confirmed: dict[int, int] = {}
+        try:
+            deadline = time.monotonic() + limit_s
+            while time.monotonic() < deadline:
+                confirmed = await store.confirmed_offsets(self.settings.topic_orders)
+                if all(confirmed.get(p, -1) >= o for p, o in high.items()):
+                    return
+                await asyncio.sleep(0.05)
+            raise TimeoutError(f"worker did not confirm {high} in {limit_s}s (has {confirmed})")
+        finally:
+            await store.close()
+
     async def summaries(self, customer_ids: Sequence[str]) -> dict[str, Summary]:
         store = self.store()
         try:

@@ -35,7 +35,7 @@ async def test_a_huge_key_is_cut_and_flagged(pipeline: Pipeline) -> None:
 
 async def test_a_record_fits_the_limit_even_when_escaping_inflates_it(pipeline: Pipeline) -> None:
     # control characters become \u00XX in JSON: 64 KiB of them would be a 384 KiB record
-    key, body = await _dead_letter(pipeline, b"c-1", b"\x01" * 200_000)
+    _, body = await _dead_letter(pipeline, b"c-1", b"\x01" * 200_000)
     assert len(orjson.dumps(body)) <= 128 * 1024
     assert body["raw_truncated"] is True
     assert 0 < len(body["raw"]) < RAW_LIMIT
