@@ -68,8 +68,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump(mode="json").items():
         if value is None:
             continue
-        if name in ("redis_url", "kafka_sasl_password"):
-            value = getattr(settings, name).get_secret_value()
+        secret = getattr(settings, name)
+        if isinstance(secret, SecretStr):  # dumped masked: the child needs the value
+            value = secret.get_secret_value()
         env[f"CLV_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env
 

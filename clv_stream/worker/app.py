@@ -113,7 +113,7 @@ class OrdersService(mode.Service):
             try:
                 waiting = await self.store.due(until=await self.store.clock(), limit=1)
             except StoreError as exc:
-                logger.warning("cannot look for due customers: %s", exc)
+                logger.warning("cannot look for due customers (%s)", type(exc).__name__)
                 waiting = []
             try:
                 full = await self.loop_.exclusive(self._sweep_homeless) if waiting else False
@@ -137,7 +137,7 @@ class OrdersService(mode.Service):
             try:
                 model = await self.store.current_model()
             except StoreError as exc:
-                logger.warning("cannot check for a new model: %s", exc)
+                logger.warning("cannot check for a new model (%s)", type(exc).__name__)
                 model = None
             if model is not None:
                 if model.version != self.pipeline.model.version:
@@ -174,6 +174,9 @@ def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_enabled=True,
+        # Faust's own pages (/router/, /table/) serve nothing clv-stream needs
+        web_router_enabled=False,
+        web_tables_enabled=False,
         autodiscover=False,
         store="memory://",
         # Faust wants a data directory even without tables; keep it out of the cwd
