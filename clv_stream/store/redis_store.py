@@ -177,8 +177,11 @@ class RedisStore:
         return self.key("{0}", "part", topic)
 
     async def applied_offsets(self, topic: str) -> dict[int, int]:
-        """The highest offset applied per partition of ``topic``."""
-        return await self._offsets(topic, "a")
+        """The highest offset applied per partition of ``topic`` (also from the layout before
+        the partition hash, for partitions no worker has claimed since)."""
+        with _translated():
+            legacy = await self._r.hgetall(self.key("off", topic))
+        return {**{int(p): int(o) for p, o in legacy.items()}, **await self._offsets(topic, "a")}
 
     async def confirmed_offsets(self, topic: str) -> dict[int, int]:
         """The highest offset per partition of ``topic`` whose outputs were published."""
