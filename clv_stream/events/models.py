@@ -324,8 +324,10 @@ class DeadLetter(BaseModel):
     topic: str
     partition: int
     offset: int
-    key: str | None
-    raw: str = Field(description="The original bytes (up to 64 KiB), as UTF-8 or base64")
+    key: str | None = Field(description="The message key (its first 1 KiB)")
+    key_truncated: bool = Field(default=False, description="The key was longer than 1 KiB")
+    raw: str = Field(description="The original bytes (up to 64 KiB, less when the record would "
+                                 "exceed CLV_MAX_DEADLETTER_BYTES), as UTF-8 or base64")
     raw_encoding: Literal["utf-8", "base64"]
     raw_truncated: bool
     received_at: datetime
