@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
-from clv_stream.events.validation import ErrorCode, OrderValidator
+from clv_stream.events.validation import ErrorCode, Order, OrderValidator
 from clv_stream.exceptions import InvalidEvent
 from clv_stream.settings import Settings
 from tests.corpus import BAD_INPUTS, order
@@ -153,8 +155,6 @@ def test_times_outside_the_window_are_out_of_range(validator: OrderValidator, oc
 
 
 def test_the_window_is_min_event_time_to_now_plus_skew() -> None:
-    from datetime import UTC, datetime, timedelta
-
     v = OrderValidator(Settings(min_event_time=datetime(2020, 1, 1, tzinfo=UTC),
                                 max_clock_skew=timedelta(hours=1)))
     now = datetime(2024, 3, 1, 10, tzinfo=UTC).timestamp()
@@ -166,8 +166,6 @@ def test_the_window_is_min_event_time_to_now_plus_skew() -> None:
 
 
 def test_min_event_time_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    from datetime import UTC, datetime
-
     assert Settings().min_event_time == datetime(1970, 1, 1, tzinfo=UTC)
     monkeypatch.setenv("CLV_MIN_EVENT_TIME", "2000-01-01T00:00:00+01:00")
     assert Settings().min_event_time == datetime(1999, 12, 31, 23, tzinfo=UTC)
@@ -192,8 +190,6 @@ def test_a_bad_tenant_id_is_dead_lettered(validator: OrderValidator, tenant_id: 
 
 
 def test_default_tenant_is_a_checked_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pydantic import ValidationError
-
     assert Settings().default_tenant == "default"
     assert Settings(default_tenant="t" * 64).default_tenant == "t" * 64
     monkeypatch.setenv("CLV_DEFAULT_TENANT", "shop.eu-1_a")
@@ -204,8 +200,6 @@ def test_default_tenant_is_a_checked_setting(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_order_keeps_its_fields_and_adds_tenant_last() -> None:
-    from clv_stream.events.validation import Order
-
     assert Order._fields == ("event_id", "kind", "order_id", "customer_id", "amount_minor", "ts",
                              "margin_bp", "channel", "tenant")
     assert Order("e", "p", "o", "c", 1, 2, 3).tenant == "default"
