@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo dev test lint typecheck unit integration schemas bench clean
+.PHONY: install demo dev test lint typecheck unit integration reliability schemas bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ unit: install
 
 integration: install
 	$(PY) -m pytest tests/integration -q
+
+# The fault-injection suite at full size (make test runs its short version): worker kill -9,
+# Redis crash/rollback/outage/OOM, broker pause, rebalance and a stale worker, duplicates, bad
+# input, SIGTERM with a dependency down. One JSON line per scenario goes to the report.
+RELIABILITY_REPORT ?= benchmarks/results/reliability.jsonl
+reliability: install
+	CLV_RELIABILITY_SCALE=long CLV_RELIABILITY_REPORT=$(RELIABILITY_REPORT) \
+		$(PY) -m pytest tests/reliability -q -p no:cacheprovider
 
 test: lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
