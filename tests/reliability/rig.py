@@ -8,7 +8,10 @@ conditions with deadlines, then judges:
 * state: every customer's aggregate in Redis against a batch computation over the events
   actually published (:func:`expected_summaries`, deduplicated as the contract says: the
   scope is (tenant_id, customer_id, event_id), the default event_id ``{order_id}:{event_type}``),
-  counting orders ``lost`` and ``double_counted`` and customers otherwise ``diverged``;
+  counting per customer the orders Redis counts fewer (``lost``) or more (``double_counted``:
+  an order counted twice, or one whose cancel was lost) times than the batch, and the
+  customers with the right count but another aggregate (``diverged``: a refund lost or
+  applied twice, say);
 * outputs: per customer, each ``clv.updates`` record's ``previous`` equals the ``current``
   of the update published before it (an exact re-emission of an earlier record, same
   event_id and same body, is tolerated: at-least-once output), and the last update on the
@@ -26,6 +29,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -53,6 +57,7 @@ from tests.integration.harness import Harness
 SCALE = "long" if os.environ.get("CLV_RELIABILITY_SCALE", "").lower() == "long" else "ci"
 LONG = SCALE == "long"
 REPORT_ENV = "CLV_RELIABILITY_REPORT"
+LOGS_ENV = "CLV_RELIABILITY_LOGS"  # a directory: every worker's log is copied there
 LONG_TEST_TIMEOUT_S = 1800
 #: Summary lines of the session, repeated in the terminal summary (conftest).
 LINES: list[str] = []
@@ -363,11 +368,18 @@ class Rig(Harness):
         worker.stop()
 
     def close(self) -> None:
-        for worker in self.workers:
+        """Kill every worker (SIGCONT first: it may be stopped); keep their logs in
+        ``$CLV_RELIABILITY_LOGS`` when that is set."""
+        keep = os.environ.get(LOGS_ENV)
+        for n, worker in enumerate(self.workers):
             if worker.pid is not None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(worker.pid, signal.SIGCONT)
             worker.kill()
+            if keep:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(OSError):
+                    shutil.copy(worker.log_path, Path(keep) / f"{self.settings.app_id}-{n}.log")
             worker.close()
 
     def logs(self) -> str:
@@ -716,7 +728,7 @@ async def observe(worker: WorkerProcess, seconds: float, every_s: float = 0.5,
     seen: list[dict[str, Any]] = []
     end = time.monotonic() + seconds
     while True:
-        h = await asyncio.to_thread(health, worker, min(3.0, max(every_s, 0.5)))
+        h = await asyncio.to_thread(health, worker, 3.0)
         h["alive"] = worker.running
         h["t"] = round(seconds - (end - time.monotonic()), 1)
         seen.append(h)
