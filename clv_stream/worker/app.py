@@ -174,9 +174,6 @@ def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_enabled=True,
-        # Faust's own pages (/router/, /table/) serve nothing clv-stream needs
-        web_router_enabled=False,
-        web_tables_enabled=False,
         autodiscover=False,
         store="memory://",
         # Faust wants a data directory even without tables; keep it out of the cwd
