@@ -39,7 +39,7 @@ from clv_stream.settings import Settings
 from clv_stream.store.redis_store import CustomerState, Fence, Positioned, RedisStore
 from clv_stream.store.snapshot import Published, encode_summary, is_snapshot_of, snapshot_text
 
-__all__ = ["BatchOutcome", "OutRecord", "Pipeline", "RawRecord"]
+__all__ = ["BatchOutcome", "OutRecord", "Pipeline", "RawRecord", "Replay"]
 
 logger = logging.getLogger(__name__)
 #: Bytes of a rejected message a dead letter carries at most (the contract's limit).
@@ -56,6 +56,13 @@ class RawRecord(NamedTuple):
     offset: int
     key: bytes | None
     value: bytes | None
+
+
+class Replay(NamedTuple):
+    """How a batch applied but never confirmed was scored: its event time and model."""
+
+    as_of: int
+    model_version: str
 
 
 class OutRecord(NamedTuple):
@@ -225,12 +232,22 @@ class Pipeline:
 
     @model.setter
     def model(self, model: ScoringModel) -> None:
+        self._models[model.version] = model
+        # one assignment, so a batch never mixes two models (see _emit)
+        self._scoring = self._scoring_of(model)
+
+    def _scoring_of(self, model: ScoringModel) -> _Scoring:
         cuts = model.tier_cuts or tuple(float(c) for c in self._s.value_tier_cuts)
         rfm = seg.RfmCuts(**model.rfm_cuts) if model.rfm_cuts else seg.RfmCuts()
         rules = seg.SegmentRules(cuts, self._s.at_risk_days, self._s.lapsed_days, rfm)  # type: ignore[arg-type]
-        self._models[model.version] = model
-        # one assignment, so a batch never mixes two models (see _emit)
-        self._scoring = _Scoring(model, rules)
+        return _Scoring(model, rules)
+
+    async def _scoring_for(self, replay: Replay | None) -> _Scoring:
+        """The current model, or the one the replayed batch was scored with."""
+        scoring = self._scoring
+        if replay is None or replay.model_version in ("", scoring.model.version):
+            return scoring
+        return self._scoring_of(await self._model_for(replay.model_version))
 
     @property
     def _model(self) -> ScoringModel:
@@ -241,7 +258,8 @@ class Pipeline:
         return self._scoring.rules
 
     async def process(self, batch: Sequence[RawRecord], shards: Sequence[int] = (),
-                      home: bool = False, fence: Fence | None = None) -> BatchOutcome:
+                      home: bool = False, fence: Fence | None = None,
+                      replay: Replay | None = None) -> BatchOutcome:
         """Process a batch; a record that breaks processing is dead-lettered, never fatal.
 
         ``shards``: the partitions of the consume lane the batch came from; customers whose
@@ -249,7 +267,10 @@ class Pipeline:
         are re-scored with it (``time_decay``). An empty batch does only that. ``home``:
         every record is keyed by its ``customer_id`` (so its partition is the customer's).
         ``fence``: the batch's partitions as this worker claimed them (see
-        :meth:`RedisStore.claim`); checked again by :meth:`confirm`.
+        :meth:`RedisStore.claim`); checked again by :meth:`confirm`. ``replay``: the batch
+        is one applied but never confirmed (a crash between sending its outputs and
+        recording them): it is scored at the event time and with the model it was scored
+        with then, so its outputs are emitted again byte for byte.
 
         Store and broker outages (:class:`StoreError`) propagate: the caller retries the
         batch. Any other exception is a bug tripped by some record: the batch is retried one
@@ -257,22 +278,26 @@ class Pipeline:
         ``processing_error`` (their aggregate updates, if applied, stay applied once).
         """
         fence = fence or {}
+        positions: dict[int, int] = {}
+        for raw in batch:
+            if raw.offset > positions.get(raw.partition, -1):
+                positions[raw.partition] = raw.offset
+        scoring = await self._scoring_for(replay)
+        as_of = replay.as_of if replay else 0
         try:
-            out = await self._process(batch, shards, home, fence)
+            out = await self._process(batch, shards, home, fence, positions, scoring, as_of)
         except StoreError:
             raise
         except Exception:
             logger.exception("batch of %s failed; isolating the failing records", len(batch))
-            out = await self._process_one_by_one(batch, shards, home, fence)
+            out = await self._process_one_by_one(batch, shards, home, fence, scoring, as_of)
         out.topic, out.fence = batch[0].topic if batch else self._s.topic_orders, fence
-        positions = out.positions
-        for raw in batch:
-            if raw.offset > positions.get(raw.partition, -1):
-                positions[raw.partition] = raw.offset
+        out.positions = positions
         return out
 
     async def _process_one_by_one(self, batch: Sequence[RawRecord], shards: Sequence[int],
-                                  home: bool, fence: Fence) -> BatchOutcome:
+                                  home: bool, fence: Fence, scoring: _Scoring,
+                                  as_of: int) -> BatchOutcome:
         """Find the records that fail alone, dead-letter them, process the rest as one batch.
 
         The probes' outputs are dropped: the final pass emits once per customer, from the
@@ -282,7 +307,8 @@ class Pipeline:
         counts = [0, 0, 0]  # applied, duplicates, redelivered: by the probes, which apply
         for i, raw in enumerate(batch):
             try:
-                probe = await self._process([raw], (), home, fence)
+                probe = await self._process([raw], (), home, fence, {raw.partition: raw.offset},
+                                            scoring, as_of)
             except StoreError:
                 raise
             except Exception as exc:  # the point is to survive anything
@@ -291,7 +317,7 @@ class Pipeline:
             counts = [counts[0] + probe.applied, counts[1] + probe.duplicates,
                       counts[2] + probe.redelivered]
         rest = [raw for i, raw in enumerate(batch) if i not in failing]
-        out = await self._process(rest, shards, home, fence)
+        out = await self._process(rest, shards, home, fence, {}, scoring, as_of)
         out.received = len(batch)
         out.applied, out.duplicates, out.redelivered = counts
         for i, err in failing.items():
@@ -300,8 +326,9 @@ class Pipeline:
             out.records.append(self._dead_letter(batch[i], error, self._wall()))
         return out
 
-    async def _process(self, batch: Sequence[RawRecord], shards: Sequence[int],
-                       home: bool, fence: Fence) -> BatchOutcome:
+    async def _process(self, batch: Sequence[RawRecord], shards: Sequence[int], home: bool,
+                       fence: Fence, positions: dict[int, int], scoring: _Scoring,
+                       as_of: int) -> BatchOutcome:
         out = BatchOutcome(received=len(batch))
         valid: list[Positioned] = []
         now = self._wall()
@@ -318,20 +345,22 @@ class Pipeline:
         topic = batch[0].topic if batch else self._s.topic_orders
         # a batch of orders takes a few due customers along; an idle look (no records) more
         limit = self._s.due_batch_max if batch else self._s.idle_due_max
-        result = await self._store.apply(topic, valid, home, shards, limit, fence)
+        result = await self._store.apply(topic, valid, home, shards, limit, fence, positions,
+                                         as_of, scoring.model.version)
         out.full_look = result.looked >= limit
         out.applied, out.duplicates = result.applied, result.duplicates
         out.redelivered, out.clock, out.due = result.redelivered, result.clock, len(result.due)
         last: dict[str, Order] = {p.order.customer_id: p.order for p in valid}
         causes = {cid: (_CAUSES[o.kind], o.event_id) for cid, o in last.items()}
         if not result.due:
-            await self._emit(result.customers, result.clock, causes, out)
+            await self._emit(result.customers, result.clock, causes, out, scoring)
             return out
         decay = ("time_decay", f"due:{result.clock}")
         causes.update((s.customer_id, decay) for s in result.due)
         kept = len(out.records), len(out.publish), out.updates, out.segment_changes
         try:
-            await self._emit([*result.customers, *result.due], result.clock, causes, out)
+            await self._emit([*result.customers, *result.due], result.clock, causes, out,
+                             scoring)
         except StoreError:
             raise
         except Exception:
@@ -342,7 +371,7 @@ class Pipeline:
             del out.records[kept[0]:], out.publish[kept[1]:]
             out.updates, out.segment_changes, out.due = kept[2], kept[3], 0
             await self._store.postpone(result.due, result.clock + 86400)
-            await self._emit(result.customers, result.clock, causes, out)
+            await self._emit(result.customers, result.clock, causes, out, scoring)
         return out
 
     async def rescore(self, customer_ids: Sequence[str], cause: str, source: str) -> BatchOutcome:
@@ -401,9 +430,11 @@ class Pipeline:
         clock: int,
         causes: dict[str, tuple[str, str]],
         out: BatchOutcome,
+        scoring: _Scoring | None = None,
     ) -> None:
-        """Score the customers, then emit per customer: an update when the value moved
-        enough, a segment event per changed dimension, and what to record as published.
+        """Score the customers (with ``scoring``, default the current model), then emit per
+        customer: an update when the value moved enough, a segment event per changed
+        dimension, and what to record as published.
 
         Everything that can be is computed for the whole batch at once (values, labels,
         next due times); the loop only compares and builds records.
@@ -425,7 +456,7 @@ class Pipeline:
             states, texts = [states[i] for i in kept], [texts[i] for i in kept]
         if not states:
             return
-        scoring = self._scoring  # the model may be swapped during the awaits below
+        scoring = scoring or self._scoring  # the model may be swapped during the awaits below
         previous, stale = self._cached_previous(states)
         for version in {snapshot.model_version for _, snapshot in stale}:
             await self._model_for(version)

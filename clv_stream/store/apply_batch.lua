@@ -29,7 +29,13 @@
 --       home ("1": every record is keyed by its customer_id, so an applied record's
 --       partition is its customer's home), due_limit, shards: a JSON array of the lane's
 --       partitions (-1: the index of customers without a home), fence: a JSON object
---       partition -> [generation, highest offset the caller knows applied] ({}: unfenced)
+--       partition -> [generation, highest offset the caller knows applied] ({}: unfenced),
+--       positions: a JSON object partition -> the batch's highest offset (dead-lettered
+--       records included: all of them are done with once the batch is), as_of: the event
+--       time to score and look for due customers at (0: the stream clock after the batch;
+--       a replay passes the one of the batch it replays), model_version: what the caller
+--       scores with. Per partition of the batch, a:<p>, k:<p> (as_of) and v:<p> (the model
+--       version) are stored, so a batch applied but never confirmed can be replayed alike.
 -- Returns: {clock, applied, duplicates, redelivered, touched (count of customer rows that
 --           follow for the records; the due customers' rows come after them), looked (due
 --           index entries looked at: re-scored, handed to their home, or dropped),
@@ -43,6 +49,9 @@ local home = ARGV[5] == '1'
 local due_limit = tonumber(ARGV[6] or '0')
 local shards = cjson.decode(ARGV[7] or '[]')
 local fence = cjson.decode(ARGV[8] or '{}')
+local positions = cjson.decode(ARGV[9] or '{}')
+local as_of = tonumber(ARGV[10] or '0')
+local model_version = ARGV[11] or ''
 local FIELDS = 10
 local part_key = partition_key(prefix, topic)
 local refused = check_fence(part_key, fence)
@@ -289,12 +298,24 @@ for base = 0, #recs - 1, FIELDS do
   if offset > high[part] then high[part] = offset end
 end
 
-for part, offset in pairs(high) do
-  if offset > stored[part] then redis.call('HSET', part_key, 'a:' .. part, fmt(offset)) end
-end
 redis.call('SET', prefix .. ':clock', fmt(clock))
+if as_of <= 0 then as_of = clock end
+for p, offset in pairs(positions) do
+  local part = tonumber(p)
+  if stored[part] == nil then
+    stored[part] = tonumber(redis.call('HGET', part_key, 'a:' .. part) or '-1')
+    high[part] = stored[part]
+  end
+  if offset > high[part] then high[part] = offset end
+end
+for part, offset in pairs(high) do
+  if offset > stored[part] then
+    redis.call('HSET', part_key, 'a:' .. part, fmt(offset), 'k:' .. part, fmt(as_of),
+               'v:' .. part, model_version)
+  end
+end
 
-local out = {clock, applied, duplicates, redelivered, #touched, 0}
+local out = {as_of, applied, duplicates, redelivered, #touched, 0}
 local k = 6
 for _, cid in ipairs(touched) do
   local c = customers[cid]
@@ -311,7 +332,7 @@ local left = due_limit
 for _, shard in ipairs(shards) do
   if left <= 0 then break end
   local index = due_index(prefix, shard)
-  local found = redis.call('ZRANGEBYSCORE', index, '-inf', clock, 'WITHSCORES', 'LIMIT', 0, left)
+  local found = redis.call('ZRANGEBYSCORE', index, '-inf', as_of, 'WITHSCORES', 'LIMIT', 0, left)
   for j = 1, #found, 2 do
     local cid, at = found[j], found[j + 1]
     left = left - 1

@@ -7,8 +7,9 @@
 -- later writes are refused (check_fence). Taking back restores the caller's generation
 -- unless a newer owner has claimed the partition since (then -1: fenced).
 -- Returns: {marker (1: this Redis held clv-stream state before this call, 0: it did not),
---           then per partition: partition, generation (-1: fenced), applied, confirmed}
---           (offsets -1 when none is stored)
+--           then per partition: partition, generation (-1: fenced), applied, confirmed
+--           (offsets -1 when none is stored), the as_of and the model version of the last
+--           batch applied (0 and "" when none)}
 -- The marker key P:created tells a new Redis (or one that lost everything) from one that
 -- only never saw a partition. Offsets of the layout before the partition hash (P:off:{topic})
 -- are carried over once, as applied and confirmed.
@@ -21,7 +22,7 @@ local marker = redis.call('SET', prefix .. ':created', ARGV[4], 'NX') and 0 or 1
 local out = {marker}
 for _, claim in ipairs(claims) do
   local p, mine = claim[1], claim[2]
-  local v = redis.call('HMGET', key, 'g:' .. p, 'a:' .. p, 'c:' .. p)
+  local v = redis.call('HMGET', key, 'g:' .. p, 'a:' .. p, 'c:' .. p, 'k:' .. p, 'v:' .. p)
   local gen, applied, confirmed = tonumber(v[1]) or 0, v[2], v[3]
   if applied == false then
     local old = redis.call('HGET', legacy, p)
@@ -40,5 +41,7 @@ for _, claim in ipairs(claims) do
   out[#out + 1] = new
   out[#out + 1] = tonumber(applied) or -1
   out[#out + 1] = tonumber(confirmed) or -1
+  out[#out + 1] = tonumber(v[4]) or 0
+  out[#out + 1] = v[5] or ''
 end
 return out

@@ -75,13 +75,16 @@ Fence = Mapping[int, tuple[int, int]]
 
 
 class Claim(NamedTuple):
-    """A partition as a worker takes it: its generation (-1: another worker owns it now)
-    and the offsets stored with its state (-1: none)."""
+    """A partition as a worker takes it: its generation (-1: another worker owns it now),
+    the offsets stored with its state (-1: none), and the event time and model version its
+    last applied batch was scored with (to replay a batch applied but not confirmed)."""
 
     partition: int
     generation: int
     applied: int
     confirmed: int
+    as_of: int = 0
+    model_version: str = ""
 
 
 class Positioned(NamedTuple):
@@ -200,7 +203,8 @@ class RedisStore:
         with _translated():
             reply = await self._claim(args=[self._p, topic, orjson.dumps(claims),
                                             int(now if now is not None else time.time())])
-        rows = [Claim(*map(int, reply[i:i + 4])) for i in range(1, len(reply), 4)]
+        rows = [Claim(int(reply[i]), int(reply[i + 1]), int(reply[i + 2]), int(reply[i + 3]),
+                      int(reply[i + 4]), str(reply[i + 5])) for i in range(1, len(reply), 6)]
         return bool(int(reply[0])), rows
 
     async def ping(self) -> bool:
@@ -209,7 +213,8 @@ class RedisStore:
 
     async def apply(self, topic: str, records: Sequence[Positioned], home: bool = False,
                     shards: Sequence[int] = (), due_limit: int = 0,
-                    fence: Fence | None = None) -> ApplyResult:
+                    fence: Fence | None = None, positions: Mapping[int, int] | None = None,
+                    as_of: int = 0, model_version: str = "") -> ApplyResult:
         """Apply a batch atomically; return the clock and every touched customer's state.
 
         ``home``: every record is keyed by its ``customer_id``, so its partition is the
@@ -218,7 +223,9 @@ class RedisStore:
         (at most ``due_limit``); an entry found under another home than the customer's is
         handed to that home's index instead. ``fence``: see :data:`Fence`; a refusal raises
         :class:`~clv_stream.exceptions.Fenced` or :class:`~clv_stream.exceptions.StateRolledBack`
-        and writes nothing.
+        and writes nothing. ``positions``: per partition, the batch's highest offset (its
+        dead-lettered records included). ``as_of``: the event time to score at (0: the
+        stream clock after the batch; see :meth:`claim`), returned as ``clock``.
         """
         flat: list[Any] = []
         add = flat.extend
@@ -229,7 +236,8 @@ class RedisStore:
         with _translated():
             reply = await self._apply(args=[self._p, topic, self._window, orjson.dumps(flat),
                                             "1" if home else "0", due_limit,
-                                            orjson.dumps(list(shards)), _fence_json(fence)])
+                                            orjson.dumps(list(shards)), _fence_json(fence),
+                                            _offsets_json(positions), as_of, model_version])
         return _parse_apply(reply)
 
     async def publish(self, entries: Sequence[tuple[str, str, str, int | None]],
@@ -251,7 +259,7 @@ class RedisStore:
             add((cid, snapshot, segments, -1 if next_due is None else next_due))
         with _translated():
             await self._publish(args=[self._p, orjson.dumps(flat), topic, _fence_json(fence),
-                                      orjson.dumps({str(p): o for p, o in (confirmed or {}).items()})])
+                                      _offsets_json(confirmed)])
 
     async def customer(self, customer_id: str) -> CustomerState | None:
         found = await self.customers([customer_id])
@@ -338,6 +346,10 @@ class RedisStore:
                 await pipe.execute()
 
 
+
+
+def _offsets_json(offsets: Mapping[int, int] | None) -> bytes:
+    return orjson.dumps({str(p): o for p, o in (offsets or {}).items()})
 
 
 def _fence_json(fence: Fence | None) -> bytes:

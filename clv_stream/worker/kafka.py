@@ -27,7 +27,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeEr
 from redis import exceptions as rexc
 
 from clv_stream.exceptions import BrokerError, ClvStreamError, Fenced, StateLost, StateRolledBack, StoreError
-from clv_stream.pipeline import BatchOutcome, OutRecord, RawRecord
+from clv_stream.pipeline import BatchOutcome, OutRecord, RawRecord, Replay
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import Claim, Fence, refusal_code
 from clv_stream.worker.health import Health
@@ -45,8 +45,10 @@ GC_THRESHOLDS = (50_000, 20, 100)
 #: How long the sink trusts a topic's partition list before asking the producer again.
 PARTITIONS_TTL_S = 30.0
 
-#: ``process(records, shards, home, fence)``: see :meth:`clv_stream.pipeline.Pipeline.process`.
-Process = Callable[[list[RawRecord], Sequence[int], bool, Fence], Awaitable[BatchOutcome]]
+#: ``process(records, shards, home, fence, replay)``: see
+#: :meth:`clv_stream.pipeline.Pipeline.process`.
+Process = Callable[[list[RawRecord], Sequence[int], bool, Fence, Replay | None],
+                   Awaitable[BatchOutcome]]
 Confirm = Callable[[BatchOutcome], Awaitable[None]]
 
 
@@ -292,6 +294,9 @@ class BatchLoop:
         #: partition -> the generation this worker last held (taken back after a rollback)
         self._held: dict[int, int] = {}
         self._fenced: set[int] = set()  # owned by another worker now: left until reassigned
+        #: partition -> (its last applied offset, how that batch was scored): a batch applied
+        #: but never confirmed, replayed alone before anything else is read
+        self._replays: dict[int, tuple[int, Replay]] = {}
         self.batches = 0
         #: rolled_back, state_lost, fenced, retry_redis, retry_kafka -> times seen
         self.counts: dict[str, int] = {}
@@ -390,6 +395,11 @@ class BatchLoop:
                 async with self._lanes[lane]:
                     await self._retrying(functools.partial(self._claim, unclaimed))
                 continue
+            pending = [tp for tp in mine if tp.partition in self._replays]
+            if pending:
+                fetched, replay = await self._fetch_replay(pending, wait_ms)
+                await self._dispatch(lane, fetched, pending, replay)
+                continue
             fetched = await self._retrying(functools.partial(self._fetch, mine, wait_ms), "kafka")
             if not fetched:
                 if time.monotonic() >= next_look:
@@ -397,13 +407,41 @@ class BatchLoop:
                         more = await self._handle({}, mine, home=True)
                     next_look = time.monotonic() + (0.0 if more else self._s.due_poll_interval)
                 continue
-            keyed = all(_keyed(m) for msgs in fetched.values() for m in msgs)
-            if n > 1 and not keyed:
-                async with self._all_idle():  # a customer of this batch may be in another lane
-                    await self._handle(fetched, mine, home=False)
-            else:
-                async with self._lanes[lane]:
-                    await self._handle(fetched, mine, home=keyed)
+            await self._dispatch(lane, fetched, mine)
+
+    async def _dispatch(self, lane: int, fetched: dict[Any, list[Any]], mine: list[Any],
+                        replay: Replay | None = None) -> None:
+        keyed = all(_keyed(m) for msgs in fetched.values() for m in msgs)
+        if len(self._lanes) > 1 and not keyed:
+            async with self._all_idle():  # a customer of this batch may be in another lane
+                await self._handle(fetched, mine, home=False, replay=replay)
+        else:
+            async with self._lanes[lane]:
+                await self._handle(fetched, mine, home=keyed, replay=replay)
+
+    async def _fetch_replay(self, pending: list[Any],
+                            wait_ms: int) -> tuple[dict[Any, list[Any]], Replay]:
+        """The records of the batch applied but never confirmed on ``pending``: from the
+        confirmed offset (where the claim sought) to the applied one, exactly, so that
+        replayed as one batch at its event time they give the same outputs again."""
+        assert self.consumer is not None
+        consumer = self.consumer
+        upto = {tp: self._replays[tp.partition][0] for tp in pending}
+        replay = max((self._replays[tp.partition][1] for tp in pending), key=lambda r: r.as_of)
+        collected: dict[Any, list[Any]] = {tp: [] for tp in pending}
+        waiting = list(pending)
+        while waiting and not self._stopping.is_set():
+            fetched = await self._retrying(functools.partial(
+                consumer.getmany, *waiting, timeout_ms=wait_ms,
+                max_records=self._s.batch_max_records), "kafka")
+            for tp in list(waiting):
+                msgs = fetched.get(tp, [])
+                collected[tp] += [m for m in msgs if m.offset <= upto[tp]]
+                if msgs and msgs[-1].offset > upto[tp]:
+                    consumer.seek(tp, upto[tp] + 1)
+                if await consumer.position(tp) > upto[tp]:
+                    waiting.remove(tp)
+        return {tp: msgs for tp, msgs in collected.items() if msgs}, replay
 
     async def _claim(self, tps: list[Any]) -> None:
         """Claim partitions in Redis and seek each to where its state says to go on."""
@@ -425,6 +463,8 @@ class BatchLoop:
                 consumer.seek(tp, c.confirmed + 1)
             elif c.applied >= 0:  # applied, never confirmed: everything is read again
                 await consumer.seek_to_beginning(tp)
+            if c.applied > c.confirmed and c.as_of > 0:
+                self._replays[c.partition] = (c.applied, Replay(c.as_of, c.model_version))
             elif await self._lost(tp):
                 self._state_lost(tp, had_state)
                 await consumer.seek_to_beginning(tp)
@@ -464,6 +504,7 @@ class BatchLoop:
     def _forget(self, partitions: Sequence[int]) -> None:
         for p in partitions:
             self._claims.pop(p, None)
+            self._replays.pop(p, None)
             self._held.pop(p, None)
             self._fenced.discard(p)
 
@@ -486,7 +527,8 @@ class BatchLoop:
                 fetched[tp] = fetched.get(tp, []) + msgs
         return fetched
 
-    async def _handle(self, fetched: dict[Any, list[Any]], mine: list[Any], home: bool) -> bool:
+    async def _handle(self, fetched: dict[Any, list[Any]], mine: list[Any], home: bool,
+                      replay: Replay | None = None) -> bool:
         """Process, send, confirm, commit one batch; return whether its look at due
         customers was full (there may be more: look again at once)."""
         assert self.consumer is not None
@@ -505,7 +547,7 @@ class BatchLoop:
         fence = {p: self._claims[p] for p in shards}
         try:
             outcome: BatchOutcome = await self._retrying(
-                lambda: self._process(records, shards, home, fence))
+                lambda: self._process(records, shards, home, fence, replay))
             for p, high in outcome.positions.items():
                 gen, seen = self._claims[p]
                 self._claims[p] = (gen, max(seen, high))
@@ -514,6 +556,9 @@ class BatchLoop:
         except (Fenced, StateRolledBack) as exc:
             self._refused(exc, fetched, shards)
             return False
+        if replay is not None:
+            for p in shards:
+                self._replays.pop(p, None)
         if fetched:
             await self._commit({tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()})
             self.batches += 1

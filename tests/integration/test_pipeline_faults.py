@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 import orjson
 import pytest
@@ -21,12 +22,14 @@ class PoisonedStore(RedisStore):
     before writing, or (``late-poison``) after the batch was written."""
 
     async def apply(self, topic: str, records: Sequence[Positioned], home: bool = False,
-                    shards: Sequence[int] = (), due_limit: int = 0,
-                    fence: Fence | None = None) -> ApplyResult:
+                    shards: Sequence[int] = (), due_limit: int = 0, fence: Fence | None = None,
+                    positions: Mapping[int, int] | None = None, as_of: int = 0,
+                    model_version: str = "") -> ApplyResult:
         ids = {r.order.customer_id for r in records}
         if "poison" in ids:
             raise RuntimeError("boom")
-        result = await super().apply(topic, records, home, shards, due_limit, fence)
+        result = await super().apply(topic, records, home, shards, due_limit, fence, positions,
+                                     as_of, model_version)
         if "late-poison" in ids:
             raise RuntimeError("boom after the write")
         return result
@@ -112,11 +115,12 @@ class DecayTrips(Pipeline):
     customer ``poison-due`` (its own orders score fine)."""
 
     async def _emit(self, states: Sequence[CustomerState], clock: int,
-                    causes: dict[str, tuple[str, str]], out: BatchOutcome) -> None:
+                    causes: dict[str, tuple[str, str]], out: BatchOutcome,
+                    scoring: Any = None) -> None:
         if any(s.customer_id == "poison-due" and causes[s.customer_id][0] == "time_decay"
                for s in states):
             raise RuntimeError("boom in scoring")
-        await super()._emit(states, clock, causes, out)
+        await super()._emit(states, clock, causes, out, scoring)
 
 
 async def test_a_due_customer_that_trips_scoring_is_postponed_and_orders_go_on(
