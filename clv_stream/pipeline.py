@@ -171,8 +171,9 @@ class _Transition(NamedTuple):
     """One customer's move from its last published state to its current one.
 
     Output ids hash *what* changed (the published snapshot before, the aggregate now, the
-    model), not which batch carried it, so a redelivery in other batch boundaries after a
-    crash re-emits the same ids and downstream can deduplicate. ``key`` is that "what",
+    model, the event time it is valued at), not which batch carried it, so a redelivery in
+    other batch boundaries after a crash re-emits the same ids and downstream can
+    deduplicate, and two records with one id are the same record. ``key`` is that "what",
     encoded once per transition (not once per record it yields).
     """
 
@@ -184,11 +185,12 @@ class _Transition(NamedTuple):
 
     @classmethod
     def of(cls, state: CustomerState, summary: str, model_version: str, cause: str,
-           source: str) -> _Transition:
+           source: str, as_of: int) -> _Transition:
         """``summary``: ``encode_summary(state.summary)``, which the caller has already."""
         origin = source if cause not in _ORDER_CAUSES else ""  # e.g. due:<t>, refit:<v>
         customer_id = state.customer_id
-        key = "|".join((customer_id, state.pub, summary, model_version, state.segments, origin))
+        key = "|".join((customer_id, state.pub, summary, model_version, state.segments, origin,
+                        str(as_of)))
         hashed = hashlib.blake2b(key.encode(), digest_size=16)
         return cls(customer_id, cause, source, hashed, orjson.dumps(customer_id))
 
@@ -482,7 +484,7 @@ class Pipeline:
             cid = state.customer_id
             why, source = causes[cid]
             snapshot = state.pub
-            transition = _Transition.of(state, text, version, why, source)
+            transition = _Transition.of(state, text, version, why, source, clock)
             if self._should_update(cur, prev):
                 out.updates += 1
                 snapshot = snapshot_text(text, clock, version)

@@ -116,7 +116,9 @@ async def test_redis_rolled_back_to_an_older_snapshot(
             sc.check(settled, f"not settled: applied {await rig.applied()}, committed "
                      f"{await rig.committed()}, published up to {high}")
             sc.check(worker.running, f"the worker exited (code {exit_code(worker)})")
-            await sc.judge(rig)
+            # the outputs of the lost range are emitted again from the values Redis kept: a
+            # customer's chain may step back to a value published before, never elsewhere
+            await sc.judge(rig, rewinds=True)
         finally:
             rig.close()
             shutil.rmtree(keep, ignore_errors=True)
