@@ -35,7 +35,8 @@
 --       time to score and look for due customers at (0: the stream clock after the batch;
 --       a replay passes the one of the batch it replays), model_version: what the caller
 --       scores with. Per partition of the batch, a:<p>, k:<p> (as_of) and v:<p> (the model
---       version) are stored, so a batch applied but never confirmed can be replayed alike.
+--       version) are stored, so a batch applied but never confirmed can be replayed alike;
+--       per shard whose due index gave customers, l:<p> (as_of) until they are published.
 -- Returns: {clock, applied, duplicates, redelivered, touched (count of customer rows that
 --           follow for the records; the due customers' rows come after them), looked (due
 --           index entries looked at: re-scored, handed to their home, or dropped),
@@ -333,6 +334,10 @@ for _, shard in ipairs(shards) do
   if left <= 0 then break end
   local index = due_index(prefix, shard)
   local found = redis.call('ZRANGEBYSCORE', index, '-inf', as_of, 'WITHSCORES', 'LIMIT', 0, left)
+  if #found > 0 and shard >= 0 then
+    -- a look whose outputs are pending until publish.lua clears this: replayed alike
+    redis.call('HSET', part_key, 'l:' .. shard, fmt(as_of))
+  end
   for j = 1, #found, 2 do
     local cid, at = found[j], found[j + 1]
     left = left - 1

@@ -9,7 +9,8 @@
 -- Returns: {marker (1: this Redis held clv-stream state before this call, 0: it did not),
 --           then per partition: partition, generation (-1: fenced), applied, confirmed
 --           (offsets -1 when none is stored), the as_of and the model version of the last
---           batch applied (0 and "" when none)}
+--           batch applied (0 and "" when none), the as_of of a look at due customers whose
+--           outputs were not published (0: none)}
 -- The marker key P:created tells a new Redis (or one that lost everything) from one that
 -- only never saw a partition. Offsets of the layout before the partition hash (P:off:{topic})
 -- are carried over once, as applied and confirmed.
@@ -22,7 +23,7 @@ local marker = redis.call('SET', prefix .. ':created', ARGV[4], 'NX') and 0 or 1
 local out = {marker}
 for _, claim in ipairs(claims) do
   local p, mine = claim[1], claim[2]
-  local v = redis.call('HMGET', key, 'g:' .. p, 'a:' .. p, 'c:' .. p, 'k:' .. p, 'v:' .. p)
+  local v = redis.call('HMGET', key, 'g:' .. p, 'a:' .. p, 'c:' .. p, 'k:' .. p, 'v:' .. p, 'l:' .. p)
   local gen, applied, confirmed = tonumber(v[1]) or 0, v[2], v[3]
   if applied == false then
     local old = redis.call('HGET', legacy, p)
@@ -43,5 +44,6 @@ for _, claim in ipairs(claims) do
   out[#out + 1] = tonumber(confirmed) or -1
   out[#out + 1] = tonumber(v[4]) or 0
   out[#out + 1] = v[5] or ''
+  out[#out + 1] = tonumber(v[6]) or 0
 end
 return out

@@ -5,7 +5,8 @@
 --       topic, fence: a JSON object partition -> [generation, the batch's highest offset
 --       (-1: none)] (check_fence in common.lua; {}: unfenced, e.g. a refit page), confirmed:
 --       a JSON object partition -> the batch's highest offset, recorded as c:<p> (the
---       outputs of every record up to it are published)
+--       outputs of every record up to it are published); the fenced partitions' pending
+--       looks (l:<p>, apply_batch.lua) are cleared
 -- Writes per customer: HSET P:c:{id} pub .. sg ..; then per due index touched (P:due:{home}
 -- of the home the hash holds now, or P:due for customers without one) one ZADD and one
 -- ZREM (in chunks, so unpack stays within Lua's stack limit). The home is read here, not
@@ -59,6 +60,9 @@ for i = 1, #entries, 4 do
 end
 for index, args in pairs(due) do flush('ZADD', index, args) end
 for index, args in pairs(never) do flush('ZREM', index, args) end
+local looked = {}
+for p, _ in pairs(cjson.decode(ARGV[4] or '{}')) do looked[#looked + 1] = 'l:' .. p end
+if #looked > 0 then redis.call('HDEL', part_key, unpack(looked)) end
 for p, offset in pairs(cjson.decode(ARGV[5] or '{}')) do
   local was = tonumber(redis.call('HGET', part_key, 'c:' .. p) or '-1')
   if offset > was then redis.call('HSET', part_key, 'c:' .. p, string.format('%d', offset)) end

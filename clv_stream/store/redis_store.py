@@ -85,6 +85,7 @@ class Claim(NamedTuple):
     confirmed: int
     as_of: int = 0
     model_version: str = ""
+    look: int = 0  # the as_of of a look at due customers not published yet (0: none)
 
 
 class Positioned(NamedTuple):
@@ -204,7 +205,8 @@ class RedisStore:
             reply = await self._claim(args=[self._p, topic, orjson.dumps(claims),
                                             int(now if now is not None else time.time())])
         rows = [Claim(int(reply[i]), int(reply[i + 1]), int(reply[i + 2]), int(reply[i + 3]),
-                      int(reply[i + 4]), str(reply[i + 5])) for i in range(1, len(reply), 6)]
+                      int(reply[i + 4]), str(reply[i + 5]), int(reply[i + 6]))
+                for i in range(1, len(reply), 7)]
         return bool(int(reply[0])), rows
 
     async def ping(self) -> bool:

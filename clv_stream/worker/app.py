@@ -189,7 +189,7 @@ def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
 
 
 class ShutdownWatchdog:
-    """Ends the process ``CLV_SHUTDOWN_TIMEOUT`` (plus a second) after SIGTERM or SIGINT, if
+    """Ends the process ``CLV_SHUTDOWN_TIMEOUT`` after SIGTERM or SIGINT, if
     the orderly stop has not by then (a client waiting on a broker that does not answer).
 
     Nothing is lost by that: the state's offsets live in Redis with the state, so whatever
@@ -198,7 +198,7 @@ class ShutdownWatchdog:
     """
 
     def __init__(self, timeout_s: float) -> None:
-        self._timeout = timeout_s + 1.0
+        self._timeout = max(timeout_s - 0.2, 0.5)  # a little early: exiting takes a moment
         self._armed = False
 
     def arm(self) -> None:
@@ -210,7 +210,7 @@ class ShutdownWatchdog:
         timer.start()
 
     def _expire(self) -> None:
-        logger.warning("shutdown took longer than %.0fs; exiting now (uncommitted batches "
+        logger.warning("shutdown took longer than %.1fs; exiting now (uncommitted batches "
                        "are read again and applied once)", self._timeout)
         logging.shutdown()
         os._exit(0)

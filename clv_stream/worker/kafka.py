@@ -23,7 +23,12 @@ from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    MessageSizeTooLargeError,
+)
 from redis import exceptions as rexc
 
 from clv_stream.exceptions import BrokerError, ClvStreamError, Fenced, StateLost, StateRolledBack, StoreError
@@ -431,15 +436,20 @@ class BatchLoop:
         collected: dict[Any, list[Any]] = {tp: [] for tp in pending}
         waiting = list(pending)
         while waiting and not self._stopping.is_set():
+            waiting = [tp for tp in waiting if tp in consumer.assignment()]
             fetched = await self._retrying(functools.partial(
                 consumer.getmany, *waiting, timeout_ms=wait_ms,
-                max_records=self._s.batch_max_records), "kafka")
+                max_records=self._s.batch_max_records), "kafka") if waiting else {}
             for tp in list(waiting):
                 msgs = fetched.get(tp, [])
                 collected[tp] += [m for m in msgs if m.offset <= upto[tp]]
-                if msgs and msgs[-1].offset > upto[tp]:
-                    consumer.seek(tp, upto[tp] + 1)
-                if await consumer.position(tp) > upto[tp]:
+                try:
+                    if msgs and msgs[-1].offset > upto[tp]:
+                        consumer.seek(tp, upto[tp] + 1)
+                    done = await consumer.position(tp) > upto[tp]
+                except IllegalStateError:  # rebalanced meanwhile: no longer ours
+                    done = True
+                if done:
                     waiting.remove(tp)
         return {tp: msgs for tp, msgs in collected.items() if msgs}, replay
 
@@ -454,24 +464,35 @@ class BatchLoop:
         had_state, claims = await self._store.claim(
             topic, {tp.partition: self._held.get(tp.partition, 0) for tp in tps})
         by_partition = {tp.partition: tp for tp in tps}
-        for c in claims:
-            tp = by_partition[c.partition]
-            if c.generation < 0:
-                self._fence(c.partition)
-                continue
-            if c.confirmed >= 0:
-                consumer.seek(tp, c.confirmed + 1)
-            elif c.applied >= 0:  # applied, never confirmed: everything is read again
-                await consumer.seek_to_beginning(tp)
-            if c.applied > c.confirmed and c.as_of > 0:
-                self._replays[c.partition] = (c.applied, Replay(c.as_of, c.model_version))
-            elif await self._lost(tp):
-                self._state_lost(tp, had_state)
-                await consumer.seek_to_beginning(tp)
-            self._claims[c.partition] = (c.generation, c.applied)
-            self._held[c.partition] = c.generation
-            logger.info("claimed %s: generation %s, applied %s, confirmed %s",
-                        tp, c.generation, c.applied, c.confirmed)
+        try:
+            for c in claims:
+                await self._seek_claimed(by_partition[c.partition], c, had_state)
+        except IllegalStateError:  # rebalanced meanwhile: the lane looks at its assignment again
+            for c in claims:
+                self._claims.pop(c.partition, None)
+                self._replays.pop(c.partition, None)
+
+    async def _seek_claimed(self, tp: Any, c: Claim, had_state: bool) -> None:
+        assert self.consumer is not None
+        consumer = self.consumer
+        if c.generation < 0:
+            self._fence(c.partition)
+            return
+        if c.confirmed >= 0:
+            consumer.seek(tp, c.confirmed + 1)
+        elif c.applied >= 0:  # applied, never confirmed: everything is read again
+            await consumer.seek_to_beginning(tp)
+        elif await self._lost(tp):
+            self._state_lost(tp, had_state)
+            await consumer.seek_to_beginning(tp)
+        if c.applied > c.confirmed and c.as_of > 0:  # a batch never confirmed
+            self._replays[c.partition] = (c.applied, Replay(c.as_of, c.model_version))
+        elif c.look > 0:  # a look at due customers never published
+            self._replays[c.partition] = (c.confirmed, Replay(c.look, c.model_version))
+        self._claims[c.partition] = (c.generation, c.applied)
+        self._held[c.partition] = c.generation
+        logger.info("claimed %s: generation %s, applied %s, confirmed %s",
+                    tp, c.generation, c.applied, c.confirmed)
 
     async def _lost(self, tp: Any) -> bool:
         """Kafka says records of ``tp`` were processed; Redis has no state of it."""

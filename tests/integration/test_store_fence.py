@@ -154,7 +154,26 @@ async def test_a_batch_applied_but_not_confirmed_can_be_replayed_alike(store: Re
     assert second.clock > first.clock
     # a crash before the second batch was confirmed: the next owner learns how it was scored
     _, [again] = await store.claim(TOPIC, {0: 0})
-    assert again[2:] == (1, 0, second.clock, "m2")
+    assert again[2:6] == (1, 0, second.clock, "m2")
     replayed = await store.apply(TOPIC, [Positioned(0, 1, _order(30))], fence={
         0: (again.generation, 1)}, positions={0: 1}, as_of=second.clock, model_version="m2")
     assert (replayed.clock, replayed.redelivered, replayed.applied) == (second.clock, 1, 0)
+
+
+async def test_a_look_at_due_customers_is_pending_until_published(store: RedisStore) -> None:
+    """Time-driven outputs of a look never published (a crash, SIGTERM with the broker down)
+    are replayed at the look's event time, not recomputed later with another ``previous``."""
+    _, [claim] = await store.claim(TOPIC, {0: 0})
+    fence = {0: (claim.generation, -1)}
+    await store.apply(TOPIC, [Positioned(0, 0, _order(0))], home=True, fence=fence,
+                      positions={0: 0})
+    await store.publish([("c1", "", "", 1_700_000_000)], TOPIC, {0: (claim.generation, 0)},
+                        {0: 0})
+    looked = await store.apply(TOPIC, [], shards=[0], due_limit=10,
+                               fence={0: (claim.generation, 0)})
+    assert [s.customer_id for s in looked.due] == ["c1"]
+    _, [pending] = await store.claim(TOPIC, {0: claim.generation})
+    assert pending.look == looked.clock
+    await store.publish([("c1", "", "", None)], TOPIC, {0: (claim.generation, 0)})
+    _, [done] = await store.claim(TOPIC, {0: claim.generation})
+    assert done.look == 0

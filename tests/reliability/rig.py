@@ -320,7 +320,8 @@ def check_chains(updates: Sequence[Record]) -> OutputVerdict:
                 rewound = bool(back) or doc["previous"] is None
                 verdict.rewinds += rewound
                 where = f"the current of @{back[-1]}" if back else "no earlier update's current"
-                _example(verdict.rewind_examples if rewound else verdict.examples, f"{cid} @{partition}:{offset} ({doc['cause']}): "
+                examples = verdict.rewind_examples if rewound else verdict.examples
+                _example(examples, f"{cid} @{partition}:{offset} ({doc['cause']}): "
                          f"previous {_brief(doc['previous'])} is {where}; last published "
                          f"@{currents[-1][0] if currents else '-'} {_brief(expected)}")
             currents.append((offset, doc["current"]))
