@@ -278,6 +278,8 @@ class OutputVerdict:
     rewinds: int = 0
     conflicts: int = 0  # same event_id, different body
     stale_published: int = 0  # Redis' published snapshot is not the last update on the topic
+    #: of those, Redis holds a value published earlier (a rewind, as after a Redis rollback)
+    stale_rewound: int = 0
     examples: list[str] = field(default_factory=list)
     rewind_examples: list[str] = field(default_factory=list)
     conflict_examples: list[str] = field(default_factory=list)
@@ -549,10 +551,13 @@ class Rig(Harness):
         updates = await self.read_topic(self.settings.topic_updates)
         verdict = check_chains(updates)
         last: dict[str, dict[str, Any]] = {}
+        seen: dict[str, set[tuple[Any, Any, Any]]] = {}  # every (orders, net, as_of) published
         for r in sorted(updates, key=lambda r: (r.partition, r.offset)):
             assert r.value is not None
             doc = orjson.loads(r.value)
             last[doc["customer_id"]] = doc
+            seen.setdefault(doc["customer_id"], set()).add(
+                (doc["current"]["orders"], Decimal(doc["current"]["net_revenue"]), doc["as_of"]))
         store = self.store()
         try:
             ids = sorted(last)
@@ -576,6 +581,9 @@ class Rig(Harness):
                     and update["as_of"] == iso(published.as_of))
             if not same:
                 verdict.stale_published += 1
+                verdict.stale_rewound += (
+                    published.summary.orders, Decimal(published.summary.net_minor) / 100,
+                    iso(published.as_of)) in seen.get(st.customer_id, set())
                 _example(verdict.published_examples, f"{st.customer_id}: last update on the topic "
                          f"{_brief(cur)} as of {update['as_of']}, Redis recorded as published "
                          f"orders={published.summary.orders} net={published.summary.net_minor} "
@@ -659,17 +667,23 @@ class Scenario:
             self.set(bad_applied=state.unexpected)
             self.check(state.unexpected == 0, f"{state.unexpected} customers of bad messages "
                        f"got state: {state.examples}")
+        # the worker keeps looking at due customers: Redis records a publication just after
+        # the broker acked it, so compare once a read of both sides agrees (or time is up)
         out = await rig.judge_outputs()
+        deadline = time.monotonic() + 15
+        while out.stale_published and time.monotonic() < deadline:
+            out = await rig.judge_outputs()
         self.set(outputs_checked=out.checked, reemitted=out.reemitted, chain_breaks=out.breaks,
                  rewinds=out.rewinds, id_conflicts=out.conflicts,
-                 stale_published=out.stale_published)
+                 stale_published=out.stale_published, stale_rewound=out.stale_rewound)
         allowed = out.rewinds if rewinds else 0
         self.check(out.breaks == allowed, f"{out.breaks - allowed} clv.updates whose previous "
                    f"is not the last published value: {out.examples}")
         self.check(out.conflicts == 0, f"{out.conflicts} event_ids re-used with another body: "
                    f"{out.conflict_examples}")
-        self.check(out.stale_published == 0, f"{out.stale_published} customers whose "
-                   f"published state in Redis is not their last update: {out.published_examples}")
+        stale = out.stale_published - (out.stale_rewound if rewinds else 0)
+        self.check(stale == 0, f"{stale} customers whose published state in Redis is not "
+                   f"their last update: {out.published_examples}")
         return state, out
 
     def line(self, passed: bool) -> str:
