@@ -135,6 +135,7 @@ def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline,
     class Healthz(View):
         async def get(self, request: Request) -> Response:
             body = await _health(store, health)
+            body["model_version"] = pipeline.model.version  # which model scores, no secret
             return self.json(body, status=200 if body["status"] in _SERVING else 503)
 
     @app.page("/metrics")

@@ -77,7 +77,7 @@ def test_segments_and_report_agree(served: Harness) -> None:
 
 def test_health_metrics_and_dashboard(served: Harness) -> None:
     assert _json(served, "/healthz") == (200, {"status": "ok", "checks": {
-        "redis": {"status": "ok"}, "kafka": {"status": "ok"}}})
+        "redis": {"status": "ok"}, "kafka": {"status": "ok"}}, "model_version": "default"})
     status, metrics = served.get("/metrics")
     assert status == 200
     assert b'clv_orders_total{outcome="applied"}' in metrics
