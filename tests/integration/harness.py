@@ -132,32 +132,25 @@ class Harness:
 
     async def wait_applied(self, high: dict[int, int], limit_s: float = 60.0) -> None:
         """Until the worker's stored offsets reach ``high`` on every partition."""
-        store = self.store()
-        applied: dict[int, int] = {}
-        try:
-            deadline = time.monotonic() + limit_s
-            while time.monotonic() < deadline:
-                applied = await store.applied_offsets(self.settings.topic_orders)
-                if all(applied.get(p, -1) >= o for p, o in high.items()):
-                    return
-                await asyncio.sleep(0.1)
-            raise TimeoutError(f"worker did not apply {high} in {limit_s}s (has {applied})")
-        finally:
-            await store.close()
+        await self._wait_offsets("applied", high, limit_s)
 
     async def wait_confirmed(self, high: dict[int, int], limit_s: float = 60.0) -> None:
         """Until the worker has confirmed every record up to ``high``: their outputs are all
         acknowledged by the broker (Redis records that with the state)."""
+        await self._wait_offsets("confirmed", high, limit_s)
+
+    async def _wait_offsets(self, kind: str, high: dict[int, int], limit_s: float) -> None:
         store = self.store()
-        confirmed: dict[int, int] = {}
+        read = store.applied_offsets if kind == "applied" else store.confirmed_offsets
+        stored: dict[int, int] = {}
         try:
             deadline = time.monotonic() + limit_s
             while time.monotonic() < deadline:
-                confirmed = await store.confirmed_offsets(self.settings.topic_orders)
-                if all(confirmed.get(p, -1) >= o for p, o in high.items()):
+                stored = await read(self.settings.topic_orders)
+                if all(stored.get(p, -1) >= o for p, o in high.items()):
                     return
                 await asyncio.sleep(0.05)
-            raise TimeoutError(f"worker did not confirm {high} in {limit_s}s (has {confirmed})")
+            raise TimeoutError(f"worker has not {kind} {high} in {limit_s}s (has {stored})")
         finally:
             await store.close()
 

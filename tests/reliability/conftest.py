@@ -18,12 +18,15 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis
 from clv_stream.devinfra._process import ManagedProcess
 from tests.reliability import rig
+
+S = TypeVar("S", bound=ManagedProcess)
 
 _HERE = Path(__file__).resolve().parent
 READY_DEADLINE_S = 20.0
@@ -54,26 +57,24 @@ def _discard(server: ManagedProcess) -> None:
     server.close()
 
 
-@pytest.fixture(scope="session")
-def rel_broker() -> Iterator[EmbeddedBroker]:
-    """The session's broker (topics are isolated per scenario by name)."""
-    broker = EmbeddedBroker(ready_timeout_s=READY_DEADLINE_S)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        _discard(broker)
-
-
-@pytest.fixture(scope="session")
-def rel_redis() -> Iterator[EmbeddedRedis]:
-    """The session's redis-server (keys are isolated per scenario by prefix)."""
-    server = EmbeddedRedis(ready_timeout_s=READY_DEADLINE_S)
+def _running(server: S) -> Iterator[S]:
     server.start()
     try:
         yield server
     finally:
         _discard(server)
+
+
+@pytest.fixture(scope="session")
+def rel_broker() -> Iterator[EmbeddedBroker]:
+    """The session's broker (topics are isolated per scenario by name)."""
+    yield from _running(EmbeddedBroker(ready_timeout_s=READY_DEADLINE_S))
+
+
+@pytest.fixture(scope="session")
+def rel_redis() -> Iterator[EmbeddedRedis]:
+    """The session's redis-server (keys are isolated per scenario by prefix)."""
+    yield from _running(EmbeddedRedis(ready_timeout_s=READY_DEADLINE_S))
 
 
 @pytest.fixture
