@@ -49,7 +49,7 @@ KEY_LIMIT = 1024
 
 
 class RawRecord(NamedTuple):
-    """A consumed record (a named tuple: one is built per message, 4x cheaper than a dataclass)."""
+    """A consumed record (a named tuple: one is built per message, cheaper than a dataclass)."""
 
     topic: str
     partition: int
@@ -441,12 +441,12 @@ class Pipeline:
         Everything that can be is computed for the whole batch at once (values, labels,
         next due times); the loop only compares and builds records.
 
-        That work (a few hundred milliseconds for a batch of thousands) runs in one
+        That work (the bulk of a batch's CPU) runs in one
         dedicated thread, one batch at a time, not in the event loop: the worker's consume
         lanes share the loop, and while one lane computed there, the others' Redis replies,
         the producer's acknowledgements and the offset commits waited unread. In the thread
-        the loop gets the GIL back every few milliseconds for them (throughput +16 % on the
-        CDNOW replay, +37 % while the synthetic shop's orders flow; see docs/performance.md).
+        the loop gets the GIL back every few milliseconds for them (higher throughput on
+        both workloads; see docs/performance.md).
         Yielding to the loop every 256 customers instead was slower: the lanes then computed
         in step and all waited for Redis together.
         """

@@ -130,7 +130,7 @@ class EmbeddedRedis(ManagedProcess):
     def _graceful(self) -> None:
         """``SHUTDOWN NOSAVE`` (the AOF, if on, is still fsynced), SIGTERM if that fails."""
         # No retries: redis-py would otherwise retry the command against the closing
-        # server with back-off, which turns a 10 ms shutdown into seconds.
+        # server with back-off, which turns a quick shutdown into seconds.
         conn = redis.Redis(
             host=self.host, port=self.port, socket_timeout=2.0, retry=Retry(NoBackoff(), 0)
         )

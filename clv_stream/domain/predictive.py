@@ -113,8 +113,8 @@ def _f(values: ArrayLike) -> FloatArray:
 
 
 def _broadcast(*values: ArrayLike) -> list[FloatArray]:
-    """``np.broadcast_arrays`` of float64 arrays, without its cost (~10-20 µs a call, a
-    dozen calls a scored batch) in the batch path's case: arrays of one shape, and scalars,
+    """``np.broadcast_arrays`` of float64 arrays, without its cost (a dozen calls a scored
+    batch) in the batch path's case: arrays of one shape, and scalars,
     which are filled out to that shape (the same values, so the same results)."""
     arrays = [_f(v) for v in values]
     shapes = {a.shape for a in arrays if a.ndim}

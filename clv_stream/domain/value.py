@@ -172,10 +172,10 @@ def _distinct_triples(x: FloatArray, t_x: FloatArray, big_t: FloatArray,
                       ) -> tuple[FloatArray, npt.NDArray[np.intp]]:
     """The distinct ``(x, t_x, T)`` rows in lexicographic order, and each customer's row,
     as ``np.unique(axis=0, return_inverse=True)``. The three are whole numbers, so each
-    triple is packed into one int64 and made unique as that (about 20x faster than
+    triple is packed into one int64 and made unique as that (much faster than
     ``axis=0``, which sorts the rows as structured values); values that do not pack
     (negative, or 2**21 or more) take the general path."""
-    if len(x) <= _SMALL_BATCH:  # numpy's fixed cost (~60 µs) is most of it: plain Python
+    if len(x) <= _SMALL_BATCH:  # numpy's fixed cost is most of it: plain Python
         rows = list(zip(x.tolist(), t_x.tolist(), big_t.tolist(), strict=True))
         distinct = sorted(set(rows))
         where = {row: i for i, row in enumerate(distinct)}

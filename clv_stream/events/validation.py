@@ -88,7 +88,7 @@ class Order(NamedTuple):
     """A validated order event, normalised for the aggregate step.
 
     A named tuple rather than a frozen dataclass: one is built per event on the hot path,
-    and a tuple is built about four times faster.
+    and a tuple is built several times faster.
     """
 
     event_id: str

@@ -1,8 +1,8 @@
 """Kafka at the edge: client settings, the batch sink, and the batch-first consume loop.
 
 Why a loop of our own under Faust: Faust's per-event stream path (agent -> stream -> event)
-tops out near 7.5k events/s on this hardware, while the broker and one Redis Lua call per
-batch allow > 70k/s. So the worker keeps Faust for what it is good at (app lifecycle, web
+costs far more per event than the broker and one Redis Lua call per batch do (measured in
+``docs/performance.md``). So the worker keeps Faust for what it is good at (app lifecycle, web
 server, timers, CLI, logging) and drives an aiokafka consumer (the client Faust is built on)
 in batches here, inside a Faust service. See the README (Architecture) and
 ``docs/performance.md``.
@@ -268,7 +268,7 @@ class BatchLoop:
     Lanes: the assigned partitions are split into ``CLV_CONSUME_LANES`` groups (partition %
     lanes), each consumed by its own sequential loop, all in this event loop: while some
     lanes wait for Redis or for the broker's acks, another computes. Two lanes fall into
-    step (both waiting for Redis, which runs one script at a time, a third of the time);
+    step (both waiting for Redis, which runs one script at a time, much of the time);
     four keep the worker busier. Within a lane nothing changes (one
     batch at a time, in order). A customer's correctly keyed orders are all in one
     partition, so lanes never share a customer, except through a record keyed otherwise
@@ -324,7 +324,7 @@ class BatchLoop:
 
     async def start(self) -> None:
         # Nearly every object of a batch dies by reference counting; with the default
-        # thresholds (700, 10, 10) the collector still runs ~15 times a batch and a full
+        # thresholds (700, 10, 10) the collector still runs many times a batch and a full
         # collection of the worker's caches pauses it for long (p99 latency). Collect
         # young objects per 50,000 allocations instead, and the old ones rarely.
         gc.set_threshold(*GC_THRESHOLDS)
@@ -533,7 +533,7 @@ class BatchLoop:
         """Up to ``CLV_BATCH_MAX_RECORDS`` records of the lane's partitions.
 
         A fetch brings what the broker returned for each partition in one response, often
-        less than a batch (about 1 MB a partition here). When it brought at least a quarter
+        less than a batch (up to CLV_FETCH_PARTITION_BYTES a partition). When it brought at least a quarter
         of a batch, there is a backlog: one more fetch (waiting at most ``wait_ms``) tops the
         batch up, as fuller batches cost less per order. A trickle is not held back.
         """

@@ -6,11 +6,10 @@ block is freed, it rises to that block's size (up to 32 MiB). The worker's fetch
 (up to ``CLV_FETCH_PARTITION_BYTES``, 4 MiB) are such blocks, so after the first one the
 buffers of a batch (hundreds of KB to MBs: fetched records, the script argument, record
 batches to produce) are carved from the heap instead, between long-lived small objects.
-That heap's free space fragments and is not returned: a 10-minute soak at 5,000 orders/s
-saw RSS creep 25 MB with Python's objects and glibc's bytes in use both flat
-(docs/performance.md, Soak). A fixed threshold, as ``MALLOC_MMAP_THRESHOLD_`` sets it, keeps
-the heap from fragmenting (offline, the pipeline's RSS stayed within 0.7 MB over 2.8M
-orders) for a few microseconds per large block (a mapping and its page faults).
+That heap's free space fragments and is not returned: RSS creeps up in a soak while
+Python's objects and glibc's bytes in use stay flat (docs/performance.md, Soak). A fixed
+threshold, as ``MALLOC_MMAP_THRESHOLD_`` sets it, keeps the heap from fragmenting, for the
+cost of a mapping and its page faults per large block.
 """
 
 from __future__ import annotations
