@@ -272,7 +272,14 @@ local function apply(c, kind, order_id, amount, ets, embp)
   end
 end
 
-local stored, high = {}, {}
+local stored, high = {}, {}  -- per partition: applied offset before the batch, and after
+
+local function track(part)
+  if stored[part] == nil then
+    stored[part] = tonumber(redis.call('HGET', part_key, 'a:' .. part) or '-1')
+    high[part] = stored[part]
+  end
+end
 local clock = tonumber(redis.call('GET', prefix .. ':clock') or '0')
 local applied, duplicates, redelivered = 0, 0, 0
 
@@ -280,10 +287,7 @@ for base = 0, #recs - 1, FIELDS do
   local part, offset = recs[base + 1], recs[base + 2]
   local event_id, kind, order_id = recs[base + 3], recs[base + 4], recs[base + 5]
   local c = customer(recs[base + 6], order_id, math.floor(recs[base + 8] / DAY))
-  if stored[part] == nil then
-    stored[part] = tonumber(redis.call('HGET', part_key, 'a:' .. part) or '-1')
-    high[part] = stored[part]
-  end
+  track(part)
   if offset <= stored[part] then
     redelivered = redelivered + 1
   elseif not redis.call('SET', dedupe_key(prefix, recs[base + 10], recs[base + 6], event_id),
@@ -303,10 +307,7 @@ redis.call('SET', prefix .. ':clock', fmt(clock))
 if as_of <= 0 then as_of = clock end
 for p, offset in pairs(positions) do
   local part = tonumber(p)
-  if stored[part] == nil then
-    stored[part] = tonumber(redis.call('HGET', part_key, 'a:' .. part) or '-1')
-    high[part] = stored[part]
-  end
+  track(part)
   if offset > high[part] then high[part] = offset end
 end
 for part, offset in pairs(high) do

@@ -20,7 +20,8 @@
 local prefix = ARGV[1]
 local entries = cjson.decode(ARGV[2])
 local part_key = partition_key(prefix, ARGV[3] or '')
-local refused = check_fence(part_key, cjson.decode(ARGV[4] or '{}'))
+local fence = cjson.decode(ARGV[4] or '{}')
+local refused = check_fence(part_key, fence)
 if refused then return refused end
 local CHUNK = 500
 local due, never = {}, {}  -- due index key -> ZADD arguments / ZREM members
@@ -61,7 +62,7 @@ end
 for index, args in pairs(due) do flush('ZADD', index, args) end
 for index, args in pairs(never) do flush('ZREM', index, args) end
 local looked = {}
-for p, _ in pairs(cjson.decode(ARGV[4] or '{}')) do looked[#looked + 1] = 'l:' .. p end
+for p, _ in pairs(fence) do looked[#looked + 1] = 'l:' .. p end
 if #looked > 0 then redis.call('HDEL', part_key, unpack(looked)) end
 for p, offset in pairs(cjson.decode(ARGV[5] or '{}')) do
   local was = tonumber(redis.call('HGET', part_key, 'c:' .. p) or '-1')

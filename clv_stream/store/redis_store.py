@@ -62,12 +62,10 @@ _READ = _COMMON + _SCRIPTS.joinpath("read_customers.lua").read_text()
 _CLAIM = _COMMON + _SCRIPTS.joinpath("claim.lua").read_text()
 _PER_CUSTOMER = 11
 #: Redis refusals that pass by themselves (memory freed, a replica promoted, a disk fixed, a
-#: dataset loaded): the worker waits for them as for a lost connection.
-_TRANSIENT = ("OOM", "READONLY", "MISCONF", "LOADING", "BUSY", "MASTERDOWN", "NOREPLICAS",
-              "TRYAGAIN", "CLUSTERDOWN", "NOAUTH", "WRONGPASS")
-
-_TRANSIENT_TYPES = (rexc.OutOfMemoryError, rexc.ReadOnlyError, rexc.BusyLoadingError,
-                    rexc.TryAgainError, rexc.ClusterDownError, rexc.MasterDownError)
+#: dataset loaded): the worker waits for them as for a lost connection (authentication
+#: errors are connection errors in redis-py already).
+_TRANSIENT = frozenset({"OOM", "READONLY", "MISCONF", "LOADING", "BUSY", "MASTERDOWN",
+                        "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN"})
 
 #: partition -> (generation, an offset the partition's applied offset must have reached):
 #: see ``check_fence`` in common.lua. Empty: unfenced.
@@ -132,10 +130,18 @@ def _translated() -> Iterator[None]:
         raise StoreError(str(exc)) from exc
 
 
+#: The codes redis-py takes off the message of the refusals it has a class for.
+_CODE_OF = {rexc.OutOfMemoryError: "OOM", rexc.ReadOnlyError: "READONLY",
+            rexc.BusyLoadingError: "LOADING", rexc.TryAgainError: "TRYAGAIN",
+            rexc.ClusterDownError: "CLUSTERDOWN", rexc.MasterDownError: "MASTERDOWN"}
+
+
 def refusal_code(exc: rexc.ResponseError) -> str:
-    """The error code of a Redis refusal (``OOM``, ``READONLY``, ...): redis-py takes it off
-    the message of the errors it knows and keeps it as ``status_code``."""
-    return getattr(exc, "status_code", None) or str(exc).split(" ", 1)[0]
+    """The error code of a Redis refusal (``OOM``, ``READONLY``, ...): the message's first
+    word, or, for the refusals redis-py has a class for, the code it took off the message
+    (``status_code`` in newer redis-py, else known by the class)."""
+    code = getattr(exc, "status_code", None) or _CODE_OF.get(type(exc))
+    return str(code) if code else str(exc).split(" ", 1)[0]
 
 
 def _refusal(exc: rexc.ResponseError) -> StoreError:
@@ -144,7 +150,7 @@ def _refusal(exc: rexc.ResponseError) -> StoreError:
         return Fenced(int(message.split()[1]))
     if code == "CLVROLLEDBACK":
         return StateRolledBack(int(message.split()[1]))
-    if code in _TRANSIENT or isinstance(exc, _TRANSIENT_TYPES):
+    if code in _TRANSIENT:
         return StoreUnavailable(f"{code} {message}")
     return StoreError(message)
 

@@ -60,7 +60,8 @@ class OrdersService(mode.Service):
             self.metrics.clock.set(outcome.clock)
 
     async def on_start(self) -> None:
-        await self._wait_for_redis()
+        # start while Redis is down or refusing (degraded), instead of crash-looping
+        await self.loop_.exclusive(self.store.ping)
         model = await self.store.current_model()
         if model is not None:
             self.pipeline.model = model
@@ -68,22 +69,6 @@ class OrdersService(mode.Service):
         self.metrics.model(self.pipeline.model.version)
         await self.sink.start()
         await self.loop_.start()
-
-    async def _wait_for_redis(self) -> None:
-        """Start even while Redis is down or refusing (degraded), instead of crash-looping."""
-        delay = 0.1
-        while True:
-            try:
-                await self.store.ping()
-            except StoreError as exc:
-                self.health.degraded("redis")
-                logger.warning("waiting for Redis (%s); retrying in %.1fs",
-                               type(exc.__cause__ or exc).__name__, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self.health.ok("redis")
-            return
 
     async def on_stop(self) -> None:
         """Within ``CLV_SHUTDOWN_TIMEOUT`` whatever is down: what was applied and confirmed is

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["CHECKS", "Health"]
 
@@ -39,10 +40,10 @@ class Health:
     def is_ok(self, check: str | None = None) -> bool:
         return not self._since if check is None else check not in self._since
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self) -> dict[str, Any]:
         """``{"status": "ok"|"degraded", "checks": {name: {"status", "seconds"}}}``."""
         now = time.monotonic()
-        checks: dict[str, object] = {}
+        checks: dict[str, dict[str, Any]] = {}
         for name in CHECKS:
             since = self._since.get(name)
             checks[name] = ({"status": "ok"} if since is None else
