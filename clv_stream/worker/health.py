@@ -37,9 +37,6 @@ class Health:
         if self._since.pop(check, None) is not None and self.on_change is not None:
             self.on_change(check, False)
 
-    def is_ok(self, check: str | None = None) -> bool:
-        return not self._since if check is None else check not in self._since
-
     def snapshot(self) -> dict[str, Any]:
         """``{"status": "ok"|"degraded", "checks": {name: {"status", "seconds"}}}``."""
         now = time.monotonic()
