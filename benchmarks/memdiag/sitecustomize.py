@@ -12,7 +12,7 @@ empty); anonymous memory by mapping (``/proc/self/smaps``); and the worker's
     PYTHONPATH=$PWD/benchmarks/memdiag CLV_DIAG_OUT=/tmp/mem.jsonl \\
         python -m benchmarks --only soak --soak-seconds 900 --tick-ms 100
 
-Samples of three soaks are in ``benchmarks/results/ab-2026-11-24/memdiag/``.
+Samples of earlier soaks are in git history (``benchmarks/results/ab-2026-11-24/memdiag/``).
 """
 
 from __future__ import annotations
