@@ -25,9 +25,9 @@ logger = logging.getLogger(__name__)
 BUCKETS = (
     ("validate", "OrderValidator.validate ("),
     ("redis apply (call + parse)", "RedisStore.apply ("),
-    ("score previous values", "Pipeline._rescore_previous ("),
+    ("score previous values", "Emitter._rescore_previous ("),
     ("score current values", "score (clv_stream/domain/value.py"),
-    ("build output records", "Pipeline._emit_now ("),  # the scoring thread, less the above
+    ("build output records", "Emitter.build ("),  # the scoring thread, less the above
     ("produce (sink)", "KafkaSink.send ("),
     ("confirm (publish)", "RedisStore.publish ("),
     ("consume (aiokafka fetch/parse)", "aiokafka/consumer"),

@@ -24,7 +24,7 @@ from typing import Any
 
 from benchmarks.report import Table, save
 from clv_stream.devinfra import EmbeddedBroker
-from clv_stream.pipeline import OutRecord
+from clv_stream.events.records import OutRecord
 from clv_stream.settings import Settings
 from clv_stream.worker.kafka import KafkaSink
 

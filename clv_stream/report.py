@@ -30,7 +30,7 @@ from typing import Any
 
 from clv_stream.domain.model import ScoringModel
 from clv_stream.exceptions import StoreError
-from clv_stream.pipeline import Pipeline
+from clv_stream.pipeline import CustomerViews
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import RedisStore
 
@@ -110,16 +110,16 @@ class Skipped:
                        customer_id, type(exc).__name__)
 
 
-async def build_report(store: RedisStore, pipeline: Pipeline, lifespan_years: Decimal, *,
+async def build_report(store: RedisStore, views: CustomerViews, lifespan_years: Decimal, *,
                        skipped: Skipped | None = None) -> dict[str, Any]:
     """The report, from a scan of every customer; see the module for the isolation."""
     log = skipped if skipped is not None else Skipped()
     groups = _Groups()
     left_out = 0
     async for ids in store.scan_customer_ids():
-        views, failed = await _views(pipeline, ids, log)
+        found, failed = await _views(views, ids, log)
         left_out += failed
-        for view in views:
+        for view in found:
             value = view["value"]
             if value["orders"] <= 0:
                 continue
@@ -127,9 +127,9 @@ async def build_report(store: RedisStore, pipeline: Pipeline, lifespan_years: De
             for dim, label in view["segments"].items():
                 groups.by_segment.setdefault(dim, {}).setdefault(label, Portfolio()).add(value)
     return {
-        "as_of": (await pipeline.as_of()),
-        "currency": pipeline.currency,
-        "model_version": pipeline.model.version,
+        "as_of": (await views.as_of()),
+        "currency": views.currency,
+        "model_version": views.model.version,
         "overall": groups.overall.figures(lifespan_years),
         "segments": {
             dim: {label: p.figures(lifespan_years) for label, p in sorted(labels.items())}
@@ -139,7 +139,7 @@ async def build_report(store: RedisStore, pipeline: Pipeline, lifespan_years: De
     }
 
 
-async def _views(pipeline: Pipeline, ids: list[str],
+async def _views(views: CustomerViews, ids: list[str],
                  skipped: Skipped) -> tuple[list[dict[str, Any]], int]:
     """The views of a page of customers, and how many were left out.
 
@@ -147,22 +147,22 @@ async def _views(pipeline: Pipeline, ids: list[str],
     customer's state tripping scoring: the page is scored again one customer at a time.
     """
     try:
-        return await pipeline.customer_views(ids), 0
+        return await views.customer_views(ids), 0
     except StoreError:
         raise
     except Exception:
         pass
-    views: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
     failed = 0
     for customer_id in ids:
         try:
-            views.extend(await pipeline.customer_views([customer_id]))
+            found.extend(await views.customer_views([customer_id]))
         except StoreError:
             raise
         except Exception as exc:  # the point is to survive anything one customer trips
             failed += 1
             skipped.note(customer_id, exc)
-    return views, failed
+    return found, failed
 
 
 def compute_report(settings: Settings, model: ScoringModel, skipped: Skipped) -> dict[str, Any]:
@@ -177,8 +177,8 @@ def compute_report(settings: Settings, model: ScoringModel, skipped: Skipped) ->
 async def _compute(settings: Settings, model: ScoringModel, skipped: Skipped) -> dict[str, Any]:
     store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
     try:
-        with Pipeline(settings, store, model) as pipeline:
-            return await build_report(store, pipeline, settings.lifespan_years, skipped=skipped)
+        views = CustomerViews(settings, store, model=model)
+        return await build_report(store, views, settings.lifespan_years, skipped=skipped)
     finally:
         await store.close()
 

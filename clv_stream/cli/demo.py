@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from rich.console import Console
 
 from clv_stream.cli.render import report_tables
-from clv_stream.pipeline import Pipeline
+from clv_stream.pipeline import CustomerViews
 from clv_stream.report import build_report
 from clv_stream.settings import Settings
 from clv_stream.sources import synthetic_orders
@@ -111,8 +111,8 @@ def _signed(amount: str) -> str:
 async def _print_report(settings: Settings, console: Console) -> None:
     store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
     try:
-        with Pipeline(settings, store, await store.current_model()) as pipeline:
-            report = await build_report(store, pipeline, settings.lifespan_years)
+        views = CustomerViews(settings, store, model=await store.current_model())
+        report = await build_report(store, views, settings.lifespan_years)
     finally:
         await store.close()
     console.print(f"\n[bold]{_Quiet.seen} events seen on the output topics.[/]")

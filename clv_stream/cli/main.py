@@ -143,7 +143,7 @@ def customer(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Print one customer's current CustomerValue and segments."""
-    view = _with_pipeline(lambda store, pipe: pipe.customer_view(customer_id))
+    view = _with_views(lambda store, views: views.customer_view(customer_id))
     if view is None:
         console.print(f"[red]unknown customer {customer_id!r}[/]")
         raise typer.Exit(1)
@@ -161,7 +161,7 @@ def report(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
     from clv_stream.report import build_report
 
     settings = _settings()
-    result = _with_pipeline(lambda store, pipe: build_report(store, pipe, settings.lifespan_years))
+    result = _with_views(lambda store, views: build_report(store, views, settings.lifespan_years))
     if as_json:
         print(json.dumps(result, indent=2))
         return
@@ -203,8 +203,8 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-def _with_pipeline(action: Callable[[Any, Any], Awaitable[T]]) -> T:
-    from clv_stream.pipeline import Pipeline
+def _with_views(action: Callable[[Any, Any], Awaitable[T]]) -> T:
+    from clv_stream.pipeline import CustomerViews
     from clv_stream.store.redis_store import RedisStore
 
     settings = _settings()
@@ -212,8 +212,8 @@ def _with_pipeline(action: Callable[[Any, Any], Awaitable[T]]) -> T:
     async def go() -> T:
         store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
         try:
-            with Pipeline(settings, store, await store.current_model()) as pipeline:
-                return await action(store, pipeline)
+            views = CustomerViews(settings, store, model=await store.current_model())
+            return await action(store, views)
         finally:
             await store.close()
 

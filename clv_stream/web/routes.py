@@ -32,7 +32,7 @@ from pydantic import SecretStr
 
 from clv_stream.exceptions import StoreError
 from clv_stream.metrics import WorkerMetrics
-from clv_stream.pipeline import Pipeline
+from clv_stream.pipeline import CustomerViews
 from clv_stream.report import ReportCache, ReportUnavailable, Skipped, compute_report
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import RedisStore
@@ -72,7 +72,7 @@ def _guard(token: SecretStr | None) -> Callable[..., Awaitable[aioweb.StreamResp
     return guard
 
 
-def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline,
+def register_routes(app: faust.App, store: RedisStore, views: CustomerViews,
                     metrics: WorkerMetrics, settings: Settings, health: Health) -> None:
     web_app = getattr(app.web, "web_app", None)
     if not isinstance(web_app, aioweb.Application):  # pragma: no cover - Faust's default driver
@@ -84,7 +84,7 @@ def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline,
     skipped = Skipped()
 
     async def compute() -> dict[str, Any]:
-        model = pipeline.model  # the current one, hot reloads included
+        model = views.model  # the current one, hot reloads included
         return await asyncio.get_running_loop().run_in_executor(
             reporter, compute_report, settings, model, skipped)
 
@@ -94,7 +94,7 @@ def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline,
     class Customer(View):
         async def get(self, request: Request, customer_id: str) -> Response:
             try:
-                view = await pipeline.customer_view(customer_id)
+                view = await views.customer_view(customer_id)
             except StoreError as exc:
                 logger.warning("customer %r: store unavailable (%s)", customer_id,
                                type(exc).__name__)
@@ -133,7 +133,7 @@ def register_routes(app: faust.App, store: RedisStore, pipeline: Pipeline,
     class Healthz(View):
         async def get(self, request: Request) -> Response:
             body = await _health(store, health)
-            body["model_version"] = pipeline.model.version  # which model scores, no secret
+            body["model_version"] = views.model.version  # which model scores, no secret
             return self.json(body)
 
     @app.page("/metrics")

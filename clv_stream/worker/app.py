@@ -18,7 +18,7 @@ import mode
 
 from clv_stream.exceptions import ClvStreamError, StoreError
 from clv_stream.metrics import WorkerMetrics
-from clv_stream.pipeline import BatchOutcome, Pipeline
+from clv_stream.pipeline import BatchOutcome, CustomerViews, Pipeline
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import RedisStore
 from clv_stream.web.routes import register_routes
@@ -169,7 +169,8 @@ def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
     )
     service = OrdersService(settings, loop=None)
     app.add_dependency(service)
-    register_routes(app, service.store, service.pipeline, service.metrics, settings, service.health)
+    views = CustomerViews(settings, service.store, service.pipeline.scorer)
+    register_routes(app, service.store, views, service.metrics, settings, service.health)
     return app, service
 
 

@@ -15,7 +15,7 @@ import pytest
 from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis
 from clv_stream.devinfra.stack import settings_env
 from clv_stream.domain.predictive import BgNbdParams, GammaGammaParams
-from clv_stream.pipeline import Pipeline
+from clv_stream.pipeline import CustomerViews
 from tests.corpus import order
 from tests.integration.harness import Harness
 
@@ -56,12 +56,12 @@ async def _our_views(h: Harness, ids: list[str]) -> dict[str, dict[str, object]]
     store = h.store()
     try:
         views, states = {}, {}
-        with Pipeline(h.settings, store) as pipeline:
-            for i in range(0, len(ids), 2000):
-                page = ids[i:i + 2000]
-                views.update({v["customer_id"]: v["value"]
-                              for v in await pipeline.customer_views(page)})
-                states.update({s.customer_id: s.summary for s in await store.customers(page)})
+        reader = CustomerViews(h.settings, store)
+        for i in range(0, len(ids), 2000):
+            page = ids[i:i + 2000]
+            views.update({v["customer_id"]: v["value"]
+                          for v in await reader.customer_views(page)})
+            states.update({s.customer_id: s.summary for s in await store.customers(page)})
         return {cid: {**views[cid], "summary": states[cid]} for cid in views}
     finally:
         await store.close()

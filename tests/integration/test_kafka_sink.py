@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from clv_stream.devinfra import EmbeddedBroker
-from clv_stream.pipeline import OutRecord
+from clv_stream.events.records import OutRecord
 from clv_stream.settings import Settings
 from clv_stream.worker.kafka import KafkaSink
 

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from clv_stream.pipeline import _PreviousValues, _Value
+from clv_stream.pipeline.previous import PreviousValues as _PreviousValues
+from clv_stream.pipeline.previous import PublishedValue as _Value
 
 
 def _value(i: int) -> _Value:

@@ -1,0 +1,88 @@
+"""The models a worker scores with: the current one, and those earlier values were published
+with (to recompute a ``previous``, or replay a batch as it was first scored)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from clv_stream.domain import segments as seg
+from clv_stream.domain.aggregate import Summary
+from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.value import ValueConfig, score
+from clv_stream.settings import Settings
+from clv_stream.store.redis_store import RedisStore
+
+__all__ = ["Scorer", "Scoring"]
+
+
+@dataclass(frozen=True, slots=True)
+class Scoring:
+    """A model with the segment rules it implies: swapped whole, so a batch never mixes two."""
+
+    model: ScoringModel
+    rules: seg.SegmentRules
+
+    def labels(self, values: Sequence[dict[str, Any]], had_labels: Sequence[bool]) -> list[str]:
+        """Encoded segment labels of scored values (see ``SegmentRules.encoded_labels``)."""
+        return self.rules.encoded_labels(
+            [v["orders"] for v in values], [v["frequency"] for v in values],
+            [v["age_days"] - v["recency_days"] for v in values],
+            [float(v["total_clv"]) for v in values], [float(v["net_revenue"]) for v in values],
+            had_labels,
+        )
+
+
+class Scorer:
+    """Scores customers' summaries with the current model or a stored one by version."""
+
+    def __init__(self, settings: Settings, store: RedisStore,
+                 model: ScoringModel | None = None) -> None:
+        self._s = settings
+        self._store = store
+        self.config = ValueConfig(
+            decimals=settings.minor_unit(settings.currency) or 0,
+            lifespan_years=float(settings.lifespan_years),
+            horizon_months=settings.horizon_months,
+            discount_rate=settings.discount_rate,
+            default_margin_bp=int(settings.default_margin * 10000),
+        )
+        self._models: dict[str, ScoringModel] = {}
+        self.model = model or ScoringModel.default()
+
+    @property
+    def model(self) -> ScoringModel:
+        return self.current.model
+
+    @model.setter
+    def model(self, model: ScoringModel) -> None:
+        self._models[model.version] = model
+        self.current = self.scoring_of(model)  # one assignment (see Scoring)
+
+    def scoring_of(self, model: ScoringModel) -> Scoring:
+        cuts = model.tier_cuts or tuple(float(c) for c in self._s.value_tier_cuts)
+        rfm = seg.RfmCuts(**model.rfm_cuts) if model.rfm_cuts else seg.RfmCuts()
+        rules = seg.SegmentRules(cuts, self._s.at_risk_days, self._s.lapsed_days, rfm)  # type: ignore[arg-type]
+        return Scoring(model, rules)
+
+    async def scoring_for(self, version: str) -> Scoring:
+        """The current scoring, or that of model ``version`` ("": the current one)."""
+        scoring = self.current
+        if version in ("", scoring.model.version):
+            return scoring
+        return self.scoring_of(await self.load(version))
+
+    async def load(self, version: str) -> ScoringModel:
+        """Model ``version``, read from the store once (the built-in one if it is gone)."""
+        model = self._models.get(version)
+        if model is None:
+            model = await self._store.model(version) or ScoringModel.default()
+            self._models[version] = model
+        return model
+
+    def score(self, summaries: Sequence[Summary], as_of: float | Sequence[float],
+              model: ScoringModel | str) -> list[dict[str, Any]]:
+        """``CustomerValue`` dicts; ``model`` by version must be :meth:`load`-ed already."""
+        found = self._models[model] if isinstance(model, str) else model
+        return score(summaries, as_of, found, self.config)
