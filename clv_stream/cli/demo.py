@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from rich.console import Console
 
 from clv_stream.cli.render import report_tables
+from clv_stream.events.topics import output_topics
 from clv_stream.pipeline import CustomerViews
 from clv_stream.report import build_report
 from clv_stream.settings import Settings
@@ -78,7 +79,7 @@ async def _print_events(settings: Settings, console: Console) -> None:
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     try:
-        topics = (settings.topic_updates, settings.topic_segments, settings.topic_deadletter)
+        topics = output_topics(settings)
         consumer.assign([TopicPartition(t, p) for t in topics
                          for p in range(settings.topic_partitions)])
         async for msg in consumer:

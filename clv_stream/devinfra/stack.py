@@ -22,6 +22,7 @@ from clv_stream.devinfra._process import ManagedProcess
 from clv_stream.devinfra.broker import EmbeddedBroker
 from clv_stream.devinfra.ports import free_port
 from clv_stream.devinfra.redis_server import EmbeddedRedis
+from clv_stream.events.topics import topic_names
 from clv_stream.settings import Settings
 
 __all__ = ["DevStack", "WorkerProcess"]
@@ -100,10 +101,7 @@ class DevStack:
                 "redis_url": SecretStr(self.redis.url),
             })
             s = self.settings
-            self.broker.create_topics(
-                [s.topic_orders, s.topic_updates, s.topic_segments, s.topic_deadletter],
-                partitions=s.topic_partitions,
-            )
+            self.broker.create_topics(topic_names(s), partitions=s.topic_partitions)
             if self._with_worker:
                 self._start_worker()
         except BaseException:  # also SIGTERM/Ctrl-C during start-up: stop what was started

@@ -12,23 +12,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from clv_stream.events.models import ClvUpdate, DeadLetter, OrderEvent, SegmentChange
+from clv_stream.events.topics import TOPICS
 
 __all__ = ["SCHEMAS", "render", "write_all"]
 
-#: File name (in ``schemas/``) -> model.
-SCHEMAS: dict[str, type[BaseModel]] = {
-    "orders.schema.json": OrderEvent,
-    "clv.updates.schema.json": ClvUpdate,
-    "clv.segments.schema.json": SegmentChange,
-    "clv.deadletter.schema.json": DeadLetter,
-}
+#: File name (in ``schemas/``) -> model, per topic.
+SCHEMAS: dict[str, type[BaseModel]] = {t.schema_file: t.model for t in TOPICS}
+_INPUTS = frozenset(t.model for t in TOPICS if t.direction == "input")
 
 
 def render(model: type[BaseModel]) -> str:
     """The model's JSON Schema: what we accept for input, what we emit for output."""
     mode: Literal["validation", "serialization"] = (
-        "validation" if model is OrderEvent else "serialization"
+        "validation" if model in _INPUTS else "serialization"
     )
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

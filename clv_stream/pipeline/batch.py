@@ -15,6 +15,7 @@ from clv_stream.exceptions import InvalidEvent, StoreError
 from clv_stream.pipeline.emitter import Causes, Emitter
 from clv_stream.pipeline.outcome import BatchOutcome, Replay
 from clv_stream.pipeline.scoring import Scorer, Scoring
+from clv_stream.pipeline.stages import STAGES, OutputStage
 from clv_stream.pipeline.transition import CAUSES
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import CustomerState, Fence, Positioned, RedisStore
@@ -34,14 +35,19 @@ class Pipeline:
         model: ScoringModel | None = None,
         wall_clock: Callable[[], float] = time.time,
         codec: OutputCodec | None = None,
+        stages: Sequence[OutputStage] | None = None,
     ) -> None:
+        """``codec``: the output records' encoding (default the contract's JSON);
+        ``stages``: further outputs (default: those registered in ``pipeline.stages.STAGES``)."""
         self._s = settings
         self._store = store
         self._validator = OrderValidator(settings)
         self._wall = wall_clock
         self._codec = codec or JsonCodec()
         self.scorer = Scorer(settings, store, model)
-        self._emitter = Emitter(settings, self.scorer, self._codec)
+        if stages is None:
+            stages = [make(settings) for make in STAGES]
+        self._emitter = Emitter(settings, self.scorer, self._codec, stages)
 
     @property
     def model(self) -> ScoringModel:

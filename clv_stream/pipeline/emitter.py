@@ -16,6 +16,7 @@ from clv_stream.events.records import OutRecord
 from clv_stream.pipeline.outcome import BatchOutcome
 from clv_stream.pipeline.previous import PreviousValues, PublishedValue
 from clv_stream.pipeline.scoring import Scorer, Scoring
+from clv_stream.pipeline.stages import OutputStage, Scored
 from clv_stream.pipeline.transition import Transition, unchanged
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import CustomerState
@@ -38,10 +39,12 @@ class Emitter:
     for Redis together.
     """
 
-    def __init__(self, settings: Settings, scorer: Scorer, codec: OutputCodec) -> None:
+    def __init__(self, settings: Settings, scorer: Scorer, codec: OutputCodec,
+                 stages: Sequence[OutputStage] = ()) -> None:
         self._s = settings
         self._scorer = scorer
         self._codec = codec
+        self._stages = tuple(stages)
         self._published = PreviousValues(settings.previous_cache)
         self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clv-emit")
 
@@ -82,12 +85,15 @@ class Emitter:
         as_of, records, publish = iso(clock), out.records, out.publish
         batch = codec.batch_members(as_of, self._s.currency, version)
         updates, segments = self._s.topic_updates, self._s.topic_segments
+        staged: list[Transition] | None = [] if self._stages else None
         for state, text, cur, prev, label, due in zip(states, texts, current, previous, labels,
                                                       dues, strict=True):
             cid = state.customer_id
             why, source = causes[cid]
             snapshot = state.pub
             t = Transition.of(state, text, version, why, source, clock)
+            if staged is not None:
+                staged.append(t)
             key = cid.encode()
             if self._should_update(cur, prev):
                 out.updates += 1
@@ -107,6 +113,10 @@ class Emitter:
                         t.event_id("s", dim, old, new), t.customer_json, dim, old, new, tail)))
             if snapshot:
                 publish.append((cid, snapshot, label, due))
+        if staged is not None:
+            scored = Scored(states, current, labels, staged, clock, version)
+            for stage in self._stages:
+                records.extend(stage.records(scored))
 
     def _should_update(self, cur: dict[str, Any], prev: PublishedValue | None) -> bool:
         if prev is None:
