@@ -1,4 +1,4 @@
-"""Pydantic models of every event on the public topics (``../shared/CONTRACT.md``).
+"""Pydantic models of every event on the public topics (``docs/contract.md``).
 
 The JSON Schemas in ``schemas/`` are generated from these models
 (``python -m clv_stream.events.schemas``) and a test fails when they drift.
