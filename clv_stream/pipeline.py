@@ -164,7 +164,7 @@ class _PreviousValues:
 @dataclass(frozen=True, slots=True)
 class _Scoring:
     model: ScoringModel
-    rules: seg.SegmentRules
+    rules: seg.SegmentSet
 
 
 class _Transition(NamedTuple):
@@ -239,10 +239,11 @@ class Pipeline:
         self._scoring = self._scoring_of(model)
 
     def _scoring_of(self, model: ScoringModel) -> _Scoring:
-        cuts = model.tier_cuts or tuple(float(c) for c in self._s.value_tier_cuts)
-        rfm = seg.RfmCuts(**model.rfm_cuts) if model.rfm_cuts else seg.RfmCuts()
-        rules = seg.SegmentRules(cuts, self._s.at_risk_days, self._s.lapsed_days, rfm)  # type: ignore[arg-type]
-        return _Scoring(model, rules)
+        s = self._s
+        cuts = {"value_tier": model.tier_cuts or tuple(float(c) for c in s.value_tier_cuts),
+                "lifecycle": (s.at_risk_days, s.lapsed_days),
+                **{f"rfm.{k}": v for k, v in (model.rfm_cuts or {}).items()}}
+        return _Scoring(model, seg.SegmentSet.from_cuts(cuts))
 
     async def _scoring_for(self, replay: Replay | None) -> _Scoring:
         """The current model, or the one the replayed batch was scored with."""
@@ -256,7 +257,7 @@ class Pipeline:
         return self._scoring.model
 
     @property
-    def _rules(self) -> seg.SegmentRules:
+    def _rules(self) -> seg.SegmentSet:
         return self._scoring.rules
 
     async def process(self, batch: Sequence[RawRecord], shards: Sequence[int] = (),
@@ -402,10 +403,12 @@ class Pipeline:
         clock = await self._store.clock()
         scoring = self._scoring
         values = score([s.summary for s in states], clock, scoring.model, self._value_cfg)
-        labels = _labels(scoring.rules, values, [False] * len(values))
+        rules = scoring.rules
+        cols = seg.Columns.of(values, [s.summary.last_ts for s in states])
+        labels = rules.encoded_labels(cols, [""] * len(values))
         return [
             {"customer_id": s.customer_id, "as_of": iso(clock), "currency": self._s.currency,
-             "model_version": scoring.model.version, "value": v, "segments": seg.decode(label)}
+             "model_version": scoring.model.version, "value": v, "segments": rules.decode(label)}
             for s, v, label in zip(states, values, labels, strict=True)
         ]
 
@@ -472,9 +475,9 @@ class Pipeline:
         current = score([s.summary for s in states], clock, scoring.model, self._value_cfg)
         self._rescore_previous(previous, stale)
         rules, version = scoring.rules, scoring.model.version
-        labels = _labels(rules, current, [bool(s.segments.strip("|")) for s in states])
-        dues = rules.next_due_many([s.summary.orders for s in states],
-                                   [s.summary.last_ts for s in states], clock)
+        cols = seg.Columns.of(current, [s.summary.last_ts for s in states])
+        labels = rules.encoded_labels(cols, [s.segments for s in states])
+        dues = rules.next_due(cols, clock)
         as_of, records, publish = iso(clock), out.records, out.publish
         # what every update record of the batch says alike, as JSON
         common = orjson.dumps({"as_of": as_of, "currency": self._s.currency,
@@ -492,7 +495,7 @@ class Pipeline:
                 records.append(self._update(transition, common, prev, value))
                 self._published.put(cid, snapshot, value)
             if label != state.segments:
-                moves = seg.changes_encoded(state.segments, label)
+                moves = rules.changes(state.segments, label)
                 tail = _segment_tail(as_of, why, cur) if moves else b""
                 for dim, old, new in moves:
                     out.segment_changes += 1
@@ -599,17 +602,6 @@ class Pipeline:
 
 _CAUSES = {"p": "order_placed", "r": "order_refunded", "c": "order_cancelled"}
 _ORDER_CAUSES = frozenset(_CAUSES.values())
-
-
-def _labels(rules: seg.SegmentRules, values: Sequence[dict[str, Any]],
-            had_labels: Sequence[bool]) -> list[str]:
-    """Encoded segment labels of scored values (see ``SegmentRules.encoded_labels``)."""
-    return rules.encoded_labels(
-        [v["orders"] for v in values], [v["frequency"] for v in values],
-        [v["age_days"] - v["recency_days"] for v in values],
-        [float(v["total_clv"]) for v in values], [float(v["net_revenue"]) for v in values],
-        had_labels,
-    )
 
 
 def _unchanged(state: CustomerState, summary: str, cause: str) -> bool:
