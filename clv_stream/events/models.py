@@ -89,6 +89,8 @@ class Cause(StrEnum):
     TIME_DECAY = "time_decay"
 
 
+# The registered segment schemes (domain.segments.registry), spelled out for the published
+# schema; tests/unit/domain/test_segments.py keeps the two lists equal.
 class Dimension(StrEnum):
     VALUE_TIER = "value_tier"
     LIFECYCLE = "lifecycle"

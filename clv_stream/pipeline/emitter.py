@@ -79,9 +79,9 @@ class Emitter:
         current = self._scorer.score([s.summary for s in states], clock, scoring.model)
         self._rescore_previous(previous, stale)
         rules, version, codec = scoring.rules, scoring.model.version, self._codec
-        labels = scoring.labels(current, [bool(s.segments.strip("|")) for s in states])
-        dues = rules.next_due_many([s.summary.orders for s in states],
-                                   [s.summary.last_ts for s in states], clock)
+        cols = seg.Columns.of(current, [s.summary.last_ts for s in states])
+        labels = rules.encoded_labels(cols, [s.segments for s in states])
+        dues = rules.next_due(cols, clock)
         as_of, records, publish = iso(clock), out.records, out.publish
         batch = codec.batch_members(as_of, self._s.currency, version)
         updates, segments = self._s.topic_updates, self._s.topic_segments
@@ -105,7 +105,7 @@ class Emitter:
                     prev.body if prev else None, value.body, delta)))
                 self._published.put(cid, snapshot, value)
             if label != state.segments:
-                moves = seg.changes_encoded(state.segments, label)
+                moves = rules.changes(state.segments, label)
                 tail = codec.segment_tail(as_of, why, cur) if moves else b""
                 for dim, old, new in moves:
                     out.segment_changes += 1

@@ -22,16 +22,7 @@ class Scoring:
     """A model with the segment rules it implies: swapped whole, so a batch never mixes two."""
 
     model: ScoringModel
-    rules: seg.SegmentRules
-
-    def labels(self, values: Sequence[dict[str, Any]], had_labels: Sequence[bool]) -> list[str]:
-        """Encoded segment labels of scored values (see ``SegmentRules.encoded_labels``)."""
-        return self.rules.encoded_labels(
-            [v["orders"] for v in values], [v["frequency"] for v in values],
-            [v["age_days"] - v["recency_days"] for v in values],
-            [float(v["total_clv"]) for v in values], [float(v["net_revenue"]) for v in values],
-            had_labels,
-        )
+    rules: seg.SegmentSet
 
 
 class Scorer:
@@ -61,10 +52,11 @@ class Scorer:
         self.current = self.scoring_of(model)  # one assignment (see Scoring)
 
     def scoring_of(self, model: ScoringModel) -> Scoring:
-        cuts = model.tier_cuts or tuple(float(c) for c in self._s.value_tier_cuts)
-        rfm = seg.RfmCuts(**model.rfm_cuts) if model.rfm_cuts else seg.RfmCuts()
-        rules = seg.SegmentRules(cuts, self._s.at_risk_days, self._s.lapsed_days, rfm)  # type: ignore[arg-type]
-        return Scoring(model, rules)
+        s = self._s
+        cuts = {"value_tier": model.tier_cuts or tuple(float(c) for c in s.value_tier_cuts),
+                "lifecycle": (s.at_risk_days, s.lapsed_days),
+                **{f"rfm.{k}": v for k, v in (model.rfm_cuts or {}).items()}}
+        return Scoring(model, seg.SegmentSet.from_cuts(cuts))
 
     async def scoring_for(self, version: str) -> Scoring:
         """The current scoring, or that of model ``version`` ("": the current one)."""

@@ -43,9 +43,11 @@ class CustomerViews:
         clock = await self._store.clock()
         scoring = self._scorer.current
         values = self._scorer.score([s.summary for s in states], clock, scoring.model)
-        labels = scoring.labels(values, [False] * len(values))
+        rules = scoring.rules
+        cols = seg.Columns.of(values, [s.summary.last_ts for s in states])
+        labels = rules.encoded_labels(cols, [""] * len(values))
         return [
             {"customer_id": s.customer_id, "as_of": iso(clock), "currency": self.currency,
-             "model_version": scoring.model.version, "value": v, "segments": seg.decode(label)}
+             "model_version": scoring.model.version, "value": v, "segments": rules.decode(label)}
             for s, v, label in zip(states, values, labels, strict=True)
         ]

@@ -7,10 +7,11 @@ import json
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis
-from clv_stream.domain.segments import SegmentRules
+from clv_stream.domain.segments import Columns, SegmentSet
 from clv_stream.fit import arrays_from_store, fit_model
 from clv_stream.sources import synthetic_orders
 from tests.integration.harness import Harness
@@ -60,8 +61,15 @@ async def test_refit_is_hot_reloaded_and_rescores(harness: Harness) -> None:
         assert abs(delta - float(u["delta_clv"])) < 0.011
     assert len({u["customer_id"] for u in refits}) == len(refits), "one update per customer"
     # the new model's cut points re-tier customers, and the tier follows the new cuts
-    rules = SegmentRules(report.model.tier_cuts or (0.0, 0.0, 0.0))
+    rules = SegmentSet.from_cuts({"value_tier": report.model.tier_cuts or (0.0, 0.0, 0.0)})
     tiers = [s for s in await harness.read(harness.settings.topic_segments)
              if s["cause"] == "model_refit" and s["dimension"] == "value_tier"]
     assert tiers, "new cut points moved nobody between tiers"
-    assert all(s["to"] == rules.value_tier(float(s["total_clv"])) for s in tiers)
+    assert all(s["to"] == _tier(rules, float(s["total_clv"])) for s in tiers)
+
+
+def _tier(rules: SegmentSet, total_clv: float) -> str:
+    """The value tier ``rules`` give a customer of ``total_clv`` (with an order)."""
+    one = Columns(np.array([1]), np.array([0]), np.array([0]), np.array([total_clv]),
+                  np.array([0.0]), np.array([0]))
+    return rules.decode(rules.encoded_labels(one, [""])[0])["value_tier"]

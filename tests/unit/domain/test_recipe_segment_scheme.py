@@ -1,0 +1,69 @@
+"""The recipe for a new segment dimension: one module with a ``SegmentScheme`` subclass, and
+its class added to the registered schemes. Here the module is this file and the
+registration is a set built for the test (``registry.SCHEMES`` stays as it is)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Self
+
+import numpy as np
+
+from clv_stream.domain.segments import SCHEMES, Columns, CutPoints, SegmentScheme, SegmentSet
+from clv_stream.domain.segments.scheme import Int64s, cuts_of
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCountBand(SegmentScheme):
+    """``one`` order, ``repeat`` from the first cut, ``frequent`` from the second."""
+
+    name: ClassVar[str] = "order_count_band"
+    vocabulary: ClassVar[tuple[str, ...]] = ("one", "repeat", "frequent")
+
+    cuts: tuple[float, ...] = (2.0, 5.0)
+
+    @classmethod
+    def from_cuts(cls, cuts: CutPoints) -> Self:
+        return cls(cuts_of(cuts, cls.name, (2.0, 5.0), 2))
+
+    def codes(self, cols: Columns) -> Int64s:
+        return np.searchsorted(np.asarray(self.cuts), cols.orders, side="right").astype(np.int64)
+
+
+def batch(*orders: int) -> Columns:
+    """Customers alike (recent, low value) but for their order counts."""
+    n = len(orders)
+    return Columns(np.array(orders, dtype=np.int64), np.maximum(np.array(orders) - 1, 0),
+                   np.zeros(n, dtype=np.int64), np.full(n, 10.0), np.full(n, 10.0),
+                   np.full(n, 1_704_067_200, dtype=np.int64))
+
+
+def test_recipe_a_new_segment_scheme_is_one_class_plus_a_registration() -> None:
+    segments = SegmentSet.from_cuts({"order_count_band": (2, 4)},
+                                    schemes=(*SCHEMES, OrderCountBand))
+    assert segments.dimensions == ("value_tier", "lifecycle", "rfm", "order_count_band")
+
+    first = segments.encoded_labels(batch(1, 2, 4, 0), ["", "", "", ""])
+    assert first == ["low|new|new|one", "low|active|potential_loyalist|repeat",
+                     "low|active|potential_loyalist|frequent", "|||"]
+    assert [segments.decode(label)["order_count_band"] for label in first[:3]] == [
+        "one", "repeat", "frequent"]
+
+    # the customers order again: the new dimension's moves come out as segment changes
+    second = segments.encoded_labels(batch(2, 2, 5, 0), [*first[:3], "low|new|new|one"])
+    assert segments.changes(first[0], second[0]) == [
+        ("lifecycle", "new", "active"), ("rfm", "new", "potential_loyalist"),
+        ("order_count_band", "one", "repeat")]
+    assert segments.changes(first[1], second[1]) == []
+    assert segments.changes("low|new|new|one", second[3]) == [
+        (d, v, "none") for d, v in zip(segments.dimensions, ("low", "new", "new", "one"),
+                                       strict=True)]
+    # an event-only scheme leaves the time-driven looks to the others
+    default = SegmentSet.from_cuts({})
+    assert segments.next_due(batch(1, 0), 1_704_067_200) == default.next_due(batch(1, 0),
+                                                                             1_704_067_200)
+
+
+def test_the_global_registry_is_untouched_by_the_recipe() -> None:
+    assert OrderCountBand not in SCHEMES
+    assert SegmentSet.from_cuts({}).dimensions == ("value_tier", "lifecycle", "rfm")
