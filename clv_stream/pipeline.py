@@ -36,7 +36,7 @@ from clv_stream.domain.value import ValueConfig, iso, score
 from clv_stream.events.validation import ErrorCode, Order, OrderValidator
 from clv_stream.exceptions import InvalidEvent, StoreError
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import CustomerState, Fence, Positioned, RedisStore
+from clv_stream.store.port import CustomerState, DueLook, Fence, Positioned, StateStore
 from clv_stream.store.snapshot import Published, encode_summary, is_snapshot_of, snapshot_text
 
 __all__ = ["BatchOutcome", "OutRecord", "Pipeline", "RawRecord", "Replay"]
@@ -202,12 +202,12 @@ class _Transition(NamedTuple):
 
 
 class Pipeline:
-    """Turns batches of raw order records into output records, using one :class:`RedisStore`."""
+    """Turns batches of raw order records into output records, using one :class:`StateStore`."""
 
     def __init__(
         self,
         settings: Settings,
-        store: RedisStore,
+        store: StateStore,
         model: ScoringModel | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -269,7 +269,7 @@ class Pipeline:
         are re-scored with it (``time_decay``). An empty batch does only that. ``home``:
         every record is keyed by its ``customer_id`` (so its partition is the customer's).
         ``fence``: the batch's partitions as this worker claimed them (see
-        :meth:`RedisStore.claim`); checked again by :meth:`confirm`. ``replay``: the batch
+        :meth:`StateStore.claim`); checked again by :meth:`confirm`. ``replay``: the batch
         is one applied but never confirmed (a crash between sending its outputs and
         recording them): it is scored at the event time and with the model it was scored
         with then, so its outputs are emitted again byte for byte.
@@ -347,8 +347,8 @@ class Pipeline:
         topic = batch[0].topic if batch else self._s.topic_orders
         # a batch of orders takes a few due customers along; an idle look (no records) more
         limit = self._s.due_batch_max if batch else self._s.idle_due_max
-        result = await self._store.apply(topic, valid, home, shards, limit, fence, positions,
-                                         as_of, scoring.model.version)
+        result = await self._store.apply(topic, valid, home, DueLook(shards, limit), fence,
+                                         positions, as_of, scoring.model.version)
         out.full_look = result.looked >= limit
         out.applied, out.duplicates = result.applied, result.duplicates
         out.redelivered, out.clock, out.due = result.redelivered, result.clock, len(result.due)

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from clv_stream.devinfra import EmbeddedRedis
 from clv_stream.domain.aggregate import Summary, aggregate_of
 from clv_stream.events.validation import Order
-from clv_stream.store.redis_store import Positioned, RedisStore
+from clv_stream.store.port import Positioned
+from clv_stream.store.redis_store import RedisStore
 from tests.strategies import event_lists
 
 
