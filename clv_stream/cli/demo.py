@@ -15,7 +15,7 @@ from clv_stream.pipeline import Pipeline
 from clv_stream.report import build_report
 from clv_stream.settings import Settings
 from clv_stream.sources import synthetic_orders
-from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.factory import open_store
 
 __all__ = ["run_demo"]
 
@@ -109,7 +109,7 @@ def _signed(amount: str) -> str:
 
 
 async def _print_report(settings: Settings, console: Console) -> None:
-    store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
+    store = open_store(settings)
     try:
         with Pipeline(settings, store, await store.current_model()) as pipeline:
             report = await build_report(store, pipeline, settings.lifespan_years)

@@ -205,12 +205,12 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def _with_pipeline(action: Callable[[Any, Any], Awaitable[T]]) -> T:
     from clv_stream.pipeline import Pipeline
-    from clv_stream.store.redis_store import RedisStore
+    from clv_stream.store.factory import open_store
 
     settings = _settings()
 
     async def go() -> T:
-        store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
+        store = open_store(settings)
         try:
             with Pipeline(settings, store, await store.current_model()) as pipeline:
                 return await action(store, pipeline)
