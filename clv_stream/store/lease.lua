@@ -1,6 +1,6 @@
 -- clv-stream: renew or release a lease only while its owner holds it.
 --
--- KEYS: none built by the caller; ARGV: lease key, owner, ttl_s (0: release)
+-- ARGV: the lease key (P:lease:{name}), owner, ttl_s (0: release)
 -- Renew (ttl_s > 0): a lease that lapsed is taken back, one another owner holds is left be.
 -- Returns 1 when the caller holds the lease after the call (renew) or released it, else 0.
 

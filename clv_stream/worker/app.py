@@ -29,7 +29,7 @@ from clv_stream.worker.refit import RefitPass
 __all__ = ["OrdersService", "ShutdownWatchdog", "Worker", "create_app"]
 
 logger = logging.getLogger(__name__)
-#: The due index of customers without a home partition (see ``store/redis_store.py``).
+#: The due index of customers without a home partition (see ``store.port.DueLook``).
 HOMELESS = -1
 
 
