@@ -30,7 +30,8 @@ from clv_stream.devinfra.redis_server import EmbeddedRedis
 from clv_stream.pipeline import Pipeline, RawRecord
 from clv_stream.settings import Settings
 from clv_stream.store import redis_store
-from clv_stream.store.redis_store import _APPLY, RedisStore
+from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.scripts import APPLY_SOURCE
 
 #: Variants of apply_batch.lua, each without one part (the text replaced must exist).
 VARIANTS = {
@@ -154,11 +155,11 @@ def main() -> None:
         table.add(part="pipeline without Kafka: wall", us_per_order=wall / n * 1e6)
         table.add(part="pipeline without Kafka: worker CPU", us_per_order=cpu / n * 1e6)
         table.add(part="publish.lua (record what was published)", us_per_order=publish_s / n * 1e6)
-        full = _replay(client, _APPLY, captured)
+        full = _replay(client, APPLY_SOURCE, captured)
         table.add(part="apply_batch.lua, full", us_per_order=full / n * 1e6)
         for name, (old, new) in VARIANTS.items():
-            assert old in _APPLY, f"variant {name!r} no longer matches apply_batch.lua"
-            spent = _replay(client, _APPLY.replace(old, new), captured)
+            assert old in APPLY_SOURCE, f"variant {name!r} no longer matches apply_batch.lua"
+            spent = _replay(client, APPLY_SOURCE.replace(old, new), captured)
             table.add(part=f"apply_batch.lua {name}", us_per_order=spent / n * 1e6,
                       saves_us=(full - spent) / n * 1e6)
         steps = _steps(client)

@@ -11,7 +11,7 @@
     ├── BrokerError            Kafka failed
     └── ModelError             predictive model missing, or its fit failed
 
-Third-party errors are translated at one boundary (``store.redis_store``, ``worker``);
+Third-party errors are translated at one boundary (``store.errors``, ``worker``);
 everything above that sees only these.
 """
 

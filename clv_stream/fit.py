@@ -4,7 +4,7 @@ Data come from the live Redis aggregates (SCAN over customers, as of the stream'
 time) or from a transactions file (optionally split into calibration and holdout). The
 result is a :class:`~clv_stream.domain.model.ScoringModel` with a new ``model_version``,
 time unit days, fit diagnostics and value-tier cut points (quantiles of ``total_clv``
-under the new model), which :meth:`RedisStore.save_model` makes current; running workers
+under the new model), which :meth:`StateStore.save_model` makes current; running workers
 pick it up within ``CLV_MODEL_POLL_INTERVAL`` seconds.
 """
 
@@ -30,7 +30,7 @@ from clv_stream.events.validation import Order, OrderValidator
 from clv_stream.exceptions import InvalidEvent, ModelError
 from clv_stream.settings import Settings
 from clv_stream.sources import iter_orders
-from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.port import StateStore
 
 __all__ = ["CustomerArrays", "FitReport", "arrays_from_store", "arrays_from_transactions", "fit_model"]
 
@@ -91,7 +91,7 @@ class FitReport:
                 "holdout": self.holdout}
 
 
-async def arrays_from_store(store: RedisStore, settings: Settings,
+async def arrays_from_store(store: StateStore, settings: Settings,
                             on_page: Callable[[int], None] | None = None) -> CustomerArrays:
     """The live aggregates of every customer, as of the stream's event time."""
     summaries: list[Summary] = []

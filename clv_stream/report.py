@@ -32,7 +32,8 @@ from clv_stream.domain.model import ScoringModel
 from clv_stream.exceptions import StoreError
 from clv_stream.pipeline import CustomerViews
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.factory import open_store
+from clv_stream.store.port import StateStore
 
 __all__ = ["Portfolio", "ReportCache", "ReportUnavailable", "Skipped", "build_report",
            "compute_report"]
@@ -110,7 +111,7 @@ class Skipped:
                        customer_id, type(exc).__name__)
 
 
-async def build_report(store: RedisStore, views: CustomerViews, lifespan_years: Decimal, *,
+async def build_report(store: StateStore, views: CustomerViews, lifespan_years: Decimal, *,
                        skipped: Skipped | None = None) -> dict[str, Any]:
     """The report, from a scan of every customer; see the module for the isolation."""
     log = skipped if skipped is not None else Skipped()
@@ -175,7 +176,7 @@ def compute_report(settings: Settings, model: ScoringModel, skipped: Skipped) ->
 
 
 async def _compute(settings: Settings, model: ScoringModel, skipped: Skipped) -> dict[str, Any]:
-    store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
+    store = open_store(settings)
     try:
         views = CustomerViews(settings, store, model=model)
         return await build_report(store, views, settings.lifespan_years, skipped=skipped)

@@ -16,7 +16,7 @@ from clv_stream.pipeline import CustomerViews
 from clv_stream.report import build_report
 from clv_stream.settings import Settings
 from clv_stream.sources import synthetic_orders
-from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.factory import open_store
 
 __all__ = ["run_demo"]
 
@@ -110,7 +110,7 @@ def _signed(amount: str) -> str:
 
 
 async def _print_report(settings: Settings, console: Console) -> None:
-    store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
+    store = open_store(settings)
     try:
         views = CustomerViews(settings, store, model=await store.current_model())
         report = await build_report(store, views, settings.lifespan_years)

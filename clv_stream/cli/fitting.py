@@ -20,7 +20,8 @@ from clv_stream.fit import (
     holdout_table,
 )
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.factory import open_store
+from clv_stream.store.port import StateStore
 
 __all__ = ["run_fit"]
 
@@ -35,7 +36,7 @@ def run_fit(settings: Settings, console: Console, *, transactions: Path | None, 
 async def _run(settings: Settings, console: Console, transactions: Path | None, fmt: str,
                calibration_end: datetime | None, holdout_end: datetime | None,
                version: str | None, store_model: bool, force: bool) -> dict[str, Any]:
-    store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
+    store = open_store(settings)
     try:
         holdout = None
         if transactions is not None:
@@ -63,7 +64,7 @@ async def _run(settings: Settings, console: Console, transactions: Path | None, 
         await store.close()
 
 
-async def _scan_with_progress(store: RedisStore, settings: Settings,
+async def _scan_with_progress(store: StateStore, settings: Settings,
                               console: Console) -> CustomerArrays:
     columns = (SpinnerColumn(), TextColumn("{task.description}: {task.completed} customers"),
                TimeElapsedColumn())

@@ -205,12 +205,12 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def _with_views(action: Callable[[Any, Any], Awaitable[T]]) -> T:
     from clv_stream.pipeline import CustomerViews
-    from clv_stream.store.redis_store import RedisStore
+    from clv_stream.store.factory import open_store
 
     settings = _settings()
 
     async def go() -> T:
-        store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
+        store = open_store(settings)
         try:
             views = CustomerViews(settings, store, model=await store.current_model())
             return await action(store, views)

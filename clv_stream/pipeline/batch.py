@@ -18,7 +18,7 @@ from clv_stream.pipeline.scoring import Scorer, Scoring
 from clv_stream.pipeline.stages import STAGES, OutputStage
 from clv_stream.pipeline.transition import CAUSES
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import CustomerState, Fence, Positioned, RedisStore
+from clv_stream.store.port import CustomerState, DueLook, Fence, Positioned, StateStore
 
 __all__ = ["Pipeline"]
 
@@ -31,7 +31,7 @@ class Pipeline:
     def __init__(
         self,
         settings: Settings,
-        store: RedisStore,
+        store: StateStore,
         model: ScoringModel | None = None,
         wall_clock: Callable[[], float] = time.time,
         codec: OutputCodec | None = None,
@@ -77,7 +77,7 @@ class Pipeline:
         are re-scored with it (``time_decay``). An empty batch does only that. ``home``:
         every record is keyed by its ``customer_id`` (so its partition is the customer's).
         ``fence``: the batch's partitions as this worker claimed them (see
-        :meth:`RedisStore.claim`); checked again by :meth:`confirm`. ``replay``: the batch
+        :meth:`StateStore.claim`); checked again by :meth:`confirm`. ``replay``: the batch
         is one applied but never confirmed (a crash between sending its outputs and
         recording them): it is scored at the event time and with the model it was scored
         with then, so its outputs are emitted again byte for byte.
@@ -171,8 +171,8 @@ class Pipeline:
         topic = batch[0].topic if batch else self._s.topic_orders
         # a batch of orders takes a few due customers along; an idle look (no records) more
         limit = self._s.due_batch_max if batch else self._s.idle_due_max
-        result = await self._store.apply(topic, valid, home, shards, limit, fence, positions,
-                                         as_of, scoring.model.version)
+        result = await self._store.apply(topic, valid, home, DueLook(shards, limit), fence,
+                                         positions, as_of, scoring.model.version)
         out.full_look = result.looked >= limit
         out.applied, out.duplicates = result.applied, result.duplicates
         out.redelivered, out.clock, out.due = result.redelivered, result.clock, len(result.due)

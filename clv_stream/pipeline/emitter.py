@@ -19,7 +19,7 @@ from clv_stream.pipeline.scoring import Scorer, Scoring
 from clv_stream.pipeline.stages import OutputStage, Scored
 from clv_stream.pipeline.transition import Transition, unchanged
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import CustomerState
+from clv_stream.store.port import CustomerState
 from clv_stream.store.snapshot import Published, encode_summary, snapshot_text
 
 __all__ = ["Emitter"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from clv_stream.events.records import OutRecord
-from clv_stream.store.redis_store import Fence
+from clv_stream.store.port import Fence
 
 __all__ = ["BatchOutcome", "Publication", "Replay"]
 

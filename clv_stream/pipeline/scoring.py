@@ -12,7 +12,7 @@ from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.value import ValueConfig, score
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.port import StateStore
 
 __all__ = ["Scorer", "Scoring"]
 
@@ -28,7 +28,7 @@ class Scoring:
 class Scorer:
     """Scores customers' summaries with the current model or a stored one by version."""
 
-    def __init__(self, settings: Settings, store: RedisStore,
+    def __init__(self, settings: Settings, store: StateStore,
                  model: ScoringModel | None = None) -> None:
         self._s = settings
         self._store = store

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Protocol
 from clv_stream.events.records import OutRecord
 from clv_stream.pipeline.transition import Transition
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import CustomerState
+from clv_stream.store.port import CustomerState
 
 __all__ = ["STAGES", "OutputStage", "Scored"]
 

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import orjson
 
-from clv_stream.store.redis_store import CustomerState
+from clv_stream.store.port import CustomerState
 from clv_stream.store.snapshot import is_snapshot_of
 
 __all__ = ["CAUSES", "ORDER_CAUSES", "Transition", "unchanged"]

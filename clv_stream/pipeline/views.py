@@ -10,7 +10,7 @@ from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.value import iso
 from clv_stream.pipeline.scoring import Scorer
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.port import StateStore
 
 __all__ = ["CustomerViews"]
 
@@ -19,7 +19,7 @@ class CustomerViews:
     """Values as of the stream's event time, with the scorer's current model (a running
     worker's, so a hot-reloaded model shows at once; or a fixed one for the CLI)."""
 
-    def __init__(self, settings: Settings, store: RedisStore, scorer: Scorer | None = None,
+    def __init__(self, settings: Settings, store: StateStore, scorer: Scorer | None = None,
                  model: ScoringModel | None = None) -> None:
         self._store = store
         self._scorer = scorer or Scorer(settings, store, model)

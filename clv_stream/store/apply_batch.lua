@@ -21,7 +21,7 @@
 -- time-driven look (publish.lua writes it), P:due those without a home. The consume lane
 -- that owns a partition is the only one touching its customers, so after applying the batch
 -- this script also hands that lane the customers of its partitions that are due by the new
--- event time (up to due_limit): time decay rides on the lane's own batches.
+-- event time (up to due_limit; due_look.lua): time decay rides on the lane's own batches.
 --
 -- ARGV: prefix, topic, dedupe_window_ms, records: a JSON array, flat, 10 values per record
 --       (partition, offset, event_id, kind, order_id, customer_id, amount_minor, ts, margin_bp,
@@ -132,10 +132,8 @@ local function first_day_net(c)
   return d.present and d.net or 0
 end
 
-local function summary_text(c)
-  -- as Python's encode_summary: orders|net|profit|first|last|days|first_day_net
-  return fmt(c.n) .. '|' .. fmt(c.r) .. '|' .. fmt(c.pr) .. '|' .. fmt(c.f or 0) .. '|' ..
-    fmt(c.l or 0) .. '|' .. fmt(c.nd) .. '|' .. fmt(first_day_net(c))
+local function summary_of(c)
+  return summary_text(c.n, c.r, c.pr, c.f or 0, c.l or 0, c.nd, first_day_net(c))  -- summary.lua
 end
 
 local function customer(cid, order_id, day)
@@ -156,10 +154,10 @@ local function customer(cid, order_id, day)
        orders = {[order_id] = parse_order(v[9])}, days = {[day] = parse_day(v[10])}}
   customers[cid] = c
   touched[#touched + 1] = cid
-  if string.byte(c.pub, 1) == 61 then
-    -- "=|as_of|version": published the summary the hash holds (publish.lua stores it so);
-    -- expand it now, and write it out whole if this batch changes the summary
-    c.pub, c.pubc = summary_text(c) .. string.sub(c.pub, 2), true
+  if is_compact(c.pub) then
+    -- published the summary the hash holds (summary.lua): expand it now, and write it out
+    -- whole if this batch changes the summary
+    c.pub, c.pubc = expand_snapshot(c.pub, summary_of(c)), true
   end
   return c
 end
@@ -318,7 +316,7 @@ for part, offset in pairs(high) do
 end
 
 local out = {as_of, applied, duplicates, redelivered, #touched, 0}
-local k = 6
+local k = 6  -- the due customers' rows follow the touched ones
 for _, cid in ipairs(touched) do
   local c = customers[cid]
   flush(c)
@@ -328,34 +326,5 @@ for _, cid in ipairs(touched) do
   k = k + 11
 end
 
--- the lane's customers due for a time-driven look by the new event time, not touched above;
--- shard -1 is the index of customers without a home
-local left = due_limit
-for _, shard in ipairs(shards) do
-  if left <= 0 then break end
-  local index = due_index(prefix, shard)
-  local found = redis.call('ZRANGEBYSCORE', index, '-inf', as_of, 'WITHSCORES', 'LIMIT', 0, left)
-  if #found > 0 and shard >= 0 then
-    -- a look whose outputs are pending until publish.lua clears this: replayed alike
-    redis.call('HSET', part_key, 'l:' .. shard, fmt(as_of))
-  end
-  for j = 1, #found, 2 do
-    local cid, at = found[j], found[j + 1]
-    left = left - 1
-    if customers[cid] == nil then
-      local v = redis.call('HMGET', prefix .. ':c:' .. cid, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg', 'k')
-      local home_now = tonumber(v[9]) or -1
-      if not (v[1] or v[7]) then
-        redis.call('ZREM', index, cid)  -- its state is gone: nothing to look at
-      elseif home_now ~= shard then
-        -- its home moved (or a publication raced the move): the lane of its home owns it
-        redis.call('ZREM', index, cid)
-        redis.call('ZADD', due_index(prefix, home_now), 'NX', at, cid)
-      else
-        k = customer_row(out, k, prefix, cid, v)
-      end
-    end
-  end
-end
-out[6] = due_limit - left
+out[6] = look_due(out, k, prefix, part_key, customers, shards, due_limit, as_of)  -- due_look.lua
 return out

@@ -1,5 +1,5 @@
--- clv-stream: helpers shared by the scripts. redis_store.py puts this file in front of each
--- script when it loads them (a Redis script cannot include another).
+-- clv-stream: helpers shared by the scripts. scripts.py puts this file (after summary.lua)
+-- in front of each script when it loads them (a Redis script cannot include another).
 
 -- Keys a script builds itself. Keys of one slot group carry the hash tag {g} (g: the slot
 -- group, 0 on a standalone Redis), so on a Redis Cluster every key a call touches hashes to
@@ -52,10 +52,10 @@ end
 local function customer_row(out, k, prefix, cid, v)
   local first_day_net = stored_first_day_net(prefix .. ':c:' .. cid, v[4])
   local pub = v[7] or ''
-  if string.byte(pub, 1) == 61 then  -- "=|as_of|version": the summary held now (publish.lua)
-    local now = {}
-    for j = 1, 6 do now[j] = string.format('%d', tonumber(v[j]) or 0) end
-    pub = table.concat(now, '|') .. '|' .. string.format('%d', first_day_net) .. string.sub(pub, 2)
+  if is_compact(pub) then  -- summary.lua
+    pub = expand_snapshot(pub, summary_text(tonumber(v[1]) or 0, tonumber(v[2]) or 0,
+      tonumber(v[3]) or 0, tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0,
+      first_day_net))
   end
   out[k + 1] = cid
   for j = 1, 6 do out[k + 1 + j] = tonumber(v[j]) or 0 end

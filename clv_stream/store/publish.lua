@@ -13,9 +13,7 @@
 -- taken from the caller, as it may have moved since the caller read the customer.
 --
 -- A snapshot whose summary is the one the hash holds now (the usual case: the customer was
--- just published) is stored as "=|as_of|version", 40 bytes less a customer; apply_batch.lua
--- and read_customers.lua expand it, and apply_batch.lua writes it out whole before the
--- summary changes.
+-- just published) is stored compact (summary.lua says how, and who expands it).
 
 local prefix = ARGV[1]
 local entries = cjson.decode(ARGV[2])
@@ -34,11 +32,9 @@ local function compact(key, pub)
   -- the snapshot to store, and the due index of the customer's home
   local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'k')
   local index = due_index(prefix, tonumber(v[7]))
-  local first_day_net = string.format('%d', stored_first_day_net(key, v[4]))
-  local now = (v[1] or '0') .. '|' .. (v[2] or '0') .. '|' .. (v[3] or '0') .. '|' .. (v[4] or '0') ..
-    '|' .. (v[5] or '0') .. '|' .. (v[6] or '0') .. '|' .. first_day_net .. '|'
-  if string.sub(pub, 1, #now) == now then return '=|' .. string.sub(pub, #now + 1), index end
-  return pub, index
+  local now = summary_text(tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0,
+    tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0, stored_first_day_net(key, v[4]))
+  return compact_snapshot(pub, now), index  -- summary.lua
 end
 
 for i = 1, #entries, 4 do

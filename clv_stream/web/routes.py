@@ -35,7 +35,7 @@ from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import CustomerViews
 from clv_stream.report import ReportCache, ReportUnavailable, Skipped, compute_report
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.port import StateStore
 from clv_stream.worker.health import Health
 
 __all__ = ["HEALTH_PING_TIMEOUT_S", "OPEN_PATHS", "authorized", "register_routes"]
@@ -72,7 +72,7 @@ def _guard(token: SecretStr | None) -> Callable[..., Awaitable[aioweb.StreamResp
     return guard
 
 
-def register_routes(app: faust.App, store: RedisStore, views: CustomerViews,
+def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
                     metrics: WorkerMetrics, settings: Settings, health: Health) -> None:
     web_app = getattr(app.web, "web_app", None)
     if not isinstance(web_app, aioweb.Application):  # pragma: no cover - Faust's default driver
@@ -147,7 +147,7 @@ def register_routes(app: faust.App, store: RedisStore, views: CustomerViews,
             return self.html(_DASHBOARD.read_text(encoding="utf-8"))
 
 
-async def _health(store: RedisStore, health: Health) -> dict[str, Any]:
+async def _health(store: StateStore, health: Health) -> dict[str, Any]:
     """The worker's view of its dependencies, with a live, bounded Redis PING: a worker that
     answers serves (200), degraded or not. Check names, states and seconds only."""
     body = health.snapshot()

@@ -20,7 +20,7 @@ from clv_stream.exceptions import ClvStreamError, StoreError
 from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import BatchOutcome, CustomerViews, Pipeline
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.factory import open_store
 from clv_stream.web.routes import register_routes
 from clv_stream.worker.health import Health
 from clv_stream.worker.kafka import BatchLoop, KafkaSink
@@ -29,7 +29,7 @@ from clv_stream.worker.refit import RefitPass
 __all__ = ["OrdersService", "ShutdownWatchdog", "Worker", "create_app"]
 
 logger = logging.getLogger(__name__)
-#: The due index of customers without a home partition (see ``RedisStore``).
+#: The due index of customers without a home partition (see ``store.port.DueLook``).
 HOMELESS = -1
 
 
@@ -38,10 +38,7 @@ class OrdersService(mode.Service):
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         self.settings = settings
-        self.store = RedisStore.from_url(
-            settings.redis_dsn, settings.redis_key_prefix,
-            int(settings.dedupe_window.total_seconds() * 1000),
-        )
+        self.store = open_store(settings)
         self.pipeline = Pipeline(settings, self.store)
         self.metrics = WorkerMetrics()
         self.health = Health(on_change=self.metrics.degraded)

@@ -34,7 +34,8 @@ from redis import exceptions as rexc
 from clv_stream.exceptions import BrokerError, ClvStreamError, Fenced, StateLost, StateRolledBack, StoreError
 from clv_stream.pipeline import BatchOutcome, OutRecord, RawRecord, Replay
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import Claim, Fence, refusal_code
+from clv_stream.store.errors import refusal_code
+from clv_stream.store.port import Claim, Fence
 from clv_stream.worker.health import Health
 from clv_stream.worker.memory import pin_mmap_threshold
 from clv_stream.worker.partitioner import partitions_for
@@ -218,7 +219,7 @@ class Unsent(BrokerError):
 
 
 class Claims(Protocol):
-    """The part of the store the loop claims partitions from (see ``RedisStore.claim``)."""
+    """The part of the store the loop claims partitions from (see ``StateStore.claim``)."""
 
     async def claim(self, topic: str, partitions: Mapping[int, int],
                     now: float | None = None) -> tuple[bool, list[Claim]]: ...
@@ -254,7 +255,7 @@ class BatchLoop:
     nothing new (backpressure); it resumes by itself.
 
     Offsets live with the state. Before a lane reads a partition it *claims* it in Redis
-    (``RedisStore.claim``): the partition's generation goes up, fencing off the previous
+    (``StateStore.claim``): the partition's generation goes up, fencing off the previous
     owner (its scripts are refused from then on), and the lane seeks to the first offset
     whose outputs Redis has not confirmed, whatever Kafka's committed offset says. Records
     applied but not confirmed are read again: the script skips them (applied) and their

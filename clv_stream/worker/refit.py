@@ -1,18 +1,20 @@
 """Background re-scoring after a new model version: ``cause: model_refit`` updates.
 
-One worker at a time does the pass for a version: it holds a short lease in Redis
-(``refit:{version}``, renewed every page), and marks the version done at the end (a flag
-``refit:{version}:done``). Every worker checks the current version's pass each
-model poll and takes it over when it is neither done nor leased, so a pass interrupted by a
-crash or a restart starts again. Customers are re-scored in pages between batches, at most
-``CLV_REFIT_RATE`` per second, with progress in the logs and the ``clv_refit_customers``
-metric. Customers the pass has not reached yet are scored with the new model anyway as soon
-as an order of theirs arrives.
+One worker at a time does the pass for a version: it holds a short lease in the store
+(``refit:{version}``, renewed every page; a pass whose lease another worker took stops), and
+marks the version done at the end (a flag ``refit:{version}:done``). Lease and flag go
+through the store port, so a store failure is a ``StoreError`` like any other. Every worker
+checks the current version's pass each model poll and takes it over when it is neither done
+nor leased, so a pass interrupted by a crash or a restart starts again. Customers are
+re-scored in pages between batches, at most ``CLV_REFIT_RATE`` per second, with progress in
+the logs and the ``clv_refit_customers`` metric. Customers the pass has not reached yet are
+scored with the new model anyway as soon as an order of theirs arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +22,7 @@ from typing import Any
 
 from clv_stream.exceptions import ClvStreamError, StoreError
 from clv_stream.pipeline import Pipeline
-from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.port import StateStore
 from clv_stream.worker.kafka import BatchLoop, KafkaSink
 
 __all__ = ["RefitPass"]
@@ -32,7 +34,7 @@ DONE_TTL_S = 30 * 86400
 
 
 class RefitPass:
-    def __init__(self, store: RedisStore, pipeline: Pipeline, sink: KafkaSink, loop: BatchLoop,
+    def __init__(self, store: StateStore, pipeline: Pipeline, sink: KafkaSink, loop: BatchLoop,
                  rate: float, owner: str, on_progress: Callable[[int], None] | None = None) -> None:
         self._store, self._pipeline, self._sink, self._loop = store, pipeline, sink, loop
         self._rate = rate
@@ -55,6 +57,9 @@ class RefitPass:
         self.running = version
         try:
             await self._run(version)
+            # done or superseded: let go now (an interrupted pass's lease lapses by itself)
+            with contextlib.suppress(StoreError):
+                await self._store.release_lease(self._key(version), self._owner)
         except ClvStreamError as exc:  # Redis or the broker failed: the next poll resumes it
             logger.warning("refit pass for %s interrupted (%s); it will be resumed", version,
                            type(exc).__name__)
@@ -72,7 +77,10 @@ class RefitPass:
                 return
             updates += await self._loop.exclusive(self._page(ids, version))
             done += len(ids)
-            await self._store.take_lease(self._key(version), self._owner, LEASE_S, renew=True)
+            if not await self._store.renew_lease(self._key(version), self._owner, LEASE_S):
+                logger.warning("model %s refit pass: lease taken by another worker; it stops",
+                               version)
+                return
             if self._on_progress:
                 self._on_progress(done)
             logger.info("model %s refit pass: %s customers re-scored, %s updates",

@@ -13,7 +13,8 @@ from clv_stream.devinfra import EmbeddedRedis
 from clv_stream.exceptions import StoreUnavailable
 from clv_stream.pipeline import BatchOutcome, Pipeline, RawRecord
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import ApplyResult, CustomerState, Fence, Positioned, RedisStore
+from clv_stream.store.port import ApplyResult, CustomerState, DueLook, Fence, Positioned
+from clv_stream.store.redis_store import RedisStore
 from tests.corpus import order
 
 
@@ -22,13 +23,13 @@ class PoisonedStore(RedisStore):
     before writing, or (``late-poison``) after the batch was written."""
 
     async def apply(self, topic: str, records: Sequence[Positioned], home: bool = False,
-                    shards: Sequence[int] = (), due_limit: int = 0, fence: Fence | None = None,
+                    look: DueLook | None = None, fence: Fence | None = None,
                     positions: Mapping[int, int] | None = None, as_of: int = 0,
                     model_version: str = "") -> ApplyResult:
         ids = {r.order.customer_id for r in records}
         if "poison" in ids:
             raise RuntimeError("boom")
-        result = await super().apply(topic, records, home, shards, due_limit, fence, positions,
+        result = await super().apply(topic, records, home, look, fence, positions,
                                      as_of, model_version)
         if "late-poison" in ids:
             raise RuntimeError("boom after the write")

@@ -14,7 +14,8 @@ from redis import asyncio as aioredis
 from clv_stream.devinfra import EmbeddedRedis
 from clv_stream.events.validation import Order
 from clv_stream.exceptions import Fenced, StateRolledBack, StoreUnavailable
-from clv_stream.store.redis_store import Positioned, RedisStore
+from clv_stream.store.port import DueLook, Positioned
+from clv_stream.store.redis_store import RedisStore
 
 TOPIC = "orders"
 
@@ -75,7 +76,7 @@ async def test_redis_that_went_back_is_noticed_before_anything_is_written(
     # back restores this worker's generation and reports the offsets to re-read from
     await store.client.hset(store.key("{0}", "part", TOPIC), "g:0", gen - 1)
     with pytest.raises(StateRolledBack):
-        await store.apply(TOPIC, [], shards=[0], fence={0: (gen, 2)})
+        await store.apply(TOPIC, [], look=DueLook([0], 0), fence={0: (gen, 2)})
     had_state, [back] = await store.claim(TOPIC, {0: gen})
     assert had_state
     assert back[:4] == (0, gen, 2, 2)
@@ -169,7 +170,7 @@ async def test_a_look_at_due_customers_is_pending_until_published(store: RedisSt
                       positions={0: 0})
     await store.publish([("c1", "", "", 1_700_000_000)], TOPIC, {0: (claim.generation, 0)},
                         {0: 0})
-    looked = await store.apply(TOPIC, [], shards=[0], due_limit=10,
+    looked = await store.apply(TOPIC, [], look=DueLook([0], 10),
                                fence={0: (claim.generation, 0)})
     assert [s.customer_id for s in looked.due] == ["c1"]
     _, [pending] = await store.claim(TOPIC, {0: claim.generation})

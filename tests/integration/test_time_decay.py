@@ -20,7 +20,8 @@ from clv_stream.domain.aggregate import Summary
 from clv_stream.events.validation import Order
 from clv_stream.pipeline import Pipeline
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import Positioned, RedisStore
+from clv_stream.store.port import DueLook, Positioned
+from clv_stream.store.redis_store import RedisStore
 from clv_stream.store.snapshot import Published
 from tests.corpus import order
 from tests.integration.harness import Harness
@@ -103,12 +104,12 @@ async def test_due_time_follows_the_customer_to_its_home_partition(
         # the lane of partition 3 gets it with a batch once event time passes the due time
         later = Order("e3", "p", "o3", "bob", 500, 1_744_000_000, 10000)
         applied = await store.apply("orders", [Positioned(3, 2, later)], home=True,
-                                    shards=[3], due_limit=10)
+                                    look=DueLook([3], 10))
         assert [s.customer_id for s in applied.customers] == ["bob"]
         assert [(s.customer_id, s.home) for s in applied.due] == [("ann", 3)]
         assert applied.due[0].summary == Summary(2, 3500, 3500, 1_736_500_000, 1_736_600_000, 2, 2500)
         # another lane's partitions do not see it
-        other = await store.apply("orders", [], shards=[0, 1, 2], due_limit=10)
+        other = await store.apply("orders", [], look=DueLook([0, 1, 2], 10))
         assert other.due == []
     finally:
         await store.close()
@@ -126,7 +127,7 @@ async def test_due_entries_under_a_wrong_home_are_handed_over(redis_server: Embe
         # due before the clock (1_736_500_000, the order's time)
         await client.zadd(store.key("due"), {"cat": 1_736_000_000, "gone": 1_736_000_000})
         await client.zadd(store.key("due", "5"), {"cat": 1_736_100_000})
-        looked = await store.apply("orders", [], shards=[-1, 5], due_limit=10)
+        looked = await store.apply("orders", [], look=DueLook([-1, 5], 10))
         assert looked.due == []
         assert looked.looked == 3  # three entries met, none re-scored here
         assert await client.zrange(store.key("due"), 0, -1) == []
@@ -134,7 +135,7 @@ async def test_due_entries_under_a_wrong_home_are_handed_over(redis_server: Embe
         assert await client.zrange(store.key("due", "3"), 0, -1, withscores=True) == [
             ("cat", 1_736_000_000.0)]  # handed over once, the first due time kept
         # and its own lane gets it
-        looked = await store.apply("orders", [], shards=[3], due_limit=10)
+        looked = await store.apply("orders", [], look=DueLook([3], 10))
         assert [(s.customer_id, s.home) for s in looked.due] == [("cat", 3)]
         assert looked.looked == 1
     finally:
@@ -151,9 +152,9 @@ async def test_a_full_look_says_so_even_when_it_re_scores_nobody(
         await store.apply("orders", [Positioned(3, 0, placed)], home=True)
         client = store.client
         await client.zadd(store.key("due", "5"), {f"gone{i}": 1_736_000_000 + i for i in range(4)})
-        first = await store.apply("orders", [], shards=[5], due_limit=3)
+        first = await store.apply("orders", [], look=DueLook([5], 3))
         assert (first.due, first.looked) == ([], 3)  # full: there may be more
-        second = await store.apply("orders", [], shards=[5], due_limit=3)
+        second = await store.apply("orders", [], look=DueLook([5], 3))
         assert (second.due, second.looked) == ([], 1)  # not full: the index is done
         assert await client.zcard(store.key("due", "5")) == 0
     finally:

@@ -1,0 +1,83 @@
+"""The state store port: what the pipeline, the worker and the edges need of a store.
+
+Typing only. :class:`~clv_stream.store.redis_store.RedisStore` implements it; a store is
+opened by :func:`clv_stream.store.factory.open_store`, the one place that names the
+implementations. Every failure of a store surfaces as
+:class:`~clv_stream.exceptions.StoreError` (``StoreUnavailable`` for what passes by itself,
+``Fenced`` / ``StateRolledBack`` for a refused fence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Protocol
+
+from clv_stream.domain.model import ScoringModel
+from clv_stream.store.types import (
+    ApplyResult,
+    Claim,
+    CustomerState,
+    DueLook,
+    Fence,
+    Positioned,
+    PublishEntry,
+)
+
+__all__ = ["ApplyResult", "Claim", "CustomerState", "DueLook", "Fence", "Positioned",
+           "PublishEntry", "StateStore"]
+
+
+class StateStore(Protocol):
+    """Per-customer aggregates, offsets kept with them, the due index, leases and models."""
+
+    async def apply(self, topic: str, records: Sequence[Positioned], home: bool = False,
+                    look: DueLook | None = None, fence: Fence | None = None,
+                    positions: Mapping[int, int] | None = None, as_of: int = 0,
+                    model_version: str = "") -> ApplyResult:
+        """Apply a batch atomically, once per (partition, offset) and per event_id."""
+        ...
+
+    async def publish(self, entries: Sequence[PublishEntry], topic: str = "",
+                      fence: Fence | None = None,
+                      confirmed: Mapping[int, int] | None = None) -> None:
+        """Record what was emitted and, per partition, the offset now confirmed."""
+        ...
+
+    async def customers(self, ids: Sequence[str]) -> list[CustomerState]: ...
+
+    async def customer(self, customer_id: str) -> CustomerState | None: ...
+
+    def scan_customer_ids(self, count: int = 1000) -> AsyncIterator[list[str]]: ...
+
+    async def clock(self) -> int: ...
+
+    async def due(self, until: int, limit: int, home: int = -1) -> list[str]: ...
+
+    async def postpone(self, states: Sequence[CustomerState], until: int) -> None: ...
+
+    async def take_lease(self, name: str, owner: str, ttl_s: int) -> bool: ...
+
+    async def renew_lease(self, name: str, owner: str, ttl_s: int) -> bool: ...
+
+    async def release_lease(self, name: str, owner: str) -> None: ...
+
+    async def flag(self, name: str) -> bool: ...
+
+    async def set_flag(self, name: str, ttl_s: int) -> None: ...
+
+    async def current_model(self) -> ScoringModel | None: ...
+
+    async def model(self, version: str) -> ScoringModel | None: ...
+
+    async def save_model(self, model: ScoringModel, make_current: bool = True) -> None: ...
+
+    async def claim(self, topic: str, partitions: Mapping[int, int],
+                    now: float | None = None) -> tuple[bool, list[Claim]]: ...
+
+    async def applied_offsets(self, topic: str) -> dict[int, int]: ...
+
+    async def confirmed_offsets(self, topic: str) -> dict[int, int]: ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,72 @@
+"""What goes into the Lua scripts' ARGV and what comes back, for :class:`RedisStore`.
+
+Kept apart from the client calls so the reply layouts (documented at the top of each
+script) are read in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from clv_stream.domain.aggregate import Summary
+from clv_stream.store.types import ApplyResult, Claim, CustomerState, Fence, Positioned, PublishEntry
+
+__all__ = ["apply_args", "claims", "fence_json", "offsets_json", "parse_apply",
+           "publish_args", "states"]
+
+_PER_CUSTOMER = 11  # customer_row() in common.lua
+_PER_CLAIM = 7  # claim.lua
+
+
+def offsets_json(offsets: Mapping[int, int] | None) -> bytes:
+    return orjson.dumps({str(p): o for p, o in (offsets or {}).items()})
+
+
+def fence_json(fence: Fence | None) -> bytes:
+    return orjson.dumps({str(p): list(f) for p, f in (fence or {}).items()})
+
+
+def apply_args(records: Sequence[Positioned]) -> bytes:
+    """The records, flat: 10 values per record (apply_batch.lua's ARGV[4])."""
+    flat: list[Any] = []
+    add = flat.extend
+    for rec in records:
+        o = rec.order
+        add((rec.partition, rec.offset, o.event_id, o.kind, o.order_id,
+             o.customer_id, o.amount_minor, o.ts, o.margin_bp, o.tenant))
+    return orjson.dumps(flat)
+
+
+def publish_args(entries: Sequence[PublishEntry]) -> bytes:
+    """The entries, flat: 4 values per customer (publish.lua's ARGV[2]; -1: never due)."""
+    flat: list[Any] = []
+    add = flat.extend
+    for cid, snapshot, segments, next_due in entries:
+        add((cid, snapshot, segments, -1 if next_due is None else next_due))
+    return orjson.dumps(flat)
+
+
+def parse_apply(reply: list[Any]) -> ApplyResult:
+    clock, applied, dups, redelivered = int(reply[0]), int(reply[1]), int(reply[2]), int(reply[3])
+    touched, looked = int(reply[4]), int(reply[5])
+    rows = states(reply, 6)
+    return ApplyResult(clock, applied, dups, redelivered, rows[:touched], rows[touched:], looked)
+
+
+def states(reply: list[Any], start: int) -> list[CustomerState]:
+    """Customer rows from ``start``: id, the 7 summary integers, pub, segments, home."""
+    return [
+        CustomerState(reply[i], Summary(*reply[i + 1:i + 8]), reply[i + 8], reply[i + 9], reply[i + 10])
+        for i in range(start, len(reply), _PER_CUSTOMER)
+    ]
+
+
+def claims(reply: list[Any]) -> tuple[bool, list[Claim]]:
+    """claim.lua's reply: whether the Redis held state before, and each partition's claim."""
+    rows = [Claim(int(reply[i]), int(reply[i + 1]), int(reply[i + 2]), int(reply[i + 3]),
+                  int(reply[i + 4]), str(reply[i + 5]), int(reply[i + 6]))
+            for i in range(1, len(reply), _PER_CLAIM)]
+    return bool(int(reply[0])), rows

@@ -1,0 +1,82 @@
+"""The values the state store port speaks (see :mod:`clv_stream.store.port`).
+
+They live here, not in a store implementation, so the pipeline, the worker and the edges
+depend on what a store means, never on which store it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from clv_stream.domain.aggregate import Summary
+from clv_stream.events.validation import Order
+from clv_stream.store.snapshot import Published
+
+__all__ = ["ApplyResult", "Claim", "CustomerState", "DueLook", "Fence", "Positioned",
+           "PublishEntry"]
+
+#: partition -> (generation, an offset the partition's applied offset must have reached):
+#: a store refuses a write whose fence is stale (``Fenced``) or ahead of what it holds
+#: (``StateRolledBack``). Empty: unfenced.
+Fence = Mapping[int, tuple[int, int]]
+
+#: What a batch published for one customer: (customer_id, snapshot as ``Published.encode``,
+#: segment labels, event time of its next time-driven look or None for never).
+PublishEntry = tuple[str, str, str, int | None]
+
+
+class Claim(NamedTuple):
+    """A partition as a worker takes it: its generation (-1: another worker owns it now),
+    the offsets stored with its state (-1: none), and the event time and model version its
+    last applied batch was scored with (to replay a batch applied but not confirmed)."""
+
+    partition: int
+    generation: int
+    applied: int
+    confirmed: int
+    as_of: int = 0
+    model_version: str = ""
+    look: int = 0  # the as_of of a look at due customers not published yet (0: none)
+
+
+class Positioned(NamedTuple):
+    """A validated order and where it came from in Kafka (a tuple: one per event)."""
+
+    partition: int
+    offset: int
+    order: Order
+
+
+class DueLook(NamedTuple):
+    """A look at due customers riding on a batch (time decay): the customers whose home is
+    one of ``homes`` (-1: customers without a home) and who are due by the batch's event
+    time come back with it, at most ``limit`` of them."""
+
+    homes: Sequence[int]
+    limit: int
+
+
+class CustomerState(NamedTuple):
+    customer_id: str
+    summary: Summary
+    pub: str  # the last published snapshot, encoded (``Published.encode``); "" if never
+    segments: str
+    home: int = -1  # the orders partition of its keyed records; -1: none known
+
+    @property
+    def published(self) -> Published | None:
+        """The last published snapshot, decoded (the hot path compares ``pub`` as text)."""
+        return Published.decode(self.pub)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    clock: int
+    applied: int
+    duplicates: int
+    redelivered: int
+    customers: list[CustomerState]  # touched by the batch's records
+    due: list[CustomerState]  # of the look's homes, due for a time-driven look
+    looked: int = 0  # due index entries looked at (re-scored, handed over, or dropped)

@@ -1,0 +1,160 @@
+"""The state store contract: what the pipeline, the worker and the edges rely on of any store.
+
+Every test runs against each registered store kind (``clv_stream.store.factory.STORES``),
+opened by ``open_store`` as the worker opens it, on a real server. Adding a store: a module
+implementing ``StateStore``, one entry in ``STORES``, and one entry in :data:`SERVERS` here
+naming the server fixture it runs on (issue 23: ``"redis-cluster"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from clv_stream.domain.aggregate import Summary
+from clv_stream.domain.model import ScoringModel
+from clv_stream.events.validation import Order
+from clv_stream.exceptions import Fenced
+from clv_stream.settings import Settings
+from clv_stream.store.factory import STORES, open_store
+from clv_stream.store.port import DueLook, Positioned, StateStore
+from clv_stream.store.snapshot import Published
+
+#: store kind -> the fixture of the server it runs on (its ``url`` goes in ``CLV_REDIS_URL``).
+SERVERS = {"redis": "redis_server"}
+
+TOPIC = "orders"
+DAY = 86400
+T0 = 1_700_000_000
+
+
+@pytest.fixture(params=sorted(SERVERS))
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
+    server = request.getfixturevalue(SERVERS[request.param])
+    settings = Settings(redis_url=server.url, redis_key_prefix=f"t{uuid.uuid4().hex[:8]}")
+    s = open_store(settings, request.param)
+    yield s
+    await s.close()
+
+
+def _placed(i: int, customer: str = "ann", amount: int = 1000) -> Order:
+    return Order(f"o{i}:placed", "p", f"o{i}", customer, amount, T0 + i * DAY, 10000)
+
+
+def test_every_registered_store_runs_the_contract() -> None:
+    assert set(SERVERS) == set(STORES)
+
+
+async def test_a_batch_is_applied_once_per_position_and_per_event_id(store: StateStore) -> None:
+    batch = [Positioned(0, 0, _placed(0)), Positioned(0, 1, _placed(1, amount=250))]
+    first = await store.apply(TOPIC, batch)
+    assert (first.applied, first.duplicates, first.redelivered) == (2, 0, 0)
+    assert [c.summary.net_minor for c in first.customers] == [1250]
+
+    again = await store.apply(TOPIC, batch)  # Kafka redelivers the batch
+    assert (again.applied, again.redelivered) == (0, 2)
+    resent = await store.apply(TOPIC, [Positioned(0, 2, _placed(0))])  # the producer re-sent it
+    assert (resent.applied, resent.duplicates) == (0, 1)
+
+    [ann] = await store.customers(["ann"])
+    assert ann.summary == Summary(2, 1250, 1250, T0, T0 + DAY, 2, 1000)
+    assert await store.applied_offsets(TOPIC) == {0: 2}
+    assert await store.clock() == T0 + DAY
+
+
+async def test_customers_read_back_what_was_applied_and_scan_finds_them(
+        store: StateStore) -> None:
+    await store.apply(TOPIC, [Positioned(0, i, _placed(i, c)) for i, c in enumerate("abc")])
+    found = await store.customers(["c", "nobody", "a"])
+    assert [s.customer_id for s in found] == ["c", "a"]  # in the order asked, unknown left out
+    assert await store.customer("nobody") is None
+    seen = [cid async for page in store.scan_customer_ids(count=2) for cid in page]
+    assert sorted(seen) == ["a", "b", "c"]
+
+
+async def test_publish_records_snapshots_and_confirmed_offsets(store: StateStore) -> None:
+    result = await store.apply(TOPIC, [Positioned(1, 7, _placed(0))])
+    [ann] = result.customers
+    snapshot = Published(ann.summary, result.clock, "v1").encode()
+    await store.publish([("ann", snapshot, "high|new", None)], TOPIC, confirmed={1: 7})
+
+    [after] = await store.customers(["ann"])
+    assert after.published == Published(ann.summary, result.clock, "v1")
+    assert after.segments == "high|new"
+    assert await store.confirmed_offsets(TOPIC) == {1: 7}
+    # the next batch's customer row carries that snapshot, whole
+    more = await store.apply(TOPIC, [Positioned(1, 8, _placed(3))])
+    assert more.customers[0].pub == snapshot
+
+
+async def test_due_customers_come_with_a_batch_of_their_home_and_can_be_postponed(
+        store: StateStore) -> None:
+    applied = await store.apply(TOPIC, [Positioned(3, 0, _placed(0))], home=True)
+    [ann] = applied.customers
+    assert ann.home == 3
+    due_at = T0 + 30 * DAY
+    await store.publish([("ann", Published(ann.summary, T0, "v1").encode(), "", due_at)], TOPIC)
+    assert await store.due(due_at, 10, home=3) == ["ann"]
+    assert await store.due(due_at - 1, 10, home=3) == []
+
+    other_home = await store.apply(TOPIC, [Positioned(4, 0, _placed(40, "bob"))],
+                                   look=DueLook([4], 10))
+    assert other_home.due == []
+    looked = await store.apply(TOPIC, [], look=DueLook([3], 10), as_of=due_at)
+    assert [s.customer_id for s in looked.due] == ["ann"]
+
+    await store.postpone(looked.due, due_at + DAY)
+    assert await store.due(due_at, 10, home=3) == []
+    assert await store.due(due_at + DAY, 10, home=3) == ["ann"]
+
+
+async def test_a_lease_is_held_by_one_owner_at_a_time(store: StateStore) -> None:
+    assert await store.take_lease("refit:v2", "w1", 60)
+    assert not await store.take_lease("refit:v2", "w2", 60)
+    assert not await store.renew_lease("refit:v2", "w2", 60)
+    assert await store.renew_lease("refit:v2", "w1", 60)
+    await store.release_lease("refit:v2", "w2")  # not w2's: nothing changes
+    assert not await store.take_lease("refit:v2", "w2", 60)
+    await store.release_lease("refit:v2", "w1")
+    assert await store.take_lease("refit:v2", "w2", 60)
+
+
+async def test_a_flag_is_set_until_it_expires(store: StateStore) -> None:
+    assert not await store.flag("refit:v2:done")
+    await store.set_flag("refit:v2:done", 60)
+    assert await store.flag("refit:v2:done")
+
+
+async def test_models_round_trip_and_one_is_current(store: StateStore) -> None:
+    assert await store.current_model() is None
+    first = dataclasses.replace(ScoringModel.default(), version="v1", tier_cuts=(1.0, 2.0, 3.0))
+    second = dataclasses.replace(first, version="v2")
+    await store.save_model(first)
+    await store.save_model(second, make_current=False)
+    assert await store.current_model() == first
+    assert await store.model("v2") == second
+    assert await store.model("v3") is None
+
+
+async def test_a_claim_bumps_the_generation_and_a_stale_fence_is_refused(
+        store: StateStore) -> None:
+    had_state, [old] = await store.claim(TOPIC, {0: 0})
+    assert not had_state
+    await store.apply(TOPIC, [Positioned(0, 0, _placed(0))], fence={0: (old.generation, -1)})
+    had_state, [new] = await store.claim(TOPIC, {0: 0})
+    assert had_state
+    assert (new.generation, new.applied, new.confirmed) == (old.generation + 1, 0, -1)
+
+    with pytest.raises(Fenced):
+        await store.apply(TOPIC, [Positioned(0, 1, _placed(1))], fence={0: (old.generation, 0)})
+    with pytest.raises(Fenced):
+        await store.publish([], TOPIC, {0: (old.generation, 0)}, {0: 0})
+    assert await store.applied_offsets(TOPIC) == {0: 0}
+    assert await store.confirmed_offsets(TOPIC) == {}
+
+
+async def test_a_store_answers_ping(store: StateStore) -> None:
+    assert await store.ping()
