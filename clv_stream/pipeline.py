@@ -216,7 +216,7 @@ class Pipeline:
         self._validator = OrderValidator(settings)
         self._wall = wall_clock
         self._value_cfg = ValueConfig(
-            decimals=settings.minor_unit(settings.currency) or 0,
+            decimals=settings.reporting_decimals,
             lifespan_years=float(settings.lifespan_years),
             horizon_months=settings.horizon_months,
             discount_rate=settings.discount_rate,
