@@ -23,7 +23,7 @@ from clv_stream.events.models import MAX_AMOUNT
 from clv_stream.events.times import PARSED, parse_time
 from clv_stream.exceptions import InvalidEvent
 
-__all__ = ["FastDecoder", "FastFields"]
+__all__ = ["FastDecoder", "FastFields", "customer_keyed"]
 
 #: (event_id, kind, order_id, customer_id, amount_minor, ts_float, margin_bp, channel, tenant)
 FastFields = tuple[str, str, str, str, int, float, int, str | None, str]
@@ -141,3 +141,28 @@ class FastDecoder:
         rate = Decimal(value)
         return self._bp(rate) if rate <= 1 else None
 
+
+
+def customer_keyed(key: bytes | None, value: bytes | None) -> bool:
+    """Whether a raw order's Kafka key is its ``customer_id`` (or it can touch no customer:
+    a tombstone, or no order at all, is dead-lettered and changes no state).
+
+    The batch loop asks this of every record to know whether a batch's customers all stay
+    in their partitions' lane. Fast path: the value holds the field once, as
+    ``"customer_id":"<key>"`` (or with the one space of Python's ``json.dumps``) and the key
+    has no quote or backslash, so that string cannot end elsewhere; else it is read as the
+    validator reads it (orjson).
+    """
+    if value is None:
+        return True
+    if (key is not None and b'"' not in key and b"\\" not in key
+            and value.count(b'"customer_id"') == 1
+            and (b'"customer_id":"' + key + b'"' in value
+                 or b'"customer_id": "' + key + b'"' in value)):
+        return True
+    try:
+        event = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return True
+    cid = event.get("customer_id") if type(event) is dict else None
+    return type(cid) is not str or (key is not None and cid.encode() == key)
