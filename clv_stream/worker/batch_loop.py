@@ -14,7 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError
 
 from clv_stream.events.fastpath import customer_keyed
 from clv_stream.exceptions import BrokerError, Fenced, StateRolledBack
@@ -22,6 +22,7 @@ from clv_stream.pipeline import BatchOutcome, OutRecord, RawRecord, Replay
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import Fence
 from clv_stream.worker.credentials import kafka_security
+from clv_stream.worker.fetch import fetch_batch, fetch_upto
 from clv_stream.worker.health import Health
 from clv_stream.worker.ownership import Claims, Ownership
 from clv_stream.worker.retry import Retrying, Stopped, pause
@@ -193,7 +194,8 @@ class BatchLoop:
                 fetched, replay = await self._fetch_replay(pending, wait_ms)
                 await self._dispatch(lane, fetched, pending, replay)
                 continue
-            fetched = await self._retrying(functools.partial(self._fetch, mine, wait_ms), "kafka")
+            fetched = await self._retrying(functools.partial(
+                fetch_batch, self.consumer, mine, wait_ms, self._s.batch_max_records), "kafka")
             if not fetched:
                 if time.monotonic() >= next_look:
                     async with self._lanes[lane]:
@@ -218,48 +220,12 @@ class BatchLoop:
         confirmed offset (where the claim sought) to the applied one, exactly, so that
         replayed as one batch at its event time they give the same outputs again."""
         assert self.consumer is not None
-        consumer = self.consumer
-        upto = {tp: self.owned.replays[tp.partition][0] for tp in pending}
-        replay = max((self.owned.replays[tp.partition][1] for tp in pending), key=lambda r: r.as_of)
-        collected: dict[Any, list[Any]] = {tp: [] for tp in pending}
-        waiting = list(pending)
-        while waiting and not self._stopping.is_set():
-            waiting = [tp for tp in waiting if tp in consumer.assignment()]
-            fetched = await self._retrying(functools.partial(
-                consumer.getmany, *waiting, timeout_ms=wait_ms,
-                max_records=self._s.batch_max_records), "kafka") if waiting else {}
-            for tp in list(waiting):
-                msgs = fetched.get(tp, [])
-                collected[tp] += [m for m in msgs if m.offset <= upto[tp]]
-                try:
-                    if msgs and msgs[-1].offset > upto[tp]:
-                        consumer.seek(tp, upto[tp] + 1)
-                    done = await consumer.position(tp) > upto[tp]
-                except IllegalStateError:  # rebalanced meanwhile: no longer ours
-                    done = True
-                if done:
-                    waiting.remove(tp)
-        return {tp: msgs for tp, msgs in collected.items() if msgs}, replay
-
-
-    async def _fetch(self, mine: list[Any], wait_ms: int) -> dict[Any, list[Any]]:
-        """Up to ``CLV_BATCH_MAX_RECORDS`` records of the lane's partitions.
-
-        A fetch brings what the broker returned for each partition in one response, often
-        less than a batch (up to CLV_FETCH_PARTITION_BYTES a partition). When it brought at least a quarter
-        of a batch, there is a backlog: one more fetch (waiting at most ``wait_ms``) tops the
-        batch up, as fuller batches cost less per order. A trickle is not held back.
-        """
-        assert self.consumer is not None
-        limit = self._s.batch_max_records
-        fetched: dict[Any, list[Any]] = await self.consumer.getmany(
-            *mine, timeout_ms=wait_ms, max_records=limit)
-        got = sum(len(msgs) for msgs in fetched.values())
-        if got * 4 >= limit and got < limit:
-            more = await self.consumer.getmany(*mine, timeout_ms=wait_ms, max_records=limit - got)
-            for tp, msgs in more.items():
-                fetched[tp] = fetched.get(tp, []) + msgs
-        return fetched
+        replays = self.owned.replays
+        upto = {tp: replays[tp.partition][0] for tp in pending}
+        replay = max((replays[tp.partition][1] for tp in pending), key=lambda r: r.as_of)
+        fetched = await fetch_upto(self.consumer, upto, wait_ms, self._s.batch_max_records,
+                                   self._retrying, self._stopping)
+        return fetched, replay
 
     async def _handle(self, fetched: dict[Any, list[Any]], mine: list[Any], home: bool,
                       replay: Replay | None = None) -> bool:
