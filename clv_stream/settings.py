@@ -117,9 +117,9 @@ class Settings(BaseSettings):
     #: Bytes a fetch brings per partition at most (Kafka's max.partition.fetch.bytes): enough
     #: for a lane that owns one partition to fill a batch of ``batch_max_records``.
     fetch_partition_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
-    #: Customers whose last published value a worker keeps in memory (about 720 bytes each,
-    #: 72 MB at the default; between half and all of them are held: two generations, the
-    #: older dropped whole), so their next ``clv.updates`` record need not recompute
+    #: Customers whose last published value a worker keeps in memory (between half and all
+    #: of them are held: two generations, the older dropped whole; docs/performance.md
+    #: gives the memory it takes), so their next ``clv.updates`` record need not recompute
     #: ``previous``. A customer not held costs one more scoring (a time-decay pass visits
     #: every customer, so a cache smaller than the active customers mostly misses).
     previous_cache: int = Field(default=100_000, ge=0)

@@ -45,8 +45,8 @@ class KafkaSink:
     Batch-first: records are grouped by topic and partition (Kafka's default key
     partitioner, vectorised in :mod:`~clv_stream.worker.partitioner`) and each group is
     appended to record batches handed to the producer whole (``send_batch``), which costs
-    about a third of the CPU of one ``send()`` per record. Order within a partition is the
-    order of ``records``.
+    far less CPU than one ``send()`` per record (``benchmarks/sink_costs.py``). Order
+    within a partition is the order of ``records``.
     """
 
     def __init__(self, settings: Settings) -> None:
