@@ -99,7 +99,7 @@ async def arrays_from_store(store: StateStore, settings: Settings,
         summaries.extend(s.summary for s in await store.customers(ids))
         if on_page:
             on_page(len(ids))
-    return CustomerArrays.from_summaries(summaries, await store.clock(), _decimals(settings),
+    return CustomerArrays.from_summaries(summaries, await store.clock(), settings.reporting_decimals,
                                          float(settings.default_margin))
 
 
@@ -125,7 +125,7 @@ def arrays_from_transactions(
         later = aggregate_of(o for o in orders if cut < o.ts <= end and o.customer_id in calibration)
         holdout = {cid: s.purchase_days for cid, s in later.items()}
     ids = sorted(cid for cid, s in calibration.items() if s.orders > 0)
-    arrays = CustomerArrays.from_summaries([calibration[c] for c in ids], cut, _decimals(settings),
+    arrays = CustomerArrays.from_summaries([calibration[c] for c in ids], cut, settings.reporting_decimals,
                                            float(settings.default_margin))
     return arrays, (None if holdout is None else {c: holdout.get(c, 0) for c in ids})
 
@@ -195,7 +195,3 @@ def _diag(fit: Any) -> dict[str, Any]:
             "iterations": fit.iterations, "customers": fit.n_customers,
             "seconds": round(fit.seconds, 4), "message": fit.message}
 
-
-def _decimals(settings: Settings) -> int:
-    unit = settings.minor_unit(settings.currency)
-    return 2 if unit is None else unit

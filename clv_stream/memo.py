@@ -1,8 +1,9 @@
-"""A memo for values from small vocabularies that the hot path formats again and again."""
+"""A memo for values that recur in a stream (times of the same second, dates of the same
+day, short labels), kept with no bookkeeping per hit."""
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 __all__ = ["BoundedMemo"]
 
@@ -10,29 +11,28 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class BoundedMemo(Generic[K, V]):
-    """A dict that empties itself when it reaches ``limit`` entries.
+class BoundedMemo(dict[K, V]):
+    """A dict that empties itself when a new entry would take it past ``limit``.
 
-    For recurring keys (labels, days, times of day): emptying whole keeps the memory bound
-    without an LRU's per-hit bookkeeping; an unexpectedly wide vocabulary costs a refill,
-    never unbounded growth.
+    Why not an LRU: the values cached recur in runs (a stream's events share their second,
+    their day), so whatever the next batches need is refilled at once after a clear, and a
+    hit stays a plain ``dict.get`` (no recency to update). The limit only bounds memory
+    when the input does not recur (a replay spanning years, or hostile input).
+
+    Read with ``memo.get(key)``; write with ``memo.put(key, value)``, which returns
+    ``value``.
     """
 
-    __slots__ = ("_entries", "_limit")
+    __slots__ = ("limit",)
 
     def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._entries: dict[K, V] = {}
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: K) -> V | None:
-        return self._entries.get(key)
+        super().__init__()
+        if limit < 1:
+            raise ValueError("a memo holds at least one entry")
+        self.limit = limit
 
     def put(self, key: K, value: V) -> V:
-        """Keep ``value`` for ``key`` and return it."""
-        if len(self._entries) >= self._limit:
-            self._entries.clear()
-        self._entries[key] = value
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
         return value

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["MINOR_UNITS", "Settings"]
+__all__ = ["DEFAULT_MINOR_UNIT", "MINOR_UNITS", "Settings"]
 
 #: ISO 4217 minor units for the currencies we know; any other currency needs an entry in
 #: ``CLV_MINOR_UNITS`` (and a rate in ``CLV_FX_RATES``) or its events are rejected.
@@ -25,6 +25,9 @@ MINOR_UNITS: dict[str, int] = {
     "CNY": 2, "HKD": 2, "SGD": 2, "ZAR": 2, "JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0,
     "VND": 0, "HUF": 2, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3,
 }
+
+#: Decimals assumed for a currency without a known minor unit (see ``Settings.decimals``).
+DEFAULT_MINOR_UNIT = 2
 
 Rate = Annotated[Decimal, Field(gt=0)]
 
@@ -114,9 +117,9 @@ class Settings(BaseSettings):
     #: Bytes a fetch brings per partition at most (Kafka's max.partition.fetch.bytes): enough
     #: for a lane that owns one partition to fill a batch of ``batch_max_records``.
     fetch_partition_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
-    #: Customers whose last published value a worker keeps in memory (about 720 bytes each,
-    #: 72 MB at the default; between half and all of them are held: two generations, the
-    #: older dropped whole), so their next ``clv.updates`` record need not recompute
+    #: Customers whose last published value a worker keeps in memory (between half and all
+    #: of them are held: two generations, the older dropped whole; docs/performance.md
+    #: gives the memory it takes), so their next ``clv.updates`` record need not recompute
     #: ``previous``. A customer not held costs one more scoring (a time-decay pass visits
     #: every customer, so a cache smaller than the active customers mostly misses).
     previous_cache: int = Field(default=100_000, ge=0)
@@ -182,6 +185,18 @@ class Settings(BaseSettings):
     def minor_unit(self, currency: str) -> int | None:
         """Decimals allowed for ``currency``, or None when the currency is unknown."""
         return self.minor_units.get(currency, MINOR_UNITS.get(currency))
+
+    def decimals(self, currency: str) -> int:
+        """Decimals of ``currency``'s amounts: its minor unit, or 2 (ISO 4217's usual) for a
+        currency we do not know. Events in an unknown currency are rejected anyway; this
+        is the one fallback every formatter and converter shares."""
+        unit = self.minor_unit(currency)
+        return DEFAULT_MINOR_UNIT if unit is None else unit
+
+    @property
+    def reporting_decimals(self) -> int:
+        """Decimals of the reporting currency (always known: checked at start-up)."""
+        return self.decimals(self.currency)
 
     def rate(self, currency: str) -> Decimal | None:
         """Reporting-currency units per unit of ``currency``; None when not convertible."""

@@ -12,21 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from clv_stream.exceptions import BrokerError
 from clv_stream.settings import Settings
 from clv_stream.sources import iter_orders
+from clv_stream.worker.credentials import kafka_security
 
 __all__ = ["publish_file"]
 
 
 def _producer(settings: Settings) -> KafkaProducer:
-    options: dict[str, object] = {"security_protocol": settings.kafka_security_protocol}
-    if settings.kafka_ssl_cafile:
-        options["ssl_cafile"] = settings.kafka_ssl_cafile
-    if settings.kafka_sasl_mechanism:
-        password = settings.kafka_sasl_password
-        options.update(sasl_mechanism=settings.kafka_sasl_mechanism,
-                       sasl_plain_username=settings.kafka_sasl_username,
-                       sasl_plain_password=password.get_secret_value() if password else None)
-    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
-                         batch_size=256 * 1024, **options)
+    return KafkaProducer(**kafka_security(settings).kafka_python(), acks="all", linger_ms=20,
+                         batch_size=256 * 1024)
 
 
 def publish_file(settings: Settings, path: Path, fmt: str, topic: str, console: Console) -> int:

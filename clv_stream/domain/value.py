@@ -17,10 +17,8 @@ Definitions (see also the README):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -29,6 +27,7 @@ import numpy.typing as npt
 from clv_stream.domain import predictive as pm
 from clv_stream.domain.aggregate import SECONDS_PER_DAY, Summary
 from clv_stream.domain.model import ScoringModel
+from clv_stream.events.times import iso  # re-exported: formatting lives with parsing
 
 __all__ = ["ValueConfig", "churn_band", "iso", "score"]
 
@@ -46,42 +45,6 @@ class ValueConfig:
     horizon_months: int = 12
     discount_rate: float = 0.01
     default_margin_bp: int = 10000
-
-
-def iso(ts: float) -> str:
-    """Epoch seconds -> RFC 3339, UTC, ``Z`` suffix (as ``datetime.fromtimestamp``, faster).
-
-    Whole seconds of the timestamp rounded to the microsecond, as ``datetime`` does; the
-    date part is cached per day and the time of day comes from a table of all 86,400.
-    """
-    if type(ts) is not int:
-        sec = math.floor(ts)
-        if sec != ts and (ts - sec) * 1e6 >= 999_999.5:
-            sec += 1
-        ts = sec
-    day, rest = divmod(ts, SECONDS_PER_DAY)
-    return (_DATES.get(day) or _date(day)) + (_CLOCKS or _clocks())[rest]
-
-
-_DATES: dict[int, str] = {}
-_DATES_CACHED = 50_000
-_CLOCKS: list[str] = []  # "T00:00:00Z" .. "T23:59:59Z", built on first use (about 5 MB)
-
-
-def _clocks() -> list[str]:
-    # built whole, then bound: the scoring thread and the event loop may both get here
-    # first, and neither may see a table that is still filling
-    global _CLOCKS
-    table = [f"T{h:02d}:{m:02d}:{s:02d}Z" for h in range(24) for m in range(60) for s in range(60)]
-    _CLOCKS = table
-    return table
-
-
-def _date(day: int) -> str:
-    if len(_DATES) >= _DATES_CACHED:
-        _DATES.clear()
-    date = _DATES[day] = datetime.fromtimestamp(day * SECONDS_PER_DAY, tz=UTC).strftime("%Y-%m-%d")
-    return date
 
 
 def churn_band(risk: float) -> str:

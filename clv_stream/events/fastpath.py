@@ -14,16 +14,16 @@ fields are not looked at, however deep they nest.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeGuard
 
 import orjson
 
-from clv_stream.events.models import MAX_AMOUNT, TIME_RE
+from clv_stream.events.models import MAX_AMOUNT
+from clv_stream.events.times import PARSED, parse_time
 from clv_stream.exceptions import InvalidEvent
 
-__all__ = ["FastDecoder", "FastFields"]
+__all__ = ["FastDecoder", "FastFields", "customer_keyed"]
 
 #: (event_id, kind, order_id, customer_id, amount_minor, ts_float, margin_bp, channel, tenant)
 FastFields = tuple[str, str, str, str, int, float, int, str | None, str]
@@ -31,9 +31,6 @@ FastFields = tuple[str, str, str, str, int, float, int, str | None, str]
 _KINDS = {"order_placed": "p", "order_refunded": "r", "order_cancelled": "c"}
 _MAX_AMOUNT = int(MAX_AMOUNT)  # the model's bound, so both paths agree
 _MAX_DIGITS = len(str(_MAX_AMOUNT))  # a whole part this long or longer takes the model path
-#: Parsed ``occurred_at`` strings: events of the same second share one parse.
-_TIMES: dict[str, float] = {}
-_TIMES_CACHED = 4096
 _MAX_CHANNEL = 256
 _MAX_TENANT = 64
 _TENANT_PUNCTUATION = str.maketrans("", "", "._-")
@@ -99,9 +96,9 @@ class FastDecoder:
             return None
         amount = self._amount(event.get("amount"), event.get("currency"))
         occurred = event.get("occurred_at")
-        ts = _TIMES.get(occurred) if type(occurred) is str else None
+        ts = PARSED.get(occurred) if type(occurred) is str else None
         if ts is None:
-            ts = _timestamp(occurred)
+            ts = parse_time(occurred)
         rate = event.get("margin")
         margin = self._default_bp if rate is None else self._margin(rate)
         if amount is None or ts is None or margin is None:
@@ -145,18 +142,27 @@ class FastDecoder:
         return self._bp(rate) if rate <= 1 else None
 
 
-def _timestamp(value: Any) -> float | None:
-    if type(value) is not str:
-        return None
-    ts = _TIMES.get(value)
-    if ts is None:
-        if TIME_RE.match(value) is None:  # the model's pattern: fromisoformat takes more
-            return None
-        try:
-            ts = datetime.fromisoformat(value).timestamp()
-        except ValueError:
-            return None
-        if len(_TIMES) >= _TIMES_CACHED:
-            _TIMES.clear()
-        _TIMES[value] = ts
-    return ts
+
+def customer_keyed(key: bytes | None, value: bytes | None) -> bool:
+    """Whether a raw order's Kafka key is its ``customer_id`` (or it can touch no customer:
+    a tombstone, or no order at all, is dead-lettered and changes no state).
+
+    The batch loop asks this of every record to know whether a batch's customers all stay
+    in their partitions' lane. Fast path: the value holds the field once, as
+    ``"customer_id":"<key>"`` (or with the one space of Python's ``json.dumps``) and the key
+    has no quote or backslash, so that string cannot end elsewhere; else it is read as the
+    validator reads it (orjson).
+    """
+    if value is None:
+        return True
+    if (key is not None and b'"' not in key and b"\\" not in key
+            and value.count(b'"customer_id"') == 1
+            and (b'"customer_id":"' + key + b'"' in value
+                 or b'"customer_id": "' + key + b'"' in value)):
+        return True
+    try:
+        event = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return True
+    cid = event.get("customer_id") if type(event) is dict else None
+    return type(cid) is not str or (key is not None and cid.encode() == key)

@@ -111,7 +111,7 @@ class OrderValidator:
         self._skew_s = settings.max_clock_skew.total_seconds()
         self._min_ts = settings.min_event_time.timestamp()
         self._default_tenant = settings.default_tenant
-        self._reporting_decimals = _minor_unit(settings, settings.currency)
+        self._reporting_decimals = settings.reporting_decimals
         self._reporting_unit = Decimal(1).scaleb(-self._reporting_decimals)
         self._default_margin_bp = _basis_points(settings.default_margin)
         self._fast = FastDecoder(
@@ -199,11 +199,6 @@ def _convertible(settings: Settings) -> set[str]:
     known = {*settings.minor_units, *MINOR_UNITS}
     return {c for c in known if _CURRENCY.fullmatch(c) and settings.minor_unit(c) is not None
             and settings.rate(c) is not None}
-
-
-def _minor_unit(settings: Settings, currency: str) -> int:
-    unit = settings.minor_unit(currency)
-    return 2 if unit is None else unit
 
 
 def _basis_points(rate: Decimal) -> int:

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from clv_stream.domain.model import ScoringModel
-from clv_stream.domain.value import iso
 from clv_stream.events.codec import DeadLetterInput, JsonCodec, OutputCodec
 from clv_stream.events.records import OutRecord, RawRecord
+from clv_stream.events.times import iso
 from clv_stream.events.validation import ErrorCode, Order, OrderValidator
 from clv_stream.exceptions import InvalidEvent, StoreError
 from clv_stream.pipeline.emitter import Causes, Emitter

@@ -10,9 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from clv_stream.domain import segments as seg
-from clv_stream.domain.value import iso
 from clv_stream.events.codec import OutputCodec
 from clv_stream.events.records import OutRecord
+from clv_stream.events.times import iso
 from clv_stream.pipeline.outcome import BatchOutcome
 from clv_stream.pipeline.previous import PreviousValues, PublishedValue
 from clv_stream.pipeline.scoring import Scorer, Scoring

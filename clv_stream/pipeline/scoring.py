@@ -33,7 +33,7 @@ class Scorer:
         self._s = settings
         self._store = store
         self.config = ValueConfig(
-            decimals=settings.minor_unit(settings.currency) or 0,
+            decimals=settings.reporting_decimals,
             lifespan_years=float(settings.lifespan_years),
             horizon_months=settings.horizon_months,
             discount_rate=settings.discount_rate,

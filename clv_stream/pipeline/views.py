@@ -7,7 +7,7 @@ from typing import Any
 
 from clv_stream.domain import segments as seg
 from clv_stream.domain.model import ScoringModel
-from clv_stream.domain.value import iso
+from clv_stream.events.times import iso
 from clv_stream.pipeline.scoring import Scorer
 from clv_stream.settings import Settings
 from clv_stream.store.port import StateStore

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import socket
-import ssl
 import tempfile
 import threading
 import time
@@ -22,9 +21,12 @@ from clv_stream.pipeline import BatchOutcome, CustomerViews, Pipeline
 from clv_stream.settings import Settings
 from clv_stream.store.factory import open_store
 from clv_stream.web.routes import register_routes
+from clv_stream.worker.batch_loop import BatchLoop
+from clv_stream.worker.credentials import kafka_security
 from clv_stream.worker.health import Health
-from clv_stream.worker.kafka import BatchLoop, KafkaSink
+from clv_stream.worker.memory import tune_process
 from clv_stream.worker.refit import RefitPass
+from clv_stream.worker.sink import KafkaSink
 
 __all__ = ["OrdersService", "ShutdownWatchdog", "Worker", "create_app"]
 
@@ -57,6 +59,7 @@ class OrdersService(mode.Service):
             self.metrics.clock.set(outcome.clock)
 
     async def on_start(self) -> None:
+        tune_process(self.settings.malloc_mmap_threshold)  # before the first fetch buffer
         # start while Redis is down or refusing (degraded), instead of crash-looping
         await self.loop_.exclusive(self.store.ping)
         model = await self.store.current_model()
@@ -88,7 +91,7 @@ class OrdersService(mode.Service):
         """Re-score due customers that have no home partition (never keyed by their id).
 
         Customers with a home are re-scored by the consume lane that owns it (see
-        :class:`~clv_stream.worker.kafka.BatchLoop`); these few run between batches, through
+        :class:`~clv_stream.worker.batch_loop.BatchLoop`); these few run between batches, through
         the same script (an entry of a customer that has a home by now is handed to it).
         """
         while not self.should_stop:
@@ -131,27 +134,13 @@ class OrdersService(mode.Service):
             await self.sleep(self.settings.model_poll_interval)
 
 
-def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
-    """The Kafka credentials of the settings, in Faust's terms (its own producer and group)."""
-    ssl_context = None
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        ssl_context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
-    if settings.kafka_sasl_mechanism:
-        password = settings.kafka_sasl_password
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=password.get_secret_value() if password else None,
-            mechanism=settings.kafka_sasl_mechanism, ssl_context=ssl_context)
-    return faust.SSLCredentials(ssl_context) if ssl_context else None
-
-
 def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:
     datadir = Path(tempfile.gettempdir()) / "clv-stream" / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
-        broker_credentials=faust_credentials(settings),
+        broker_credentials=kafka_security(settings).faust(),
         web_host=settings.web_host,
         web_bind=settings.web_host,
         web_port=settings.web_port,

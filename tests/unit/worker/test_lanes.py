@@ -6,13 +6,17 @@ from typing import NamedTuple
 
 import orjson
 
-from clv_stream.worker.kafka import _keyed
+from clv_stream.events.fastpath import customer_keyed
 from tests.corpus import order
 
 
 class Msg(NamedTuple):
     key: bytes | None
     value: bytes | None
+
+
+def _keyed(m: Msg) -> bool:
+    return customer_keyed(m.key, m.value)
 
 
 def test_a_record_keyed_by_its_customer_is_keyed() -> None:

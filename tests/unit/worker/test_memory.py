@@ -61,3 +61,13 @@ def test_glibcs_moving_threshold_keeps_them() -> None:
 def test_an_operators_environment_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_OVERRIDE, "65536")
     assert not pin_mmap_threshold(128 * 1024)
+
+
+def test_a_worker_process_is_tuned_once_and_tuning_again_changes_nothing() -> None:
+    script = ("import gc\nfrom clv_stream.worker.memory import GC_THRESHOLDS, tune_process\n"
+              "tune_process(128 * 1024); first = gc.get_threshold()\n"
+              "tune_process(128 * 1024); print(first == gc.get_threshold() == GC_THRESHOLDS)")
+    env = {k: v for k, v in os.environ.items() if k != ENV_OVERRIDE}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "True"

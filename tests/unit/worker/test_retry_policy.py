@@ -90,4 +90,4 @@ async def test_stop_ends_a_retry_at_once() -> None:
     await loop.stop(budget_s=1.0)
     with pytest.raises(ClvStreamError) as caught:  # the lane leaves its batch for redelivery
         await asyncio.wait_for(retrying, 1.0)
-    assert type(caught.value).__name__ == "_Stopped"
+    assert type(caught.value).__name__ == "Stopped"
