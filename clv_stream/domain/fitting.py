@@ -14,7 +14,9 @@ a few arithmetic passes over the distinct ``(x, t_x, T)`` rows (``(x, m)`` for G
 the logs of ``alpha + t`` being taken per distinct ``t`` and gathered. Reductions run
 single-threaded (see :func:`_dot`). That is what makes this far faster than ``lifetimes``
 (autograd through every customer's terms). Time unit: that of ``t_x`` and ``T`` (days in the
-product); see :mod:`clv_stream.domain.predictive` for the models and conventions.
+product); see :mod:`clv_stream.domain.bgnbd` and :mod:`clv_stream.domain.gamma_gamma` for
+the models and conventions. Each fitter is registered with its kind in
+:mod:`clv_stream.domain.kinds`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln
 
-from clv_stream.domain.predictive import BgNbdParams, GammaGammaParams
+from clv_stream.domain.bgnbd import BgNbdParams
+from clv_stream.domain.gamma_gamma import GammaGammaParams
 from clv_stream.exceptions import ModelError
 
 __all__ = [
@@ -45,7 +48,7 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 Objective = Callable[[FloatArray], tuple[float, FloatArray]]
-P = TypeVar("P", BgNbdParams, GammaGammaParams)
+P = TypeVar("P")  # the parameters of the model kind fitted
 
 #: Log-parameters are searched in [-_LOG_BOUND, _LOG_BOUND]; ending on a bound means the
 #: maximum likelihood is degenerate (e.g. no repeat buyers) and the fit is rejected.
@@ -59,7 +62,7 @@ class FitResult(Generic[P]):
     """A fitted model: parameters and how the fit went.
 
     ``log_likelihood`` is the *total* over customers (the same number as the sum of the
-    per-customer likelihoods in :mod:`~clv_stream.domain.predictive`), ``n_customers`` the
+    per-customer likelihoods of the model's module), ``n_customers`` the
     number used (for Gamma-Gamma, those with ``x > 0``), ``seconds`` the wall time.
     ``converged`` says the optimiser stopped at a stationary point; on tiny or degenerate
     data (say, nobody ever lapses) that point may still have extreme parameters.
