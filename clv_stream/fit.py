@@ -24,8 +24,9 @@ import orjson
 
 from clv_stream.domain import kinds
 from clv_stream.domain.aggregate import Summary, aggregate_of
-from clv_stream.domain.fitting import FitResult, value_tier_cuts
+from clv_stream.domain.fitting import value_tier_cuts
 from clv_stream.domain.inputs import ModelInputs, model_inputs
+from clv_stream.domain.mle import FitResult
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.value import DAYS_PER_MONTH
 from clv_stream.events.validation import Order, OrderValidator

@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any, Literal
 
 from clv_stream.domain.bgnbd import BgNbdParams
-from clv_stream.domain.fitting import FitResult, fit_bgnbd, fit_gamma_gamma
+from clv_stream.domain.fitting import fit_bgnbd, fit_gamma_gamma
 from clv_stream.domain.gamma_gamma import GammaGammaParams
 from clv_stream.domain.inputs import ModelInputs
+from clv_stream.domain.mle import FitResult
 from clv_stream.exceptions import ModelError
 
 __all__ = ["ModelKind", "Role", "dump", "kind", "kind_of", "load", "register", "unregister"]

@@ -21,9 +21,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from clv_stream.domain import kinds
 from clv_stream.domain.aggregate import Summary
-from clv_stream.domain.fitting import FitResult
 from clv_stream.domain.gamma_gamma import GammaGammaParams
 from clv_stream.domain.inputs import ModelInputs
+from clv_stream.domain.mle import FitResult
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.value import ValueConfig, score
 from clv_stream.exceptions import ModelError
