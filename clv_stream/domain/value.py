@@ -9,8 +9,9 @@ Definitions (see also the README):
 * ``traditional_clv`` = average order value x purchases per year x ``lifespan_years`` x margin,
   with purchases per year = orders / max(1, age in years); the floor keeps a customer who
   is a few days old from being annualised from those days.
-* ``predicted_clv`` = discounted Gamma-Gamma x BG/NBD value over the next
-  ``horizon_months`` (30-day months, monthly ``discount_rate``, as lifetimes), x margin.
+* ``predicted_clv`` = the purchase model's discounted expected purchases over the next
+  ``horizon_months`` (30-day months, monthly ``discount_rate``, as lifetimes) x the spend
+  model's expected order value x margin (BG/NBD and Gamma-Gamma unless the model says else).
 * ``churn_risk`` = P(no order in the next 90 days); ``expected_next_order_at`` = as_of + the
   median wait to the next order, or null when that is beyond the horizon.
 """

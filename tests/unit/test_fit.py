@@ -1,13 +1,18 @@
-"""Fitting reads customers exactly as scoring does (one summary -> model inputs)."""
+"""Fitting reads customers exactly as scoring does, and reports each component by kind."""
 
 from __future__ import annotations
 
 import random
 
+from rich.console import Console
+
+from clv_stream.cli.fitting import _print
 from clv_stream.domain.aggregate import Summary
+from clv_stream.domain.bgnbd import BgNbdParams
+from clv_stream.domain.gamma_gamma import GammaGammaParams
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.value import ValueConfig, score
-from clv_stream.fit import CustomerArrays
+from clv_stream.fit import CustomerArrays, FitReport
 
 DAY = 86400
 T0 = 1_704_067_200
@@ -36,3 +41,17 @@ def test_fit_inputs_are_the_scored_figures() -> None:
     assert arrays.T.tolist() == [v["age_days"] for v in scored]
     order_value = model.spend.expected_order_value(arrays.x, arrays.m)
     assert [f"{a:.2f}" for a in order_value] == [v["expected_average_order_value"] for v in scored]
+
+
+def test_the_fit_command_prints_each_component_by_kind() -> None:
+    bg, gg = BgNbdParams(0.61, 35.2, 0.42, 2.9), GammaGammaParams(5.1, 3.2, 20.5)
+    diagnostics = {"bgnbd": {"log_likelihood": -1234.5, "converged": True},
+                   "gamma_gamma": {"log_likelihood": -678.25, "converged": False}}
+    report = FitReport(ScoringModel("v-print", bg, gg, diagnostics=diagnostics), 10, 4, 0.1)
+    console = Console(record=True, width=200)
+
+    _print(console, report.to_json_dict())
+
+    rows = [" ".join(line.replace("│", " ").split()) for line in console.export_text().splitlines()]
+    assert "bgnbd r=0.61, alpha=35.2, a=0.42, b=2.9 -1234.50 True" in rows
+    assert "gamma_gamma p=5.1, q=3.2, v=20.5 -678.25 False" in rows
