@@ -1,4 +1,4 @@
-"""``clv-stream fit``: gather customer summaries, fit BG/NBD + Gamma-Gamma, build a model.
+"""``clv-stream fit``: gather customer summaries, fit a purchase and a spend model, build a model.
 
 Data come from the live Redis aggregates (SCAN over customers, as of the stream's event
 time) or from a transactions file (optionally split into calibration and holdout). The
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,13 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from clv_stream.domain import predictive as pm
-from clv_stream.domain.aggregate import SECONDS_PER_DAY, Summary, aggregate_of
-from clv_stream.domain.fitting import fit_bgnbd, fit_gamma_gamma, value_tier_cuts
+from clv_stream.domain import kinds
+from clv_stream.domain.aggregate import Summary, aggregate_of
+from clv_stream.domain.fitting import value_tier_cuts
+from clv_stream.domain.inputs import ModelInputs, model_inputs
+from clv_stream.domain.mle import FitResult
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.value import DAYS_PER_MONTH
 from clv_stream.events.validation import Order, OrderValidator
 from clv_stream.exceptions import InvalidEvent, ModelError
 from clv_stream.settings import Settings
@@ -40,18 +43,10 @@ RFM_QUANTILES = (0.2, 0.4, 0.6, 0.8)
 
 
 @dataclass(frozen=True, slots=True)
-class CustomerArrays:
-    """Model inputs per customer with at least one counting order, in days and major units."""
+class CustomerArrays(ModelInputs):
+    """Model inputs of the customers with at least one counting order, as of ``as_of``."""
 
-    x: FloatArray  # repeat purchase days
-    t_x: FloatArray  # recency in days
-    T: FloatArray  # age in days as of ``as_of``
-    m: FloatArray  # mean net value of the repeat purchase days (0 when x == 0)
-    profit: FloatArray  # historic gross profit
-    margin: FloatArray  # profit / net revenue (the default margin where revenue is 0)
     as_of: int
-    orders: FloatArray
-    net: FloatArray  # net revenue
 
     @property
     def days_since_last(self) -> FloatArray:
@@ -60,21 +55,9 @@ class CustomerArrays:
     @classmethod
     def from_summaries(cls, summaries: Iterable[Summary], as_of: int, decimals: int,
                        default_margin: float) -> CustomerArrays:
-        rows = [(s.purchase_days - 1, s.last_ts // SECONDS_PER_DAY, s.first_ts // SECONDS_PER_DAY,
-                 s.net_minor, s.first_day_net_minor, s.profit_minor, s.orders)
-                for s in summaries if s.orders > 0]
-        data = np.array(rows, dtype=np.float64).reshape(-1, 7)
-        money = 10.0**decimals
-        scale = np.array([1, 1, 1, money, money, money, 1], dtype=np.float64)
-        x, last, first, net, first_net, profit, orders = (data / scale).T
-        today = as_of // SECONDS_PER_DAY
-        margin = np.where(net > 0, profit / np.where(net > 0, net, 1), default_margin)
-        return cls(x=x, t_x=last - first, T=np.maximum(today - first, 0),
-                   m=np.where(x > 0, (net - first_net) / np.maximum(x, 1), 0.0),
-                   profit=profit, margin=margin, as_of=as_of, orders=orders, net=net)
-
-    def __len__(self) -> int:
-        return int(self.x.size)
+        active = [s for s in summaries if s.orders > 0]
+        inputs = model_inputs(active, as_of, decimals, default_margin)
+        return cls(**{f.name: getattr(inputs, f.name) for f in fields(ModelInputs)}, as_of=as_of)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,37 +114,45 @@ def arrays_from_transactions(
 
 
 def fit_model(arrays: CustomerArrays, settings: Settings, version: str | None = None,
-              *, force: bool = False) -> FitReport:
-    """Fit both models and derive the value-tier cut points.
+              *, force: bool = False, purchases: str = "bgnbd",
+              spend: str = "gamma_gamma") -> FitReport:
+    """Fit a purchase and a spend model (kinds by name) and derive the value-tier cut points.
 
-    Raises :class:`ModelError` when there is nothing to fit or (unless ``force``) when an
-    optimiser did not converge, e.g. on data without heterogeneity in drop-out.
+    Raises :class:`ModelError` when there is nothing to fit, a kind is unknown or has no
+    fitter, or (unless ``force``) when an optimiser did not converge, e.g. on data without
+    heterogeneity in drop-out. Diagnostics are keyed by kind name.
     """
     if len(arrays) == 0:
         raise ModelError("no customers with a counting order to fit on")
     started = time.perf_counter()
-    bg = fit_bgnbd(arrays.x, arrays.t_x, arrays.T)
-    repeat = arrays.x > 0
-    spenders = repeat & (arrays.m > 0)  # Gamma-Gamma needs a positive spend (as lifetimes)
-    gg = fit_gamma_gamma(arrays.x[spenders], arrays.m[spenders])
-    for name, result in (("BG/NBD", bg), ("Gamma-Gamma", gg)):
-        if not result.converged and not force:
-            raise ModelError(f"{name} fit did not converge ({result.message}); "
-                             f"parameters {result.params}; use --force to store it anyway")
-    predicted = pm.discounted_clv(
-        bg.params, gg.params, arrays.x, arrays.t_x, arrays.T, arrays.m,
-        months=settings.horizon_months, discount_rate=settings.discount_rate, margin=arrays.margin,
-    )
+    roles: tuple[tuple[str, kinds.Role], ...] = ((purchases, "purchases"), (spend, "spend"))
+    fits = {name: _fit(kinds.kind(name, role), arrays, force) for name, role in roles}
+    buys, spends = fits[purchases].params, fits[spend].params
+    predicted = buys.discounted_purchases(
+        arrays.x, arrays.t_x, arrays.T, periods=settings.horizon_months,
+        period=DAYS_PER_MONTH, discount_rate=settings.discount_rate,
+    ) * (spends.expected_order_value(arrays.x, arrays.m) * arrays.margin)
     cuts = value_tier_cuts(arrays.profit + np.nan_to_num(predicted), TIER_QUANTILES)
+    repeat = arrays.x > 0
     model = ScoringModel(
         version=version or datetime.now(UTC).strftime("v%Y%m%dT%H%M%SZ"),
-        bgnbd=bg.params, gamma_gamma=gg.params, time_unit_days=1.0, tier_cuts=cuts,
+        purchases=buys, spend=spends, time_unit_days=1.0, tier_cuts=cuts,
         rfm_cuts=rfm_cuts(arrays),
-        diagnostics={"bgnbd": _diag(bg), "gamma_gamma": _diag(gg), "as_of": arrays.as_of,
-                     "gamma_gamma_excluded_zero_spend": int((repeat & ~spenders).sum()),
+        diagnostics={**{name: _diag(fit) for name, fit in fits.items()}, "as_of": arrays.as_of,
+                     "gamma_gamma_excluded_zero_spend": int((repeat & ~(arrays.m > 0)).sum()),
                      "tier_quantiles": list(TIER_QUANTILES)},
     )
     return FitReport(model, len(arrays), int(repeat.sum()), time.perf_counter() - started)
+
+
+def _fit(kind: kinds.ModelKind, arrays: CustomerArrays, force: bool) -> FitResult[Any]:
+    if kind.fit is None:
+        raise ModelError(f"model kind {kind.name} has no fitter")
+    result = kind.fit(arrays)
+    if not result.converged and not force:
+        raise ModelError(f"{kind.name} fit did not converge ({result.message}); "
+                         f"parameters {result.params}; use --force to store it anyway")
+    return result
 
 
 def rfm_cuts(arrays: CustomerArrays) -> dict[str, tuple[float, float, float, float]]:
@@ -177,7 +168,9 @@ def rfm_cuts(arrays: CustomerArrays) -> dict[str, tuple[float, float, float, flo
 def holdout_table(arrays: CustomerArrays, model: ScoringModel, actual: Mapping[str, int],
                   horizon_days: float) -> dict[str, Any]:
     """Predicted vs actual holdout repeat purchases, grouped by calibration frequency."""
-    expected = pm.expected_purchases(model.bgnbd, horizon_days, arrays.x, arrays.t_x, arrays.T)
+    unit = model.time_unit_days
+    expected = model.purchases.expected_purchases(horizon_days / unit, arrays.x,
+                                                  arrays.t_x / unit, arrays.T / unit)
     real = np.array(list(actual.values()), dtype=np.float64)
     rows = []
     for k in range(8):

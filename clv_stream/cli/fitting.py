@@ -82,9 +82,10 @@ def _print(console: Console, result: dict[str, Any]) -> None:
     table.add_column("parameters")
     table.add_column("log-likelihood", justify="right")
     table.add_column("converged")
-    for name in ("bgnbd", "gamma_gamma"):
+    for role in ("purchases", "spend"):
+        name = model[role]["kind"]
         diag = model["diagnostics"][name]
-        params = ", ".join(f"{k}={v:.4g}" for k, v in model[name].items())
+        params = ", ".join(f"{k}={v:.4g}" for k, v in model[role]["params"].items())
         table.add_row(name, params, f"{diag['log_likelihood']:.2f}", str(diag["converged"]))
     console.print(table)
     console.print(f"value tier cut points (total_clv): {model['tier_cuts']}")

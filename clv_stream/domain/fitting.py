@@ -12,25 +12,36 @@ stays positive) with L-BFGS-B and an analytic gradient. The data are first compr
 Each evaluation therefore costs two transcendental functions (one ``exp``, one ``log``) and
 a few arithmetic passes over the distinct ``(x, t_x, T)`` rows (``(x, m)`` for Gamma-Gamma),
 the logs of ``alpha + t`` being taken per distinct ``t`` and gathered. Reductions run
-single-threaded (see :func:`_dot`). That is what makes this far faster than ``lifetimes``
-(autograd through every customer's terms). Time unit: that of ``t_x`` and ``T`` (days in the
-product); see :mod:`clv_stream.domain.predictive` for the models and conventions.
+single-threaded (see :func:`~clv_stream.domain.mle.dot`). That is what makes this far
+faster than ``lifetimes`` (autograd through every customer's terms). Time unit: that of
+``t_x`` and ``T`` (days in the product); see :mod:`~clv_stream.domain.bgnbd` and
+:mod:`~clv_stream.domain.gamma_gamma` for the models and conventions, and
+:mod:`~clv_stream.domain.mle` for the optimiser. Each fitter is registered with its kind
+in :mod:`~clv_stream.domain.kinds`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Generic, TypeAlias, TypeVar
+from typing import TypeAlias
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln
 
-from clv_stream.domain.predictive import BgNbdParams, GammaGammaParams
+from clv_stream.domain.bgnbd import BgNbdParams
+from clv_stream.domain.gamma_gamma import GammaGammaParams
+from clv_stream.domain.mle import (
+    FitResult,
+    Objective,
+    codes,
+    column,
+    dot,
+    fit_log_params,
+    unique_rows,
+)
 from clv_stream.exceptions import ModelError
 
 __all__ = [
@@ -44,101 +55,8 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
-Objective = Callable[[FloatArray], tuple[float, FloatArray]]
-P = TypeVar("P", BgNbdParams, GammaGammaParams)
-
-#: Log-parameters are searched in [-_LOG_BOUND, _LOG_BOUND]; ending on a bound means the
-#: maximum likelihood is degenerate (e.g. no repeat buyers) and the fit is rejected.
-_LOG_BOUND = 25.0
-#: A non-converged optimiser result is still accepted when the mean gradient is this small.
-_GRAD_OK = 1e-5
-
-
-@dataclass(frozen=True, slots=True)
-class FitResult(Generic[P]):
-    """A fitted model: parameters and how the fit went.
-
-    ``log_likelihood`` is the *total* over customers (the same number as the sum of the
-    per-customer likelihoods in :mod:`~clv_stream.domain.predictive`), ``n_customers`` the
-    number used (for Gamma-Gamma, those with ``x > 0``), ``seconds`` the wall time.
-    ``converged`` says the optimiser stopped at a stationary point; on tiny or degenerate
-    data (say, nobody ever lapses) that point may still have extreme parameters.
-    """
-
-    params: P
-    log_likelihood: float
-    converged: bool
-    iterations: int
-    n_customers: int
-    seconds: float
-    message: str
-
-
 BgNbdFit: TypeAlias = FitResult[BgNbdParams]
 GammaGammaFit: TypeAlias = FitResult[GammaGammaParams]
-
-
-def _column(name: str, values: ArrayLike) -> FloatArray:
-    arr = np.asarray(values, dtype=np.float64).ravel()
-    if not np.all(np.isfinite(arr)):
-        raise ModelError(f"{name} has non-finite values")
-    return arr
-
-
-def _dot(a: FloatArray, b: FloatArray) -> float:
-    """``sum(a * b)`` in one thread: a threaded BLAS ``ddot`` per term costs more than it saves
-    on a busy machine (thread wake-ups and spinning on every objective evaluation)."""
-    return float(np.einsum("i,i->", a, b))
-
-
-def _codes(values: FloatArray) -> tuple[FloatArray, IntArray]:
-    uniq, inverse = np.unique(values, return_inverse=True)
-    return uniq, inverse.ravel().astype(np.intp)
-
-
-def _unique_rows(*codes: IntArray) -> tuple[IntArray, FloatArray]:
-    """First index of each distinct row of the integer codes, and each row's count."""
-    sizes = [int(code.max()) + 1 for code in codes]
-    if float(np.prod(np.array(sizes, dtype=np.float64))) < 2.0**62:
-        key = np.zeros_like(codes[0], dtype=np.int64)
-        for code, size in zip(codes, sizes, strict=True):
-            key = key * size + code
-        _, first, counts = np.unique(key, return_index=True, return_counts=True)
-    else:
-        _, first, counts = np.unique(np.stack(codes), axis=1, return_index=True,
-                                     return_counts=True)
-    return first.astype(np.intp), counts.astype(np.float64)
-
-
-@dataclass(frozen=True, slots=True)
-class _Optimum:
-    theta: FloatArray
-    log_likelihood: float
-    converged: bool
-    iterations: int
-    message: str
-
-
-def _minimize(objective: Objective, start: FloatArray, n: int) -> _Optimum:
-    """L-BFGS-B on the mean negative log-likelihood of ``n`` customers.
-
-    Rejects (:class:`ModelError`) non-finite optima and optima on the log-parameter bounds;
-    a result the optimiser flags (e.g. line-search stalls at machine precision) counts as
-    converged when the gradient is below ``_GRAD_OK``.
-    """
-    bounds = [(-_LOG_BOUND, _LOG_BOUND)] * start.size
-    options = {"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9}
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        res = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options=options)
-    theta = np.asarray(res.x, dtype=np.float64)
-    grad = np.asarray(res.jac, dtype=np.float64)
-    if not (np.isfinite(res.fun) and np.all(np.isfinite(theta))):
-        raise ModelError(f"fit failed: {res.message}")
-    if np.any(np.abs(theta) >= _LOG_BOUND - 1e-6):
-        raise ModelError(f"fit degenerate: a log-parameter reached +/-{_LOG_BOUND}: {theta}")
-    converged = bool(res.success) or float(np.max(np.abs(grad))) < _GRAD_OK
-    return _Optimum(theta, -float(res.fun) * n, converged, int(res.nit), str(res.message))
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +94,8 @@ def _bgnbd_data(x: FloatArray, t_x: FloatArray, T: FloatArray) -> _BgNbdData:
         raise ModelError("no repeat purchases: BG/NBD cannot be fitted")
     x_vals, x_counts = np.unique(x, return_counts=True)
     zero_T, zero_w = np.unique(T[~rep], return_counts=True)
-    (xv, ix), (tv, it), (Tv, iT) = _codes(x[rep]), _codes(t_x[rep]), _codes(T[rep])
-    first, w = _unique_rows(ix, it, iT)
+    (xv, ix), (tv, it), (Tv, iT) = codes(x[rep]), codes(t_x[rep]), codes(T[rep])
+    first, w = unique_rows(ix, it, iT)
     ix, it, iT = ix[first], it[first], iT[first]
     return _BgNbdData(
         n=x.size, x_vals=x_vals, x_counts=x_counts.astype(np.float64), zero_T=zero_T,
@@ -230,13 +148,13 @@ def _bgnbd_objective(d: _BgNbdData) -> Objective:
         inv = 1.0 / (1.0 + e)
         ww4 = d.w * np.where(delta >= 0.0, inv, e * inv)
         softplus = np.maximum(delta, 0.0) - np.log(inv)
-        w_log_T = _dot(d.w, log_T)
-        total += _dot(d.w, softplus) - r * w_log_T - _dot(d.wx, log_T)
+        w_log_T = dot(d.w, log_T)
+        total += dot(d.w, softplus) - r * w_log_T - dot(d.wx, log_T)
         grad -= np.array([
-            w_log_T + _dot(ww4, diff),
-            _dot(k * (d.w - ww4), 1.0 / (alpha + d.T)) + _dot(k * ww4, 1.0 / (alpha + d.t_x)),
+            w_log_T + dot(ww4, diff),
+            dot(k * (d.w - ww4), 1.0 / (alpha + d.T)) + dot(k * ww4, 1.0 / (alpha + d.t_x)),
             -float(ww4.sum()) / a,
-            _dot(ww4, (1.0 / (b + d.rx_vals - 1.0))[d.ix]),
+            dot(ww4, (1.0 / (b + d.rx_vals - 1.0))[d.ix]),
         ])
         return -total / d.n, -grad * np.array([r, alpha, a, b]) / d.n
 
@@ -254,13 +172,13 @@ def fit_bgnbd(
     failed/degenerate optimisation.
     """
     started = time.perf_counter()
-    xa, ta, Ta = _column("x", x), _column("t_x", t_x), _column("T", T)
+    xa, ta, Ta = column("x", x), column("t_x", t_x), column("T", T)
     data = _bgnbd_data(xa, ta, Ta)
     if initial is None:
         alpha0 = max(float(Ta.sum()), 1e-9) / float(xa.sum())
         initial = BgNbdParams(r=1.0, alpha=alpha0, a=1.0, b=1.0)
     start = np.log([initial.r, initial.alpha, initial.a, initial.b])
-    opt = _minimize(_bgnbd_objective(data), start, data.n)
+    opt = fit_log_params(_bgnbd_objective(data), start, data.n)
     r, alpha, a, b = (float(v) for v in np.exp(opt.theta))
     return FitResult(BgNbdParams(r=r, alpha=alpha, a=a, b=b), opt.log_likelihood, opt.converged,
                      opt.iterations, data.n, time.perf_counter() - started, opt.message)
@@ -274,7 +192,7 @@ def _gg_objective(x: FloatArray, m: FloatArray, w: FloatArray) -> Objective:
     ``d/dq = psi(px+q) - psi(q) + log v - log(xm+v)``, ``d/dv = q/v - (px+q)/(xm+v)``.
     Gamma functions are evaluated per distinct ``x``; a row costs one ``log`` per evaluation.
     """
-    xv, ix = _codes(x)
+    xv, ix = codes(x)
     nx = np.bincount(ix, weights=w)
     n = float(w.sum())
     spend, wx = x * m, w * x
@@ -287,12 +205,12 @@ def _gg_objective(x: FloatArray, m: FloatArray, w: FloatArray) -> Objective:
         psi = digamma(pxq)
         log_sv = np.log(spend + v)
         inv_sv = 1.0 / (spend + v)
-        wx_log, w_log = _dot(wx, log_sv), _dot(w, log_sv)
+        wx_log, w_log = dot(wx, log_sv), dot(w, log_sv)
         total = float(nx @ head) + p * sum_s - sum_log_m - p * wx_log - q * w_log
         grad = np.array([
             nx @ (xv * (psi - digamma(p * xv))) + sum_s - wx_log,
             nx @ (psi - digamma(q) + np.log(v)) - w_log,
-            n * q / v - p * _dot(wx, inv_sv) - q * _dot(w, inv_sv),
+            n * q / v - p * dot(wx, inv_sv) - q * dot(w, inv_sv),
         ])
         return -total / n, -grad * np.array([p, q, v]) / n
 
@@ -307,7 +225,7 @@ def fit_gamma_gamma(x: ArrayLike, m: ArrayLike) -> GammaGammaFit:
     optimisation, or ``q <= 1`` (population mean order value ``p v / (q-1)`` undefined).
     """
     started = time.perf_counter()
-    xa, ma = _column("x", x), np.asarray(m, dtype=np.float64).ravel()
+    xa, ma = column("x", x), np.asarray(m, dtype=np.float64).ravel()
     if xa.size != ma.size:
         raise ModelError(f"x and m differ in size: {xa.size} != {ma.size}")
     rep = xa > 0
@@ -316,10 +234,10 @@ def fit_gamma_gamma(x: ArrayLike, m: ArrayLike) -> GammaGammaFit:
         raise ModelError("no customers with repeat purchases: Gamma-Gamma cannot be fitted")
     if not np.all(np.isfinite(mr) & (mr > 0)):
         raise ModelError("m must be finite and > 0 where x > 0")
-    first, w = _unique_rows(_codes(xr)[1], _codes(mr)[1])
+    first, w = unique_rows(codes(xr)[1], codes(mr)[1])
     objective = _gg_objective(xr[first], mr[first], w)
     start = np.log([1.0, 2.0, float(mr.mean())])
-    opt = _minimize(objective, start, xr.size)
+    opt = fit_log_params(objective, start, xr.size)
     p, q, v = (float(val) for val in np.exp(opt.theta))
     if q <= 1.0:
         raise ModelError(f"Gamma-Gamma fit has q = {q:.4g} <= 1: mean order value undefined")

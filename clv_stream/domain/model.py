@@ -1,31 +1,43 @@
-"""The scoring model a worker uses: predictive parameters plus segment cut points, versioned."""
+"""The scoring model a worker uses: its predictive components plus segment cut points, versioned.
+
+Stored as JSON (Redis hash ``P:models``) and read by running workers, so the shape is a
+contract: each component is ``{"kind": ..., "params": {...}}``, its kind looked up in
+:mod:`~clv_stream.domain.kinds`. Models stored before kinds existed (``"bgnbd"`` and
+``"gamma_gamma"`` parameter objects) still load, as those two kinds.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from clv_stream.domain.predictive import BgNbdParams, GammaGammaParams
+from clv_stream.domain import kinds
+from clv_stream.domain.bgnbd import BgNbdParams
+from clv_stream.domain.gamma_gamma import GammaGammaParams
+from clv_stream.domain.protocols import PurchaseModel, SpendModel
 
 __all__ = ["DEFAULT_VERSION", "ScoringModel"]
 
 #: The version name of the built-in parameters used until ``clv-stream fit`` stores a model.
 DEFAULT_VERSION = "default"
+#: Where a model stored before kinds existed kept each role's parameters, and its kind.
+_LEGACY = {"purchases": "bgnbd", "spend": "gamma_gamma"}
 
 
 @dataclass(frozen=True, slots=True)
 class ScoringModel:
     """Everything needed to turn a customer's aggregate into a value, for one model version.
 
-    ``time_unit_days`` is the length of the model's time unit: BG/NBD parameters fitted on
-    weekly periods have ``alpha`` in weeks, and scoring converts days to that unit.
-    ``tier_cuts`` are the lower bounds of the ``medium``, ``high`` and ``vip`` value tiers
-    on ``total_clv``; ``None`` means "use the configured ``CLV_VALUE_TIER_CUTS``".
+    ``purchases`` and ``spend`` are the models of those roles (BG/NBD and Gamma-Gamma by
+    default). ``time_unit_days`` is the length of the purchase model's time unit: BG/NBD
+    parameters fitted on weekly periods have ``alpha`` in weeks, and scoring converts days
+    to that unit. ``tier_cuts`` are the lower bounds of the ``medium``, ``high`` and ``vip``
+    value tiers on ``total_clv``; ``None`` means "use the configured ``CLV_VALUE_TIER_CUTS``".
     """
 
     version: str
-    bgnbd: BgNbdParams
-    gamma_gamma: GammaGammaParams
+    purchases: PurchaseModel
+    spend: SpendModel
     time_unit_days: float = 1.0
     tier_cuts: tuple[float, float, float] | None = None
     #: RFM quintile cut points {"recency_days": [4], "orders": [4], "net_revenue": [4]}.
@@ -39,8 +51,8 @@ class ScoringModel:
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,
-            "bgnbd": asdict(self.bgnbd),
-            "gamma_gamma": asdict(self.gamma_gamma),
+            "purchases": kinds.dump(self.purchases),
+            "spend": kinds.dump(self.spend),
             "time_unit_days": self.time_unit_days,
             "tier_cuts": list(self.tier_cuts) if self.tier_cuts else None,
             "rfm_cuts": {k: list(v) for k, v in self.rfm_cuts.items()} if self.rfm_cuts else None,
@@ -53,11 +65,19 @@ class ScoringModel:
         rfm = data.get("rfm_cuts")
         return cls(
             version=str(data["version"]),
-            bgnbd=BgNbdParams(**data["bgnbd"]),
-            gamma_gamma=GammaGammaParams(**data["gamma_gamma"]),
+            purchases=_component(data, "purchases"),
+            spend=_component(data, "spend"),
             time_unit_days=float(data.get("time_unit_days", 1.0)),
             tier_cuts=(float(cuts[0]), float(cuts[1]), float(cuts[2])) if cuts else None,
             rfm_cuts={k: (float(v[0]), float(v[1]), float(v[2]), float(v[3]))
                       for k, v in rfm.items()} if rfm else None,
             diagnostics=dict(data.get("diagnostics") or {}),
         )
+
+
+def _component(data: dict[str, Any], role: kinds.Role) -> Any:
+    """A role's model from the stored JSON, in today's shape or the one before kinds."""
+    if role in data:
+        return kinds.load(data[role], role)
+    legacy = _LEGACY[role]
+    return kinds.load({"kind": legacy, "params": data[legacy]}, role)

@@ -9,8 +9,9 @@ Definitions (see also the README):
 * ``traditional_clv`` = average order value x purchases per year x ``lifespan_years`` x margin,
   with purchases per year = orders / max(1, age in years); the floor keeps a customer who
   is a few days old from being annualised from those days.
-* ``predicted_clv`` = discounted Gamma-Gamma x BG/NBD value over the next
-  ``horizon_months`` (30-day months, monthly ``discount_rate``, as lifetimes), x margin.
+* ``predicted_clv`` = the purchase model's discounted expected purchases over the next
+  ``horizon_months`` (30-day months, monthly ``discount_rate``, as lifetimes) x the spend
+  model's expected order value x margin (BG/NBD and Gamma-Gamma unless the model says else).
 * ``churn_risk`` = P(no order in the next 90 days); ``expected_next_order_at`` = as_of + the
   median wait to the next order, or null when that is beyond the horizon.
 """
@@ -24,8 +25,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from clv_stream.domain import predictive as pm
 from clv_stream.domain.aggregate import SECONDS_PER_DAY, Summary
+from clv_stream.domain.inputs import ModelInputs, model_inputs
 from clv_stream.domain.model import ScoringModel
 from clv_stream.events.times import iso  # re-exported: formatting lives with parsing
 
@@ -68,55 +69,35 @@ def score(
     if not summaries:
         return []
     times = np.broadcast_to(np.asarray(as_of, dtype=np.float64), (len(summaries),))
-    cols = _columns(summaries, times, cfg)
-    pred = _predict(cols, model, cfg)
-    return _records(summaries, cols, pred, times, cfg)
+    inputs = model_inputs(summaries, times, cfg.decimals, cfg.default_margin_bp / 1e4)
+    pred = _predict(inputs, model, cfg)
+    return _records(summaries, inputs, pred, times, cfg)
 
 
-def _columns(summaries: Sequence[Summary], as_of: FloatArray, cfg: ValueConfig) -> dict[str, Any]:
-    scale = 10.0**cfg.decimals
-    orders = np.array([s.orders for s in summaries], dtype=np.float64)
-    first_day = np.array([s.first_ts // SECONDS_PER_DAY for s in summaries], dtype=np.float64)
-    last_day = np.array([s.last_ts // SECONDS_PER_DAY for s in summaries], dtype=np.float64)
-    net = np.array([s.net_minor for s in summaries], dtype=np.float64) / scale
-    profit = np.array([s.profit_minor for s in summaries], dtype=np.float64) / scale
-    first_net = np.array([s.first_day_net_minor for s in summaries], dtype=np.float64) / scale
-    x = np.maximum(np.array([s.purchase_days for s in summaries], dtype=np.float64) - 1, 0)
-    today = as_of // SECONDS_PER_DAY
-    active = orders > 0
-    t_x = np.where(active, last_day - first_day, 0.0)
-    big_t = np.where(active, np.maximum(today - first_day, 0.0), 0.0)
-    monetary = np.where(x > 0, (net - first_net) / np.maximum(x, 1), 0.0)
-    margin = np.where(net > 0, profit / np.where(net > 0, net, 1.0), cfg.default_margin_bp / 1e4)
-    return {"orders": orders, "x": x, "t_x": t_x, "T": big_t, "m": monetary, "net": net,
-            "margin": margin, "active": active, "today": today, "last_day": last_day}
+def _predict(inputs: ModelInputs, model: ScoringModel, cfg: ValueConfig) -> dict[str, Any]:
+    """Model figures per customer, through the model's purchase and spend roles.
 
-
-def _predict(cols: dict[str, Any], model: ScoringModel, cfg: ValueConfig) -> dict[str, Any]:
-    """Model figures per customer.
-
-    The BG/NBD terms depend on ``(x, t_x, T)`` only, whole days: they are computed once per
+    The purchase terms depend on ``(x, t_x, T)`` only, whole days: they are computed once per
     distinct triple and spread (a batch's new customers all share ``(0, 0, T)``), which
-    spares most of the hypergeometric function calls. Discounted CLV is that per-triple
-    value times the Gamma-Gamma order value and the margin, per customer.
+    spares most of the work (BG/NBD's hypergeometric function calls). Discounted CLV is the
+    per-triple discounted purchases times the expected order value and the margin, per customer.
     """
     unit = model.time_unit_days
-    uniq, inv = _distinct_triples(cols["x"], cols["t_x"], cols["T"])
+    uniq, inv = _distinct_triples(inputs.x, inputs.t_x, inputs.T)
     x, t_x, big_t = uniq[:, 0], uniq[:, 1] / unit, uniq[:, 2] / unit
-    bg, gg = model.bgnbd, model.gamma_gamma
+    buys = model.purchases
     horizon_days = cfg.horizon_months * DAYS_PER_MONTH
-    alive = pm.p_alive(bg, x, t_x, big_t)  # once, for every figure below that needs it
-    # value of the horizon per unit of Gamma-Gamma order value (gg_expected_order_value > 0)
-    per_value = pm.discounted_clv(
-        bg, gg, x, t_x, big_t, 0.0, months=cfg.horizon_months, discount_rate=cfg.discount_rate,
-        days_per_month=DAYS_PER_MONTH / unit, alive=alive,
-    ) / pm.gg_expected_order_value(gg, x, 0.0)
-    wait = pm.median_days_to_next_purchase(bg, x, t_x, big_t, alive=alive)[inv] * unit
-    active = cols["active"]
-    aov = pm.gg_expected_order_value(gg, cols["x"], cols["m"])
-    clv = per_value[inv] * aov * cols["margin"]
-    expected = pm.expected_purchases(bg, horizon_days / unit, x, t_x, big_t, alive=alive)
-    risk = pm.prob_no_purchase(bg, CHURN_WINDOW_DAYS / unit, x, t_x, big_t, alive=alive)
+    alive = buys.p_alive(x, t_x, big_t)  # once, for every figure below that needs it
+    per_value = buys.discounted_purchases(
+        x, t_x, big_t, periods=cfg.horizon_months, period=DAYS_PER_MONTH / unit,
+        discount_rate=cfg.discount_rate, alive=alive,
+    )
+    wait = buys.median_time_to_next_purchase(x, t_x, big_t, alive=alive)[inv] * unit
+    active = inputs.active
+    aov = model.spend.expected_order_value(inputs.x, inputs.m)
+    clv = per_value[inv] * aov * inputs.margin
+    expected = buys.expected_purchases(horizon_days / unit, x, t_x, big_t, alive=alive)
+    risk = buys.prob_no_purchase(CHURN_WINDOW_DAYS / unit, x, t_x, big_t, alive=alive)
     return {
         "p_alive": np.where(active, alive[inv], 0.0),
         "expected": np.where(active, expected[inv], 0.0),
@@ -176,7 +157,7 @@ def _ratio_money(numerator_minor: int, denominator: int, decimals: int) -> str:
 
 
 def _records(
-    summaries: Sequence[Summary], cols: dict[str, Any], pred: dict[str, Any], as_of: FloatArray,
+    summaries: Sequence[Summary], inputs: ModelInputs, pred: dict[str, Any], as_of: FloatArray,
     cfg: ValueConfig,
 ) -> list[dict[str, Any]]:
     """The JSON-ready records, from columns turned into Python lists once (no numpy scalars).
@@ -189,11 +170,11 @@ def _records(
     """
     d = cfg.decimals
     unit = 10.0**d
-    x = cols["x"]
-    years = np.maximum(1.0, cols["T"].astype(np.int64) / 365.25)
+    x = inputs.x
+    years = np.maximum(1.0, inputs.T.astype(np.int64) / 365.25)
     profit = np.array([s.profit_minor for s in summaries], dtype=np.float64)
     rows = zip(
-        summaries, x.tolist(), cols["t_x"].tolist(), cols["T"].tolist(),
+        summaries, x.tolist(), inputs.t_x.tolist(), inputs.T.tolist(),
         (profit / years * cfg.lifespan_years / unit).tolist(), (profit / unit).tolist(),
         np.round(pred["p_alive"], 6).tolist(), np.round(pred["expected"], 6).tolist(),
         pred["aov"].tolist(), pred["clv"].tolist(),

@@ -53,7 +53,8 @@ def test_traditional_clv_floors_tenure_at_one_year() -> None:
 
 def test_predictive_figures_use_the_model_with_margin() -> None:
     v = score([TWO_ORDERS], T0 + 40 * DAY, MODEL, CFG)[0]
-    bg, gg = MODEL.bgnbd, MODEL.gamma_gamma
+    bg, gg = pm.BgNbdParams.DEFAULT, pm.GammaGammaParams.DEFAULT
+    assert (MODEL.purchases, MODEL.spend) == (bg, gg)
     x, t_x, big_t, m = 1.0, 10.0, 40.0, 50.0  # m: the repeat day's spend
     assert v["p_alive"] == pytest.approx(float(pm.p_alive(bg, x, t_x, big_t)), abs=1e-6)
     assert v["expected_orders"] == pytest.approx(
