@@ -236,7 +236,10 @@ def expected_purchases(
     :func:`p_alive` at ``(x, t_x, T)`` when already computed.
     """
     t, x, t_x, T = broadcast(t, x, t_x, T)
-    return _alive_expectation(params, t, x, T) * _alive_or(alive, params, x, t_x, T)
+    # a count's expectation: rounding near t = 0 (a difference of two near-equal terms) can
+    # dip a hair below zero
+    return np.maximum(_alive_expectation(params, t, x, T) * _alive_or(alive, params, x, t_x, T),
+                      0.0)
 
 
 def expected_purchases_new(params: BgNbdParams, t: ArrayLike) -> FloatArray:

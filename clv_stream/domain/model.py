@@ -49,7 +49,7 @@ class ScoringModel:
         return cls(DEFAULT_VERSION, BgNbdParams.DEFAULT, GammaGammaParams.DEFAULT)
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {
+        stored: dict[str, Any] = {
             "version": self.version,
             "purchases": kinds.dump(self.purchases),
             "spend": kinds.dump(self.spend),
@@ -58,6 +58,12 @@ class ScoringModel:
             "rfm_cuts": {k: list(v) for k, v in self.rfm_cuts.items()} if self.rfm_cuts else None,
             "diagnostics": self.diagnostics,
         }
+        # also in the shape before kinds, while workers of that version may read it
+        for role, legacy in _LEGACY.items():
+            component = stored[role]
+            if component["kind"] == legacy:
+                stored[legacy] = component["params"]
+        return stored
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> ScoringModel:

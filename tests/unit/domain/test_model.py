@@ -51,6 +51,12 @@ def test_each_component_is_stored_with_its_kind() -> None:
     assert ScoringModel.from_json_dict(stored) == ScoringModel("v1", BG, GG)
 
 
+def test_bgnbd_and_gamma_gamma_are_also_stored_as_before_for_workers_not_yet_upgraded() -> None:
+    stored = ScoringModel("v1", BG, GG).to_json_dict()
+    assert stored["bgnbd"] == {"r": 0.61, "alpha": 35.2, "a": 0.42, "b": 2.9}
+    assert stored["gamma_gamma"] == {"p": 5.1, "q": 3.2, "v": 20.5}
+
+
 def test_a_kind_in_the_wrong_role_or_bad_parameters_are_refused() -> None:
     stored = ScoringModel("v1", BG, GG).to_json_dict()
     swapped = {**stored, "purchases": stored["spend"]}

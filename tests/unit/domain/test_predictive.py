@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
@@ -249,6 +249,8 @@ history_st = st.tuples(
 @settings(max_examples=150, deadline=None)
 @given(params=params_st, history=history_st, ts=st.lists(st.floats(0.0, 1e4), min_size=2,
                                                          max_size=6))
+@example(params=BgNbdParams(r=5.0, alpha=4.0, a=1.0, b=0.5), history=(1.0, 0.0, 0.0),
+         ts=[0.0, 1.1e-11])
 def test_probabilities_and_monotonicity(
     params: BgNbdParams, history: tuple[float, float, float], ts: list[float]
 ) -> None:
