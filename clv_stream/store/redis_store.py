@@ -32,7 +32,7 @@ All writes of a batch happen in one Lua call (``apply_batch.lua``); every call r
 Offsets live with the state: the applied and confirmed offsets are written by the same
 atomic calls as the aggregates and snapshots they cover, so a Redis that goes back in time
 takes its offsets back with it, and the worker re-reads from there (see ``claim`` and
-:class:`~clv_stream.worker.kafka.BatchLoop`).
+:class:`~clv_stream.worker.batch_loop.BatchLoop`).
 """
 
 from __future__ import annotations
