@@ -26,7 +26,7 @@ from benchmarks.report import Table, save
 from clv_stream.devinfra import EmbeddedBroker
 from clv_stream.events.records import OutRecord
 from clv_stream.settings import Settings
-from clv_stream.worker.kafka import KafkaSink
+from clv_stream.worker.sink import KafkaSink
 
 TOPIC = "sink-costs"
 PARTITIONS = 4

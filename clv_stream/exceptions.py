@@ -50,7 +50,14 @@ class InvalidEvent(ClvStreamError):
 
 
 class StoreError(ClvStreamError):
-    """The Redis store failed to answer as expected."""
+    """The store failed to answer as expected.
+
+    ``reason``: a word safe to log and report (no hosts, ports or keys): the store's refusal
+    code (``OOM``, ``READONLY``, ...) or the kind of failure, set where the store's own
+    errors are translated.
+    """
+
+    reason: str = ""
 
 
 class StoreUnavailable(StoreError):

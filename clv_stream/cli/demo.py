@@ -17,6 +17,7 @@ from clv_stream.report import build_report
 from clv_stream.settings import Settings
 from clv_stream.sources import synthetic_orders
 from clv_stream.store.factory import open_store
+from clv_stream.worker.credentials import kafka_security
 
 __all__ = ["run_demo"]
 
@@ -43,7 +44,7 @@ async def run_demo(settings: Settings, console: Console, *, customers: int, rate
 
 
 async def _feed(settings: Settings, orders: list[dict[str, Any]], rate: float) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
+    producer = AIOKafkaProducer(**kafka_security(settings).aiokafka(), linger_ms=5)
     await producer.start()
     try:
         started = time.monotonic()
@@ -75,7 +76,7 @@ async def _settle(printer: asyncio.Task[None], quiet_s: float = 4.0, limit_s: fl
 
 
 async def _print_events(settings: Settings, console: Console) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+    consumer = AIOKafkaConsumer(**kafka_security(settings).aiokafka(),
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     try:

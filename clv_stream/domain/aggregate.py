@@ -24,11 +24,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from clv_stream.events.times import SECONDS_PER_DAY
 from clv_stream.events.validation import Order
 
-__all__ = ["CustomerAggregate", "OrderState", "Summary", "aggregate_of", "profit_of"]
+__all__ = ["SECONDS_PER_DAY", "CustomerAggregate", "OrderState", "Summary", "aggregate_of", "profit_of"]
 
-SECONDS_PER_DAY = 86400
 
 
 def profit_of(net_minor: int, margin_bp: int) -> int:

@@ -49,7 +49,10 @@ class OutputCodec(Protocol):
         """A ``CustomerValue`` (a scored customer, JSON-ready)."""
 
     def text(self, value: str | None) -> bytes:
-        """A string member (an id, a cause, a label)."""
+        """A string member from a small vocabulary (a cause, a dimension, a label)."""
+
+    def string(self, value: str) -> bytes:
+        """Any other string member (a customer id)."""
 
     def batch_members(self, as_of: str, currency: str, model_version: str) -> bytes:
         """The members every update of one batch carries alike."""
@@ -86,6 +89,9 @@ class JsonCodec:
         if found is None:
             found = self._texts.put(value, orjson.dumps(value))
         return found
+
+    def string(self, value: str) -> bytes:
+        return orjson.dumps(value)
 
     def batch_members(self, as_of: str, currency: str, model_version: str) -> bytes:
         return orjson.dumps({"as_of": as_of, "currency": currency,

@@ -19,7 +19,7 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from clv_stream.events.models import MAX_AMOUNT
+from clv_stream.events.models import KIND_OF_EVENT, MAX_AMOUNT
 from clv_stream.events.times import PARSED, parse_time
 from clv_stream.exceptions import InvalidEvent
 
@@ -28,7 +28,6 @@ __all__ = ["FastDecoder", "FastFields", "customer_keyed"]
 #: (event_id, kind, order_id, customer_id, amount_minor, ts_float, margin_bp, channel, tenant)
 FastFields = tuple[str, str, str, str, int, float, int, str | None, str]
 
-_KINDS = {"order_placed": "p", "order_refunded": "r", "order_cancelled": "c"}
 _MAX_AMOUNT = int(MAX_AMOUNT)  # the model's bound, so both paths agree
 _MAX_DIGITS = len(str(_MAX_AMOUNT))  # a whole part this long or longer takes the model path
 _MAX_CHANNEL = 256
@@ -77,7 +76,7 @@ class FastDecoder:
         if type(event["schema_version"]) is not int:
             return None
         event_type = event.get("event_type")
-        kind = _KINDS.get(event_type) if type(event_type) is str else None
+        kind = KIND_OF_EVENT.get(event_type) if type(event_type) is str else None
         order_id, customer_id = event.get("order_id"), event.get("customer_id")
         if kind is None or not _identifier(order_id) or not _identifier(customer_id):
             return None

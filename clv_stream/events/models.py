@@ -21,7 +21,9 @@ from pydantic_core import PydanticCustomError
 
 __all__ = [
     "AMOUNT_PATTERN",
+    "EVENT_OF_KIND",
     "IDENTIFIER_PATTERN",
+    "KIND_OF_EVENT",
     "MARGIN_PATTERN",
     "SCHEMA_VERSION",
     "TENANT_PATTERN",
@@ -79,6 +81,12 @@ class EventType(StrEnum):
     ORDER_PLACED = "order_placed"
     ORDER_REFUNDED = "order_refunded"
     ORDER_CANCELLED = "order_cancelled"
+
+
+#: An order event's kind as the store keeps it (one letter per order state change), and back.
+KIND_OF_EVENT: dict[str, str] = {EventType.ORDER_PLACED: "p", EventType.ORDER_REFUNDED: "r",
+                                 EventType.ORDER_CANCELLED: "c"}
+EVENT_OF_KIND: dict[str, str] = {kind: str(event) for event, kind in KIND_OF_EVENT.items()}
 
 
 class Cause(StrEnum):

@@ -12,19 +12,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from clv_stream.events.topics import TOPICS
+from clv_stream.events import topics
 
-__all__ = ["SCHEMAS", "render", "write_all"]
+__all__ = ["render", "schema_files", "write_all"]
 
-#: File name (in ``schemas/``) -> model, per topic.
-SCHEMAS: dict[str, type[BaseModel]] = {t.schema_file: t.model for t in TOPICS}
-_INPUTS = frozenset(t.model for t in TOPICS if t.direction == "input")
+
+def schema_files() -> dict[str, type[BaseModel]]:
+    """File name (in ``schemas/``) -> model, one per registered topic."""
+    return {t.schema_file: t.model for t in topics.TOPICS}
 
 
 def render(model: type[BaseModel]) -> str:
     """The model's JSON Schema: what we accept for input, what we emit for output."""
+    inputs = {t.model for t in topics.TOPICS if t.direction == "input"}
     mode: Literal["validation", "serialization"] = (
-        "validation" if model in _INPUTS else "serialization"
+        "validation" if model in inputs else "serialization"
     )
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -36,7 +38,7 @@ def render(model: type[BaseModel]) -> str:
 def write_all(directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, model in SCHEMAS.items():
+    for name, model in schema_files().items():
         path = directory / name
         path.write_text(render(model), encoding="utf-8")
         written.append(path)

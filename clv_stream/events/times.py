@@ -15,9 +15,9 @@ from typing import Any
 from clv_stream.events.models import TIME_RE
 from clv_stream.memo import BoundedMemo
 
-__all__ = ["PARSED", "iso", "parse_time"]
+__all__ = ["PARSED", "SECONDS_PER_DAY", "iso", "parse_time"]
 
-_SECONDS_PER_DAY = 86400
+SECONDS_PER_DAY = 86400
 
 #: ``occurred_at`` text -> epoch seconds; read it inline (``PARSED.get``) where a call per
 #: event counts, and call :func:`parse_time` on a miss.
@@ -53,7 +53,7 @@ def iso(ts: float) -> str:
         if sec != ts and (ts - sec) * 1e6 >= 999_999.5:
             sec += 1
         ts = sec
-    day, rest = divmod(ts, _SECONDS_PER_DAY)
+    day, rest = divmod(ts, SECONDS_PER_DAY)
     return (_DATES.get(day) or _date(day)) + (_CLOCKS or _clocks())[rest]
 
 
@@ -67,5 +67,5 @@ def _clocks() -> list[str]:
 
 
 def _date(day: int) -> str:
-    text = datetime.fromtimestamp(day * _SECONDS_PER_DAY, tz=UTC).strftime("%Y-%m-%d")
+    text = datetime.fromtimestamp(day * SECONDS_PER_DAY, tz=UTC).strftime("%Y-%m-%d")
     return _DATES.put(day, text)

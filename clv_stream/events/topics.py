@@ -25,21 +25,22 @@ class Topic:
     #: the model of its records: what is accepted (input) or emitted (output)
     model: type[BaseModel]
     direction: Literal["input", "output"]
+    #: its schema's file in ``schemas/`` is ``<schema>.schema.json`` (the default topic name)
+    schema: str
 
     def name(self, settings: Settings) -> str:
         return str(getattr(settings, self.setting))
 
     @property
     def schema_file(self) -> str:
-        """``schemas/<default topic name>.schema.json``."""
-        return f"{Settings.model_fields[self.setting].default}.schema.json"
+        return f"{self.schema}.schema.json"
 
 
 TOPICS: list[Topic] = [
-    Topic("topic_orders", OrderEvent, "input"),
-    Topic("topic_updates", ClvUpdate, "output"),
-    Topic("topic_segments", SegmentChange, "output"),
-    Topic("topic_deadletter", DeadLetter, "output"),
+    Topic("topic_orders", OrderEvent, "input", "orders"),
+    Topic("topic_updates", ClvUpdate, "output", "clv.updates"),
+    Topic("topic_segments", SegmentChange, "output", "clv.segments"),
+    Topic("topic_deadletter", DeadLetter, "output", "clv.deadletter"),
 ]
 
 

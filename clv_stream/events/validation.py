@@ -22,7 +22,7 @@ import orjson
 from pydantic import ValidationError
 
 from clv_stream.events.fastpath import FastDecoder
-from clv_stream.events.models import EventType, OrderEvent
+from clv_stream.events.models import KIND_OF_EVENT, OrderEvent
 from clv_stream.exceptions import InvalidEvent
 from clv_stream.settings import MINOR_UNITS, Settings
 
@@ -30,11 +30,6 @@ __all__ = ["ErrorCode", "Order", "OrderValidator"]
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
-KIND_BY_TYPE = {
-    EventType.ORDER_PLACED: "p",
-    EventType.ORDER_REFUNDED: "r",
-    EventType.ORDER_CANCELLED: "c",
-}
 
 
 class ErrorCode(StrEnum):
@@ -160,7 +155,7 @@ class OrderValidator:
         )
         return Order(
             event_id=event.idempotency_key,
-            kind=KIND_BY_TYPE[event.event_type],
+            kind=KIND_OF_EVENT[event.event_type],
             order_id=event.order_id,
             customer_id=event.customer_id,
             amount_minor=self._to_minor(event.amount, event.currency),

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from clv_stream.domain.aggregate import SECONDS_PER_DAY
 from clv_stream.domain.model import ScoringModel
 from clv_stream.events.codec import DeadLetterInput, JsonCodec, OutputCodec
 from clv_stream.events.records import OutRecord, RawRecord
@@ -108,7 +109,7 @@ class Pipeline:
     async def confirm(self, outcome: BatchOutcome) -> None:
         """Record what the batch published, and that its records' outputs are all out."""
         high = outcome.positions
-        # the batch's own records must still be applied: else Redis lost them meanwhile
+        # the batch's own records must still be applied: else the store lost them meanwhile
         fence = {p: (gen, max(seen, high.get(p, -1))) for p, (gen, seen) in outcome.fence.items()}
         await self._store.publish(outcome.publish, outcome.topic, fence, high)
 
@@ -201,7 +202,7 @@ class Pipeline:
             logger.exception("time decay of %s customers failed; postponed by a day", len(due))
             del out.records[kept[0]:], out.publish[kept[1]:]
             out.updates, out.segment_changes, out.due = kept[2], kept[3], 0
-            await self._store.postpone(due, clock + 86400)
+            await self._store.postpone(due, clock + SECONDS_PER_DAY)
             await self._emit(customers, clock, causes, out, scoring)
 
     async def _emit(self, states: Sequence[CustomerState], clock: int, causes: Causes,

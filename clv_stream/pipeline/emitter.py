@@ -4,6 +4,7 @@ event per changed dimension, and what to record as published."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -24,6 +25,8 @@ from clv_stream.store.snapshot import Published, encode_summary, snapshot_text
 
 __all__ = ["Emitter"]
 
+logger = logging.getLogger(__name__)
+
 #: per customer id: (cause, source event id)
 Causes = dict[str, tuple[str, str]]
 
@@ -32,11 +35,11 @@ class Emitter:
     """Builds a batch's output records in one dedicated thread, one batch at a time.
 
     That work (the bulk of a batch's CPU) runs off the event loop: the worker's consume
-    lanes share the loop, and while one lane computed there, the others' Redis replies, the
+    lanes share the loop, and while one lane computed there, the others' store replies, the
     producer's acknowledgements and the offset commits waited unread. In the thread the
     loop gets the GIL back every few milliseconds for them. Yielding to the loop every few
     hundred customers instead was slower: the lanes then computed in step and all waited
-    for Redis together.
+    for the store together.
     """
 
     def __init__(self, settings: Settings, scorer: Scorer, codec: OutputCodec,
@@ -58,7 +61,7 @@ class Emitter:
         Everything that can be is computed for the whole batch at once (values, labels,
         next due times); the per-customer loop only compares and builds records.
         """
-        # a snapshot is compared and hashed as the text Redis holds ("" when never published)
+        # a snapshot is compared and hashed as the text the store holds ("" when never published)
         texts = [encode_summary(s.summary) for s in states]
         kept = [i for i, (s, text) in enumerate(zip(states, texts, strict=True))
                 if not unchanged(s, text, causes[s.customer_id][0])]
@@ -91,7 +94,7 @@ class Emitter:
             cid = state.customer_id
             why, source = causes[cid]
             snapshot = state.pub
-            t = Transition.of(state, text, version, why, source, clock)
+            t = Transition.of(state, text, version, why, source, clock, codec.string(cid))
             if staged is not None:
                 staged.append(t)
             key = cid.encode()
@@ -114,9 +117,17 @@ class Emitter:
             if snapshot:
                 publish.append((cid, snapshot, label, due))
         if staged is not None:
-            scored = Scored(states, current, labels, staged, clock, version)
-            for stage in self._stages:
+            self._run_stages(Scored(states, current, labels, staged, clock, version), records)
+
+    def _run_stages(self, scored: Scored, records: list[OutRecord]) -> None:
+        """Each stage's records; a stage that fails loses its own records of the batch,
+        never the updates and segment events (or the batch's orders)."""
+        for stage in self._stages:
+            try:
                 records.extend(stage.records(scored))
+            except Exception:  # a plug-in's bug must not stop the core topics
+                logger.exception("output stage %s failed; its records of %s customers are "
+                                 "dropped", type(stage).__name__, len(scored.states))
 
     def _should_update(self, cur: dict[str, Any], prev: PublishedValue | None) -> bool:
         if prev is None:
@@ -130,7 +141,7 @@ class Emitter:
     def _cached_previous(self, states: Sequence[CustomerState],
                          ) -> tuple[list[PublishedValue | None], list[tuple[int, Published]]]:
         """The last published value of each customer, from the in-process cache when its
-        snapshot is the one in Redis (None when never published), and the snapshots whose
+        snapshot is the one in the store (None when never published), and the snapshots whose
         value must be recomputed (index, snapshot): see :meth:`_rescore_previous`."""
         result: list[PublishedValue | None] = [None] * len(states)
         stale: list[tuple[int, Published]] = []

@@ -18,7 +18,7 @@ class PublishedValue(NamedTuple):
 
 class PreviousValues:
     """The last published value of recently updated customers, so their next update's
-    ``previous`` need not be recomputed from the snapshot in Redis (a miss is recomputed;
+    ``previous`` need not be recomputed from the snapshot in the store (a miss is recomputed;
     the records are the same bytes either way).
 
     Bounded to ``limit`` entries in two generations of plain dicts: entries go into the

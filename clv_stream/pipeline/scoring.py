@@ -3,6 +3,7 @@ with (to recompute a ``previous``, or replay a batch as it was first scored)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,10 +12,13 @@ from clv_stream.domain import segments as seg
 from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.value import ValueConfig, score
+from clv_stream.exceptions import ModelError
 from clv_stream.settings import Settings
 from clv_stream.store.port import StateStore
 
 __all__ = ["Scorer", "Scoring"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +70,15 @@ class Scorer:
         return self.scoring_of(await self.load(version))
 
     async def load(self, version: str) -> ScoringModel:
-        """Model ``version``, read from the store once (the built-in one if it is gone)."""
+        """Model ``version``, read from the store once (the built-in one if it is gone or
+        cannot be read)."""
         model = self._models.get(version)
         if model is None:
-            model = await self._store.model(version) or ScoringModel.default()
-            self._models[version] = model
+            try:
+                model = await self._store.model(version)
+            except ModelError as exc:
+                logger.error("%s; the built-in model stands in for it", exc)
+            model = self._models[version] = model or ScoringModel.default()
         return model
 
     def score(self, summaries: Sequence[Summary], as_of: float | Sequence[float],

@@ -4,6 +4,7 @@
 A stage sees each batch's scored customers once, after the built-in records, in the scoring
 thread. Its records must be a function of what it is given (ids from
 :meth:`Transition.event_id`), so a redelivered or replayed batch emits the same records.
+A stage that raises loses its own records of that batch (logged), never the built-in ones.
 """
 
 from __future__ import annotations

@@ -5,15 +5,14 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
-import orjson
-
+from clv_stream.events.models import EVENT_OF_KIND
 from clv_stream.store.port import CustomerState
 from clv_stream.store.snapshot import is_snapshot_of
 
 __all__ = ["CAUSES", "ORDER_CAUSES", "Transition", "unchanged"]
 
-#: The ``cause`` of an order event's kind (``Order.kind``).
-CAUSES = {"p": "order_placed", "r": "order_refunded", "c": "order_cancelled"}
+#: The ``cause`` of an order event's kind (``Order.kind``): its event type.
+CAUSES = EVENT_OF_KIND
 ORDER_CAUSES = frozenset(CAUSES.values())
 
 
@@ -31,18 +30,19 @@ class Transition(NamedTuple):
     cause: str
     source: str
     key: hashlib.blake2b  # of the "what", copied and extended per record
-    customer_json: bytes  # the customer id as JSON, spliced into each record
+    customer_json: bytes  # the customer id, encoded once, spliced into each record
 
     @classmethod
     def of(cls, state: CustomerState, summary: str, model_version: str, cause: str,
-           source: str, as_of: int) -> Transition:
-        """``summary``: ``encode_summary(state.summary)``, which the caller has already."""
+           source: str, as_of: int, customer_json: bytes) -> Transition:
+        """``summary``: ``encode_summary(state.summary)``, which the caller has already;
+        ``customer_json``: the customer id as the output codec writes it."""
         origin = source if cause not in ORDER_CAUSES else ""  # e.g. due:<t>, refit:<v>
         customer_id = state.customer_id
         key = "|".join((customer_id, state.pub, summary, model_version, state.segments, origin,
                         str(as_of)))
         hashed = hashlib.blake2b(key.encode(), digest_size=16)
-        return cls(customer_id, cause, source, hashed, orjson.dumps(customer_id))
+        return cls(customer_id, cause, source, hashed, customer_json)
 
     def event_id(self, *parts: object) -> bytes:
         """blake2b of ``key|part|part...``, hex (the key's hash state is copied, not redone)."""

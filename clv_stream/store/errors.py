@@ -13,7 +13,7 @@ from redis import exceptions as rexc
 
 from clv_stream.exceptions import Fenced, StateRolledBack, StoreError, StoreUnavailable
 
-__all__ = ["refusal_code", "translated"]
+__all__ = ["translated"]
 
 #: Redis refusals that pass by themselves (memory freed, a replica promoted, a disk fixed, a
 #: dataset loaded): the worker waits for them as for a lost connection (authentication
@@ -32,11 +32,16 @@ def translated() -> Iterator[None]:
     try:
         yield
     except (rexc.ConnectionError, rexc.TimeoutError) as exc:
-        raise StoreUnavailable(str(exc)) from exc
+        raise _because(StoreUnavailable(str(exc)), type(exc).__name__) from exc
     except rexc.ResponseError as exc:
-        raise _refusal(exc) from exc
+        raise _because(_refusal(exc), refusal_code(exc)) from exc
     except rexc.RedisError as exc:
-        raise StoreError(str(exc)) from exc
+        raise _because(StoreError(str(exc)), type(exc).__name__) from exc
+
+
+def _because(error: StoreError, reason: str) -> StoreError:
+    error.reason = reason
+    return error
 
 
 def refusal_code(exc: rexc.ResponseError) -> str:

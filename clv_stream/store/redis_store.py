@@ -44,8 +44,9 @@ import orjson
 import redis.asyncio as aioredis
 
 from clv_stream.domain.model import ScoringModel
+from clv_stream.exceptions import ModelError
 from clv_stream.store import replies
-from clv_stream.store.errors import translated as _translated
+from clv_stream.store.errors import translated
 from clv_stream.store.scripts import script_source
 from clv_stream.store.types import (
     ApplyResult,
@@ -95,7 +96,7 @@ class RedisStore:
     async def applied_offsets(self, topic: str) -> dict[int, int]:
         """The highest offset applied per partition of ``topic`` (also from the layout before
         the partition hash, for partitions no worker has claimed since)."""
-        with _translated():
+        with translated():
             legacy = await self._r.hgetall(self.key("off", topic))
         return {**{int(p): int(o) for p, o in legacy.items()}, **await self._offsets(topic, "a")}
 
@@ -104,7 +105,7 @@ class RedisStore:
         return await self._offsets(topic, "c")
 
     async def _offsets(self, topic: str, kind: str) -> dict[int, int]:
-        with _translated():
+        with translated():
             stored = await self._r.hgetall(self._partition_key(topic))
         return {int(str(f)[2:]): int(v) for f, v in stored.items() if str(f).startswith(kind + ":")}
 
@@ -113,13 +114,13 @@ class RedisStore:
         """Take partitions (partition -> the generation held, 0 for a new assignment):
         whether this Redis held clv-stream state before, and each partition's claim."""
         claims = [[p, g] for p, g in sorted(partitions.items())]
-        with _translated():
+        with translated():
             reply = await self._claim(args=[self._p, topic, orjson.dumps(claims),
                                             int(now if now is not None else time.time())])
         return replies.claims(reply)
 
     async def ping(self) -> bool:
-        with _translated():
+        with translated():
             return bool(await self._r.ping())
 
     async def apply(self, topic: str, records: Sequence[Positioned], home: bool = False,
@@ -139,7 +140,7 @@ class RedisStore:
         stream clock after the batch; see :meth:`claim`), returned as ``clock``.
         """
         homes, limit = look or ((), 0)
-        with _translated():
+        with translated():
             reply = await self._apply(args=[self._p, topic, self._window,
                                             replies.apply_args(records), "1" if home else "0",
                                             limit, orjson.dumps(list(homes)),
@@ -160,7 +161,7 @@ class RedisStore:
         """
         if not entries and not confirmed:
             return
-        with _translated():
+        with translated():
             await self._publish(args=[self._p, replies.publish_args(entries), topic,
                                       replies.fence_json(fence), replies.offsets_json(confirmed)])
 
@@ -175,7 +176,7 @@ class RedisStore:
         """
         if not ids:
             return []
-        with _translated():
+        with translated():
             reply = await self._read(args=[self._p, orjson.dumps(list(ids))])
         return replies.states(reply, 0)
 
@@ -184,7 +185,7 @@ class RedisStore:
         cut = len(self.key("c", ""))
         cursor: int = 0
         while True:
-            with _translated():
+            with translated():
                 cursor, keys = await self._r.scan(cursor, match=self.key("c", "*"), count=count)
             if keys:
                 yield [str(k)[cut:] for k in keys]
@@ -192,12 +193,12 @@ class RedisStore:
                 return
 
     async def clock(self) -> int:
-        with _translated():
+        with translated():
             return int(await self._r.get(self.key("clock")) or 0)
 
     async def postpone(self, states: Sequence[CustomerState], until: int) -> None:
         """Move due customers' next look to event time ``until`` (in their home's index)."""
-        with _translated():
+        with translated():
             async with self._r.pipeline(transaction=False) as pipe:
                 for st in states:
                     key = self.key("due") if st.home < 0 else self.key("due", str(st.home))
@@ -207,47 +208,52 @@ class RedisStore:
     async def due(self, until: int, limit: int, home: int = -1) -> list[str]:
         """Customers of a home partition (-1: without a home) due by event time ``until``."""
         key = self.key("due") if home < 0 else self.key("due", str(home))
-        with _translated():
+        with translated():
             found = await self._r.zrangebyscore(key, "-inf", until, 0, limit)
         return [str(cid) for cid in found]
 
     async def take_lease(self, name: str, owner: str, ttl_s: int) -> bool:
         """Hold ``P:lease:{name}`` for ``ttl_s`` seconds when it is free; False when held."""
-        with _translated():
+        with translated():
             return bool(await self._r.set(self.key("lease", name), owner, nx=True, ex=ttl_s))
 
     async def renew_lease(self, name: str, owner: str, ttl_s: int) -> bool:
         """Hold ``owner``'s lease ``ttl_s`` seconds more (taken back if it lapsed); False
         when another owner holds it now (``lease.lua``)."""
-        with _translated():
+        with translated():
             return bool(await self._lease(args=[self.key("lease", name), owner, ttl_s]))
 
     async def release_lease(self, name: str, owner: str) -> None:
         """Let go of ``owner``'s lease (another owner's is left be)."""
-        with _translated():
+        with translated():
             await self._lease(args=[self.key("lease", name), owner, 0])
 
     async def flag(self, name: str) -> bool:
         """Whether ``P:flag:{name}`` is set (see :meth:`set_flag`)."""
-        with _translated():
+        with translated():
             return bool(await self._r.exists(self.key("flag", name)))
 
     async def set_flag(self, name: str, ttl_s: int) -> None:
-        with _translated():
+        with translated():
             await self._r.set(self.key("flag", name), "1", ex=ttl_s)
 
     async def current_model(self) -> ScoringModel | None:
-        with _translated():
+        with translated():
             version = await self._r.get(self.key("model", "current"))
         return None if version is None else await self.model(str(version))
 
     async def model(self, version: str) -> ScoringModel | None:
-        with _translated():
+        with translated():
             raw = await self._r.hget(self.key("models"), version)
-        return None if raw is None else ScoringModel.from_json_dict(orjson.loads(raw))
+        if raw is None:
+            return None
+        try:
+            return ScoringModel.from_json_dict(orjson.loads(raw))
+        except (KeyError, TypeError, ValueError, ModelError) as exc:  # orjson's: a ValueError
+            raise ModelError(f"stored model {version!r} cannot be read: {exc!r}") from exc
 
     async def save_model(self, model: ScoringModel, make_current: bool = True) -> None:
-        with _translated():
+        with translated():
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.hset(self.key("models"), model.version, orjson.dumps(model.to_json_dict()))
                 if make_current:

@@ -15,7 +15,8 @@ from typing import Any
 import faust
 import mode
 
-from clv_stream.exceptions import ClvStreamError, StoreError
+from clv_stream.domain.model import ScoringModel
+from clv_stream.exceptions import ClvStreamError, ModelError, StoreError
 from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import BatchOutcome, CustomerViews, Pipeline
 from clv_stream.settings import Settings
@@ -119,19 +120,29 @@ class OrdersService(mode.Service):
     async def _watch_model(self) -> None:
         """Hot reload: poll for the current model; its refit pass runs in the background."""
         while not self.should_stop:
-            try:
-                model = await self.store.current_model()
-            except StoreError as exc:
-                logger.warning("cannot check for a new model (%s)", type(exc).__name__)
-                model = None
-            if model is not None:
-                if model.version != self.pipeline.model.version:
-                    logger.info("model %s -> %s", self.pipeline.model.version, model.version)
-                    self.pipeline.model = model
-                    self.metrics.model(model.version)
-                if self.refit.running is None:
-                    self.add_future(self.refit.maybe_run(model.version))
+            model = await self._current_model()
+            if model is not None and self.refit.running is None:
+                self.add_future(self.refit.maybe_run(model.version))
             await self.sleep(self.settings.model_poll_interval)
+
+    async def _current_model(self) -> ScoringModel | None:
+        """The store's current model, now scoring; None (and the model in use kept) when it
+        cannot be read or used."""
+        try:
+            model = await self.store.current_model()
+            if model is not None and model.version != self.pipeline.model.version:
+                previous = self.pipeline.model.version
+                self.pipeline.model = model
+                logger.info("model %s -> %s", previous, model.version)
+                self.metrics.model(model.version)
+        except StoreError as exc:
+            logger.warning("cannot check for a new model (%s)", type(exc).__name__)
+            return None
+        except (ModelError, ValueError) as exc:  # unreadable, or cut points out of order
+            logger.error("the current model cannot be used (%s); scoring with %s", exc,
+                         self.pipeline.model.version)
+            return None
+        return model
 
 
 def create_app(settings: Settings) -> tuple[faust.App, OrdersService]:

@@ -1,7 +1,14 @@
 """The batch-first consume loop: bounded batches of ``orders``, processed lane by lane,
-offsets committed only after a batch is done (see :mod:`clv_stream.worker.kafka` for why a
-loop of our own, :mod:`~clv_stream.worker.ownership` for claims and where a partition
-resumes, :mod:`~clv_stream.worker.retry` for what a failing step does)."""
+offsets committed only after a batch is done.
+
+Why a loop of our own under Faust: Faust's per-event stream path (agent -> stream -> event)
+costs far more per event than the broker and one Lua call per batch do (see
+``docs/performance.md``). So the worker keeps Faust for what it is good at (app lifecycle, web
+server, timers, CLI, logging) and drives an aiokafka consumer (the client Faust is built on)
+in batches, inside a Faust service. :mod:`~clv_stream.worker.ownership` claims partitions and
+says where each resumes, :mod:`~clv_stream.worker.retry` what a failing step does, and
+:mod:`~clv_stream.worker.sink` sends the output records.
+"""
 
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ from typing import Any
 from clv_stream.exceptions import ClvStreamError, StoreError
 from clv_stream.pipeline import Pipeline
 from clv_stream.store.port import StateStore
-from clv_stream.worker.kafka import BatchLoop, KafkaSink
+from clv_stream.worker.batch_loop import BatchLoop
+from clv_stream.worker.sink import KafkaSink
 
 __all__ = ["RefitPass"]
 

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka.errors import KafkaError
-from redis import exceptions as rexc
 
 from clv_stream.exceptions import (
     BrokerError,
@@ -19,7 +18,6 @@ from clv_stream.exceptions import (
     StateRolledBack,
     StoreError,
 )
-from clv_stream.store.errors import refusal_code
 from clv_stream.worker.health import Health
 
 __all__ = ["Retrying", "Stopped", "pause"]
@@ -89,9 +87,5 @@ class Retrying:
 
 
 def _reason(exc: StoreError) -> str:
-    """Why Redis failed, without hosts or ports: the refusal's word (OOM, READONLY, ...) or
-    the kind of connection error."""
-    cause = exc.__cause__
-    if isinstance(cause, rexc.ResponseError):
-        return refusal_code(cause)
-    return type(cause or exc).__name__
+    """Why the store failed, without hosts or ports (see ``StoreError.reason``)."""
+    return exc.reason or type(exc).__name__

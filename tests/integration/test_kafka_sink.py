@@ -15,7 +15,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from clv_stream.devinfra import EmbeddedBroker
 from clv_stream.events.records import OutRecord
 from clv_stream.settings import Settings
-from clv_stream.worker.kafka import KafkaSink
+from clv_stream.worker.sink import KafkaSink
 
 PARTITIONS = 4
 

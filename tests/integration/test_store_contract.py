@@ -17,7 +17,7 @@ import pytest
 from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.model import ScoringModel
 from clv_stream.events.validation import Order
-from clv_stream.exceptions import Fenced
+from clv_stream.exceptions import Fenced, StateRolledBack
 from clv_stream.settings import Settings
 from clv_stream.store.factory import STORES, open_store
 from clv_stream.store.port import DueLook, Positioned, StateStore
@@ -154,6 +154,27 @@ async def test_a_claim_bumps_the_generation_and_a_stale_fence_is_refused(
         await store.publish([], TOPIC, {0: (old.generation, 0)}, {0: 0})
     assert await store.applied_offsets(TOPIC) == {0: 0}
     assert await store.confirmed_offsets(TOPIC) == {}
+
+
+async def test_a_claim_says_how_a_batch_applied_but_not_confirmed_was_scored(
+        store: StateStore) -> None:
+    """What the worker needs to replay that batch byte for byte (see ``Replay``)."""
+    _, [first] = await store.claim(TOPIC, {0: 0})
+    await store.apply(TOPIC, [Positioned(0, 0, _placed(0))], fence={0: (first.generation, -1)},
+                      positions={0: 0}, as_of=T0 + 5 * DAY, model_version="v7")
+    _, [again] = await store.claim(TOPIC, {0: first.generation})
+    assert (again.applied, again.confirmed) == (0, -1)
+    assert (again.as_of, again.model_version) == (T0 + 5 * DAY, "v7")
+
+
+async def test_a_writer_that_saw_more_applied_than_the_store_holds_is_refused(
+        store: StateStore) -> None:
+    """A store that went back in time (a failover to a lagging replica) writes nothing."""
+    _, [claim] = await store.claim(TOPIC, {0: 0})
+    await store.apply(TOPIC, [Positioned(0, 0, _placed(0))], fence={0: (claim.generation, -1)})
+    with pytest.raises(StateRolledBack):  # this worker saw offset 5 applied; the store has 0
+        await store.apply(TOPIC, [Positioned(0, 6, _placed(6))], fence={0: (claim.generation, 5)})
+    assert await store.applied_offsets(TOPIC) == {0: 0}
 
 
 async def test_a_store_answers_ping(store: StateStore) -> None:

@@ -6,16 +6,15 @@
 
 from __future__ import annotations
 
-from clv_stream.pipeline.previous import PreviousValues as _PreviousValues
-from clv_stream.pipeline.previous import PublishedValue as _Value
+from clv_stream.pipeline.previous import PreviousValues, PublishedValue
 
 
-def _value(i: int) -> _Value:
-    return _Value(b'{"total_clv":"%d.50","p_alive":"0.9"}' % i, f"{i}.50")
+def _value(i: int) -> PublishedValue:
+    return PublishedValue(b'{"total_clv":"%d.50","p_alive":"0.9"}' % i, f"{i}.50")
 
 
 def test_holds_at_most_the_limit_and_keeps_the_latest() -> None:
-    cache = _PreviousValues(1000)
+    cache = PreviousValues(1000)
     for i in range(25_000):
         cache.put(f"c{i}", f"3|{i}|0|1|2|1|0|170000|v1", _value(i))
         assert len(cache) <= 1000
@@ -24,7 +23,7 @@ def test_holds_at_most_the_limit_and_keeps_the_latest() -> None:
 
 
 def test_a_value_is_returned_only_for_the_snapshot_it_was_published_with() -> None:
-    cache = _PreviousValues(10)
+    cache = PreviousValues(10)
     cache.put("c1", "2|500|100|1|2|1|0|170000|v1", _value(1))
     assert cache.get("c1", "2|500|100|1|2|1|0|170000|v1") == _value(1)
     # another worker published since, or the model changed: recompute, do not reuse
@@ -35,7 +34,7 @@ def test_a_value_is_returned_only_for_the_snapshot_it_was_published_with() -> No
 
 
 def test_an_update_replaces_the_held_value() -> None:
-    cache = _PreviousValues(4)
+    cache = PreviousValues(4)
     cache.put("c1", "s1", _value(1))
     for i in range(2, 4):
         cache.put(f"c{i}", "s", _value(i))  # c1 moves to the old generation
@@ -45,7 +44,7 @@ def test_an_update_replaces_the_held_value() -> None:
 
 
 def test_a_zero_limit_holds_nothing() -> None:
-    cache = _PreviousValues(0)
+    cache = PreviousValues(0)
     cache.put("c1", "s1", _value(1))
     assert len(cache) == 0
     assert cache.get("c1", "s1") is None

@@ -70,10 +70,13 @@ class SegmentSet:
 
     def changes(self, before: str, after: str) -> list[tuple[str, str | None, str]]:
         """(dimension, from, to) for each dimension whose encoded label changed, in the set's
-        order. A dimension ``after`` has no label for is not a change."""
+        order. A dimension ``after`` has no label for is not a change; one ``before`` has no
+        label for (never labelled, or stored before its scheme was added) is from ``None``."""
         if before == after:
             return []
-        old = before.split("|") if before else [""] * len(self.dimensions)
+        n = len(self.dimensions)
+        old = before.split("|") if before else []
+        old += [""] * (n - len(old))
         return [(d, o or None, a) for d, o, a in zip(self.dimensions, old, after.split("|"),
                                                      strict=False) if a and o != a]
 

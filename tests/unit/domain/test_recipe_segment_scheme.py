@@ -64,6 +64,13 @@ def test_recipe_a_new_segment_scheme_is_one_class_plus_a_registration() -> None:
                                                                              1_704_067_200)
 
 
-def test_the_global_registry_is_untouched_by_the_recipe() -> None:
-    assert OrderCountBand not in SCHEMES
-    assert SegmentSet.from_cuts({}).dimensions == ("value_tier", "lifecycle", "rfm")
+def test_customers_labelled_before_the_scheme_was_added_get_its_first_label_as_a_change() -> None:
+    before = SegmentSet.from_cuts({}).encoded_labels(batch(2, 1), ["", ""])  # stored, 3 parts
+    segments = SegmentSet.from_cuts({}, schemes=(*SCHEMES, OrderCountBand))
+    after = segments.encoded_labels(batch(2, 0), before)
+    assert segments.changes(before[0], after[0]) == [("order_count_band", None, "repeat")]
+    # every order cancelled since: each dimension to none, the new one from nothing
+    assert segments.changes(before[1], after[1]) == [
+        *((d, v, "none") for d, v in zip(segments.dimensions, before[1].split("|"),
+                                         strict=False)),
+        ("order_count_band", None, "none")]

@@ -11,8 +11,9 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, Requ
 
 from clv_stream.exceptions import BrokerError, ClvStreamError, Fenced, StoreError, StoreUnavailable
 from clv_stream.settings import Settings
+from clv_stream.worker.batch_loop import BatchLoop
 from clv_stream.worker.health import Health
-from clv_stream.worker.kafka import BatchLoop, KafkaSink
+from clv_stream.worker.sink import KafkaSink
 
 
 class _NoClaims:
