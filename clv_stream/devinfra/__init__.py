@@ -14,12 +14,14 @@ from clv_stream.devinfra.broker import (
     resolve_broker_binary,
 )
 from clv_stream.devinfra.ports import ReadinessTimeout, free_port, wait_for
+from clv_stream.devinfra.redis_cluster import EmbeddedRedisCluster
 from clv_stream.devinfra.redis_server import EmbeddedRedis, resolve_redis_server
 
 __all__ = [
     "TANSU_CONSUMER_SETTINGS",
     "EmbeddedBroker",
     "EmbeddedRedis",
+    "EmbeddedRedisCluster",
     "ReadinessTimeout",
     "free_port",
     "kafka_metadata_ok",

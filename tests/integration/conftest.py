@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis
+from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis, EmbeddedRedisCluster
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,21 @@ def redis_server() -> Iterator[EmbeddedRedis]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[EmbeddedRedisCluster]:
+    """A Redis Cluster (3 primaries x 1 replica) on free ports; stopped at session end.
+
+    Shared: a test that kills, pauses or cuts off a node starts its own cluster instead.
+    """
+    cluster = EmbeddedRedisCluster(ready_timeout_s=READY_DEADLINE_S)
+    cluster.start()
+    logger.info("redis_cluster at %s, ready in %.3f s", cluster.url, cluster.startup_s)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture
