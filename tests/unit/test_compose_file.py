@@ -197,3 +197,70 @@ def test_an_empty_token_means_unset() -> None:
     token = Settings(web_token="abc").web_token
     assert token is not None
     assert token.get_secret_value() == "abc"
+
+
+# --- the `cluster` profile: a Redis Cluster of six nodes ---------------------------------
+_CLUSTER_NODES = tuple(f"redis-node-{n}" for n in range(1, 7))
+_CLUSTER_CREATE = "redis-cluster-create"
+
+
+def _option(command: list[str], flag: str) -> str:
+    assert flag in command, f"{flag} missing from {command}"
+    return command[command.index(flag) + 1]
+
+
+def test_cluster_profile_has_six_password_protected_cluster_nodes(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    ports = set()
+    for name in _CLUSTER_NODES:
+        node = services[name]
+        assert node["image"] == "redis:7"
+        command = [str(part) for part in node["command"]]
+        assert command[0] == "redis-server"
+        assert _option(command, "--cluster-enabled") == "yes"
+        assert _option(command, "--cluster-announce-hostname") == name
+        port = _option(command, "--port")
+        ports.add(port)
+        # the password, whatever the operator sets, as the single `redis` service has it
+        password = _option(command, "--requirepass")
+        assert password == _option(command, "--masterauth")
+        assert _interpolate(password, {}) == _DEFAULT_PASSWORD
+        assert _interpolate(password, {"CLV_REDIS_PASSWORD": "s3cr3t"}) == "s3cr3t"
+        assert node["environment"]["REDISCLI_AUTH"] == password
+        # published on loopback only, on the port the node announces
+        assert _published(node) == [("127.0.0.1", f"127.0.0.1:{port}:{port}")]
+        assert "redis-cli" in " ".join(node["healthcheck"]["test"])
+    assert len(ports) == 6
+
+
+def test_cluster_services_are_in_the_cluster_profile_only(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    clustered = {*_CLUSTER_NODES, _CLUSTER_CREATE}
+    for name in clustered:
+        assert services[name]["profiles"] == ["cluster"], name
+    for name, service in services.items():
+        if name not in clustered:  # the default stack starts without the profile
+            assert "cluster" not in service.get("profiles", []), name
+    worker_deps = set(services["worker"]["depends_on"])
+    assert not worker_deps & clustered
+
+
+def test_cluster_create_waits_for_all_six_and_makes_one_replica_each(compose: dict[str, Any]) -> None:
+    create = compose["services"][_CLUSTER_CREATE]
+    assert create["image"] == "redis:7"
+    conditions = {name: dep["condition"] for name, dep in create["depends_on"].items()}
+    assert conditions == dict.fromkeys(_CLUSTER_NODES, "service_healthy")
+    script = "\n".join(create["command"])
+    assert "redis-cli --cluster create" in script
+    assert re.search(r"--cluster-replicas 1\b", script)
+    assert "--cluster-yes" in script
+    services = compose["services"]
+    for name in _CLUSTER_NODES:
+        port = _option([str(p) for p in services[name]["command"]], "--port")
+        assert f"{name}:{port}" in script
+    # authenticated through the environment, never on the command line
+    assert create["environment"]["REDISCLI_AUTH"].startswith("${CLV_REDIS_PASSWORD:-")
+    assert " -a " not in script
+    assert create["restart"] == "no"
+    top = COMPOSE.read_text().split("services:")[0]
+    assert "--profile cluster" in top  # how to start it is documented up top
