@@ -30,8 +30,6 @@ from typing import Any, ClassVar, Self
 from urllib.parse import quote
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from clv_stream.devinfra.ports import free_port, wait_for
 from clv_stream.devinfra.redis_server import EmbeddedRedis, resolve_redis_server
@@ -118,15 +116,6 @@ class RedisClusterNode(EmbeddedRedis):
         kwargs.setdefault("password", self.password)
         return redis.Redis(host=self.host, port=self.port, **kwargs)
 
-    def _quick_client(self, timeout_s: float = 1.0) -> redis.Redis:
-        # No retries: a probe must answer "not yet" at once, not back off for seconds.
-        return self.client(
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-            decode_responses=True,
-        )
-
     def _argv(self) -> list[str]:
         self.bus_port = free_port(self.host)
         while self.bus_port == self.port:
@@ -153,19 +142,6 @@ class RedisClusterNode(EmbeddedRedis):
             return True
         except redis.RedisError:
             return False
-        finally:
-            conn.close()
-
-    def _graceful(self) -> None:
-        """``SHUTDOWN NOSAVE`` with the password; SIGTERM if that fails."""
-        conn = self._quick_client(2.0)
-        try:
-            conn.shutdown(nosave=True)
-        except redis.ConnectionError:
-            pass  # expected: the server closes the connection as it exits
-        except redis.RedisError as exc:
-            logger.warning("SHUTDOWN NOSAVE failed (%s); sending SIGTERM", exc)
-            self._signal_group(signal.SIGTERM)
         finally:
             conn.close()
 

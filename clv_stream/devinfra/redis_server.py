@@ -112,14 +112,14 @@ class EmbeddedRedis(ManagedProcess):
             *self.extra_args,
         ]  # fmt: skip
 
+    def _quick_client(self, timeout_s: float = 1.0) -> redis.Redis:
+        """A client without retries: a probe must answer "not yet" at once, and redis-py
+        would otherwise retry against a closing server with back-off (seconds)."""
+        return self.client(socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                           retry=Retry(NoBackoff(), 0), decode_responses=True)
+
     def _probe(self) -> bool:
-        conn = redis.Redis(
-            host=self.host,
-            port=self.port,
-            socket_timeout=1.0,
-            socket_connect_timeout=1.0,
-            retry=Retry(NoBackoff(), 0),
-        )
+        conn = self._quick_client()
         try:
             return bool(conn.ping())
         except redis.RedisError:
@@ -129,11 +129,7 @@ class EmbeddedRedis(ManagedProcess):
 
     def _graceful(self) -> None:
         """``SHUTDOWN NOSAVE`` (the AOF, if on, is still fsynced), SIGTERM if that fails."""
-        # No retries: redis-py would otherwise retry the command against the closing
-        # server with back-off, which turns a quick shutdown into seconds.
-        conn = redis.Redis(
-            host=self.host, port=self.port, socket_timeout=2.0, retry=Retry(NoBackoff(), 0)
-        )
+        conn = self._quick_client(2.0)
         try:
             conn.shutdown(nosave=True)
         except redis.ConnectionError:
