@@ -28,14 +28,17 @@ __all__ = ["run_fit"]
 
 def run_fit(settings: Settings, console: Console, *, transactions: Path | None, fmt: str,
             calibration_end: datetime | None, holdout_end: datetime | None,
-            version: str | None, store_model: bool, force: bool = False) -> dict[str, Any]:
+            version: str | None, store_model: bool, force: bool = False,
+            kinds: tuple[str, str] = ("bgnbd", "gamma_gamma")) -> dict[str, Any]:
+    """``kinds``: the purchase and the spend model kinds to fit (``domain.kinds``)."""
     return asyncio.run(_run(settings, console, transactions, fmt, calibration_end, holdout_end,
-                            version, store_model, force))
+                            version, store_model, force, kinds))
 
 
 async def _run(settings: Settings, console: Console, transactions: Path | None, fmt: str,
                calibration_end: datetime | None, holdout_end: datetime | None,
-               version: str | None, store_model: bool, force: bool) -> dict[str, Any]:
+               version: str | None, store_model: bool, force: bool,
+               kinds: tuple[str, str]) -> dict[str, Any]:
     store = open_store(settings)
     try:
         holdout = None
@@ -44,7 +47,8 @@ async def _run(settings: Settings, console: Console, transactions: Path | None, 
                                                        calibration_end, holdout_end)
         else:
             arrays = await _scan_with_progress(store, settings, console)
-        report = fit_model(arrays, settings, version, force=force)
+        report = fit_model(arrays, settings, version, force=force, purchases=kinds[0],
+                           spend=kinds[1])
         result = report.to_json_dict()
         if holdout is not None and calibration_end is not None:
             days = ((holdout_end.timestamp() if holdout_end else arrays.as_of)

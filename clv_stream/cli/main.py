@@ -186,13 +186,17 @@ def fit(
     dry_run: Annotated[bool, typer.Option(help="Fit and report, do not store")] = False,
     force: Annotated[bool, typer.Option(help="Store a model even if a fit did not converge")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    purchases: Annotated[str, typer.Option(help="Purchase model kind")] = "bgnbd",
+    spend: Annotated[str, typer.Option(help="Spend model kind")] = "gamma_gamma",
 ) -> None:
-    """Fit BG/NBD + Gamma-Gamma from the live aggregates (or a file); store a new model_version."""
+    """Fit BG/NBD + Gamma-Gamma (or the kinds named) from the live aggregates (or a file);
+    store a new model_version."""
     from clv_stream.cli.fitting import run_fit
 
     report = run_fit(_settings(), console, transactions=transactions, fmt=format,
                      calibration_end=_utc(calibration_end), holdout_end=_utc(holdout_end),
-                     version=version, store_model=not dry_run, force=force)
+                     version=version, store_model=not dry_run, force=force,
+                     kinds=(purchases, spend))
     if as_json:
         print(json.dumps(report, indent=2, default=str))
 

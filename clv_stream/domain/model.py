@@ -14,7 +14,7 @@ from typing import Any
 from clv_stream.domain import kinds
 from clv_stream.domain.bgnbd import BgNbdParams
 from clv_stream.domain.gamma_gamma import GammaGammaParams
-from clv_stream.domain.protocols import PurchaseModel, SpendModel
+from clv_stream.domain.protocols import PurchaseModel, RetentionModel, SpendModel
 
 __all__ = ["DEFAULT_VERSION", "ScoringModel"]
 
@@ -43,6 +43,8 @@ class ScoringModel:
     #: RFM quintile cut points {"recency_days": [4], "orders": [4], "net_revenue": [4]}.
     rfm_cuts: dict[str, tuple[float, float, float, float]] | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    #: The subscriptions' contractual model, when one is fitted (stored only then).
+    retention: RetentionModel | None = None
 
     @classmethod
     def default(cls) -> ScoringModel:
@@ -58,6 +60,8 @@ class ScoringModel:
             "rfm_cuts": {k: list(v) for k, v in self.rfm_cuts.items()} if self.rfm_cuts else None,
             "diagnostics": self.diagnostics,
         }
+        if self.retention is not None:
+            stored["retention"] = kinds.dump(self.retention)
         # also in the shape before kinds, while workers of that version may read it
         for role, legacy in _LEGACY.items():
             component = stored[role]
@@ -78,6 +82,7 @@ class ScoringModel:
             rfm_cuts={k: (float(v[0]), float(v[1]), float(v[2]), float(v[3]))
                       for k, v in rfm.items()} if rfm else None,
             diagnostics=dict(data.get("diagnostics") or {}),
+            retention=kinds.load(data["retention"], "retention") if "retention" in data else None,
         )
 
 

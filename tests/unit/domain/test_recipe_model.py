@@ -7,20 +7,25 @@ so every figure it implies has a closed form: ``p_alive = 1``, ``rate * t`` purc
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import orjson
 import pytest
 from numpy.typing import ArrayLike, NDArray
+from typer.testing import CliRunner
 
+from clv_stream.cli.main import app
 from clv_stream.domain import kinds
 from clv_stream.domain.aggregate import Summary
+from clv_stream.domain.bgnbd import BgNbdParams
 from clv_stream.domain.gamma_gamma import GammaGammaParams
 from clv_stream.domain.inputs import ModelInputs
 from clv_stream.domain.mle import FitResult
@@ -29,6 +34,7 @@ from clv_stream.domain.value import ValueConfig, score
 from clv_stream.exceptions import ModelError
 from clv_stream.fit import CustomerArrays, fit_model
 from clv_stream.settings import Settings
+from clv_stream.sources import synthetic_orders
 
 Arr = NDArray[np.float64]
 DAY = 86400
@@ -143,3 +149,49 @@ def test_a_model_of_an_unknown_kind_is_refused(always_poisson: kinds.ModelKind) 
             ScoringModel.from_json_dict(stored)
     finally:
         kinds.register(always_poisson)
+
+
+def test_the_fit_command_fits_a_registered_kind_named_on_its_command_line(
+        always_poisson: kinds.ModelKind, tmp_path: Path) -> None:
+    orders = tmp_path / "orders.jsonl"
+    end = datetime(2024, 6, 1, tzinfo=UTC)
+    orders.write_bytes(b"\n".join(orjson.dumps(e) for e in synthetic_orders(400, end=end)))
+
+    result = CliRunner().invoke(app, ["fit", "--transactions", str(orders), "--dry-run",
+                                      "--json", "--purchases", "always_poisson"])
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    assert report["model"]["purchases"]["kind"] == "always_poisson"
+    assert report["model"]["purchases"]["params"]["rate"] > 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConstantRetention:
+    """Renews each period with probability ``p``, whatever the history (a toy sBG)."""
+
+    p: float
+
+    def retention_probability(self, renewals: ArrayLike) -> Arr:
+        return np.full(np.shape(renewals), self.p)
+
+    def expected_renewals(self, periods: ArrayLike, renewals: ArrayLike) -> Arr:
+        n = np.asarray(periods, dtype=np.float64) + 0 * np.asarray(renewals)
+        return self.p * (1 - self.p**n) / (1 - self.p)
+
+    def discounted_residual_lifetime(self, renewals: ArrayLike, discount_rate: float) -> Arr:
+        return np.full(np.shape(renewals), self.p / (1 + discount_rate - self.p))
+
+
+def test_a_retention_kind_rides_along_in_the_stored_model() -> None:
+    kinds.register(kinds.ModelKind("constant_retention", "retention", ConstantRetention))
+    try:
+        model = ScoringModel("subs-1", BgNbdParams.DEFAULT, GammaGammaParams.DEFAULT,
+                             retention=ConstantRetention(0.9))
+        stored = orjson.loads(orjson.dumps(model.to_json_dict()))
+        assert stored["retention"] == {"kind": "constant_retention", "params": {"p": 0.9}}
+        assert ScoringModel.from_json_dict(stored) == model
+        assert "retention" not in ScoringModel.default().to_json_dict()
+        assert ScoringModel.from_json_dict(ScoringModel.default().to_json_dict()).retention is None
+    finally:
+        kinds.unregister("constant_retention")
