@@ -33,7 +33,7 @@ from clv_stream.exceptions import StoreError
 from clv_stream.pipeline import CustomerViews
 from clv_stream.settings import Settings
 from clv_stream.store.factory import open_store
-from clv_stream.store.port import StateStore
+from clv_stream.store.port import CustomerKey, StateStore
 
 __all__ = ["Portfolio", "ReportCache", "ReportUnavailable", "Skipped", "build_report",
            "compute_report"]
@@ -140,7 +140,7 @@ async def build_report(store: StateStore, views: CustomerViews, lifespan_years: 
     }
 
 
-async def _views(views: CustomerViews, ids: list[str],
+async def _views(views: CustomerViews, ids: list[CustomerKey],
                  skipped: Skipped) -> tuple[list[dict[str, Any]], int]:
     """The views of a page of customers, and how many were left out.
 
@@ -155,14 +155,14 @@ async def _views(views: CustomerViews, ids: list[str],
         pass
     found: list[dict[str, Any]] = []
     failed = 0
-    for customer_id in ids:
+    for key in ids:
         try:
-            found.extend(await views.customer_views([customer_id]))
+            found.extend(await views.customer_views([key]))
         except StoreError:
             raise
         except Exception as exc:  # the point is to survive anything one customer trips
             failed += 1
-            skipped.note(customer_id, exc)
+            skipped.note("/".join(key), exc)
     return found, failed
 
 

@@ -140,12 +140,15 @@ def produce(
 @app.command()
 def customer(
     customer_id: Annotated[str, typer.Argument(help="The customer id")],
+    tenant: Annotated[str | None, typer.Option(
+        help="Its tenant (default: CLV_DEFAULT_TENANT)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Print one customer's current CustomerValue and segments."""
-    view = _with_views(lambda store, views: views.customer_view(customer_id))
+    key = (tenant or _settings().default_tenant, customer_id)
+    view = _with_views(lambda store, views: views.customer_view(key))
     if view is None:
-        console.print(f"[red]unknown customer {customer_id!r}[/]")
+        console.print(f"[red]unknown customer {customer_id!r} of tenant {key[0]!r}[/]")
         raise typer.Exit(1)
     if as_json:
         print(json.dumps(view, indent=2))

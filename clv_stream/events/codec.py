@@ -39,6 +39,7 @@ class DeadLetterInput(NamedTuple):
     code: str
     message: str
     field: str | None
+    tenant: str | None  # the message's, when it has a readable one
 
 
 class OutputCodec(Protocol):
@@ -57,16 +58,16 @@ class OutputCodec(Protocol):
     def batch_members(self, as_of: str, currency: str, model_version: str) -> bytes:
         """The members every update of one batch carries alike."""
 
-    def update(self, event_id: bytes, customer_json: bytes, cause: str, source: str,
-               batch: bytes, previous_json: bytes | None, current_json: bytes,
+    def update(self, event_id: bytes, customer_json: bytes, tenant_json: bytes, cause: str,
+               source: str, batch: bytes, previous_json: bytes | None, current_json: bytes,
                delta_clv: Decimal) -> bytes:
         """A ``ClvUpdate`` (``batch``: :meth:`batch_members`)."""
 
     def segment_tail(self, as_of: str, cause: str, value: dict[str, Any]) -> bytes:
         """The members of a ``SegmentChange`` a customer's changed dimensions share."""
 
-    def segment(self, event_id: bytes, customer_json: bytes, dimension: str, old: str | None,
-                new: str, tail: bytes) -> bytes:
+    def segment(self, event_id: bytes, customer_json: bytes, tenant_json: bytes,
+                dimension: str, old: str | None, new: str, tail: bytes) -> bytes:
         """A ``SegmentChange`` (``tail``: :meth:`segment_tail`)."""
 
     def dead_letter(self, rejected: DeadLetterInput, received_at: str, max_bytes: int,
@@ -97,12 +98,13 @@ class JsonCodec:
         return orjson.dumps({"as_of": as_of, "currency": currency,
                              "model_version": model_version})[1:-1]
 
-    def update(self, event_id: bytes, customer_json: bytes, cause: str, source: str,
-               batch: bytes, previous_json: bytes | None, current_json: bytes,
+    def update(self, event_id: bytes, customer_json: bytes, tenant_json: bytes, cause: str,
+               source: str, batch: bytes, previous_json: bytes | None, current_json: bytes,
                delta_clv: Decimal) -> bytes:
         return b"".join((
             b'{"schema_version":1,"event_id":"', event_id, b'","customer_id":', customer_json,
-            b',"cause":', self.text(cause), b',"source_event_id":', orjson.dumps(source), b",",
+            b',"tenant_id":', tenant_json, b',"cause":', self.text(cause),
+            b',"source_event_id":', orjson.dumps(source), b",",
             batch, b',"previous":', previous_json or b"null", b',"current":', current_json,
             b',"delta_clv":', orjson.dumps(str(delta_clv)), b"}",
         ))
@@ -112,12 +114,12 @@ class JsonCodec:
                                     "total_clv": value["total_clv"],
                                     "p_alive": value["p_alive"]})[1:]
 
-    def segment(self, event_id: bytes, customer_json: bytes, dimension: str, old: str | None,
-                new: str, tail: bytes) -> bytes:
+    def segment(self, event_id: bytes, customer_json: bytes, tenant_json: bytes,
+                dimension: str, old: str | None, new: str, tail: bytes) -> bytes:
         return b"".join((
             b'{"schema_version":1,"event_id":"', event_id, b'","customer_id":', customer_json,
-            b',"dimension":', self.text(dimension), b',"from":', self.text(old), b',"to":',
-            self.text(new), tail,
+            b',"tenant_id":', tenant_json, b',"dimension":', self.text(dimension),
+            b',"from":', self.text(old), b',"to":', self.text(new), tail,
         ))
 
     def dead_letter(self, rejected: DeadLetterInput, received_at: str, max_bytes: int,
@@ -131,6 +133,7 @@ class JsonCodec:
             "schema_version": 1,
             "error": {"code": rejected.code, "message": rejected.message,
                       "field": rejected.field},
+            "tenant_id": rejected.tenant,
             "topic": rejected.topic, "partition": rejected.partition,
             "offset": rejected.offset,
             "key": cut_key.decode("utf-8", "replace") if cut_key is not None else None,

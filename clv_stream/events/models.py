@@ -75,6 +75,8 @@ Identifier = Annotated[
     str, Strict(), Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN)
 ]
 Money = Annotated[Decimal, Field(description="Decimal string in the reporting currency")]
+TenantOfCustomer = Annotated[str, Field(
+    description="The customer's tenant (CLV_DEFAULT_TENANT when its events named none)")]
 
 
 class EventType(StrEnum):
@@ -291,6 +293,7 @@ class ClvUpdate(BaseModel):
     schema_version: Literal[1] = 1
     event_id: str
     customer_id: str
+    tenant_id: TenantOfCustomer
     cause: Cause
     source_event_id: str | None
     as_of: datetime
@@ -309,6 +312,7 @@ class SegmentChange(BaseModel):
     schema_version: Literal[1] = 1
     event_id: str
     customer_id: str
+    tenant_id: TenantOfCustomer
     dimension: Dimension
     from_: str | None = Field(alias="from")
     to: str
@@ -331,6 +335,8 @@ class DeadLetter(BaseModel):
 
     schema_version: Literal[1] = 1
     error: DeadLetterError
+    tenant_id: str | None = Field(description="The message's tenant (CLV_DEFAULT_TENANT when "
+                                  "it named none); null when it has no readable one")
     topic: str
     partition: int
     offset: int

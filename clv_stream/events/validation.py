@@ -22,13 +22,14 @@ import orjson
 from pydantic import ValidationError
 
 from clv_stream.events.fastpath import FastDecoder
-from clv_stream.events.models import KIND_OF_EVENT, OrderEvent
+from clv_stream.events.models import KIND_OF_EVENT, TENANT_PATTERN, OrderEvent
 from clv_stream.exceptions import InvalidEvent
 from clv_stream.settings import MINOR_UNITS, Settings
 
 __all__ = ["ErrorCode", "Order", "OrderValidator"]
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_TENANT = re.compile(TENANT_PATTERN)
 
 
 
@@ -95,6 +96,21 @@ class Order(NamedTuple):
     margin_bp: int  # gross margin rate in basis points, 0..10000
     channel: str | None = None
     tenant: str = "default"  # the shop on the platform (contract v2 ``tenant_id``)
+
+
+def tenant_of(raw: bytes | None, default_tenant: str) -> str | None:
+    """The tenant a rejected message names (``default_tenant`` when it names none), or None
+    when it is not a JSON object or its ``tenant_id`` is not a tenant id."""
+    try:
+        event = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    tenant = event.get("tenant_id")
+    if tenant is None:
+        return default_tenant
+    return tenant if isinstance(tenant, str) and _TENANT.match(tenant) else None
 
 
 class OrderValidator:

@@ -11,7 +11,7 @@ from clv_stream.domain.model import ScoringModel
 from clv_stream.events.codec import DeadLetterInput, JsonCodec, OutputCodec
 from clv_stream.events.records import OutRecord, RawRecord
 from clv_stream.events.times import iso
-from clv_stream.events.validation import ErrorCode, Order, OrderValidator
+from clv_stream.events.validation import ErrorCode, Order, OrderValidator, tenant_of
 from clv_stream.exceptions import InvalidEvent, StoreError
 from clv_stream.pipeline.emitter import Causes, Emitter
 from clv_stream.pipeline.outcome import BatchOutcome, Replay
@@ -19,7 +19,15 @@ from clv_stream.pipeline.scoring import Scorer, Scoring
 from clv_stream.pipeline.stages import STAGES, OutputStage
 from clv_stream.pipeline.transition import CAUSES
 from clv_stream.settings import Settings
-from clv_stream.store.port import CustomerState, DueLook, Fence, Positioned, StateStore
+from clv_stream.store.port import (
+    Customer,
+    CustomerKey,
+    CustomerState,
+    DueLook,
+    Fence,
+    Positioned,
+    StateStore,
+)
 
 __all__ = ["Pipeline"]
 
@@ -113,12 +121,13 @@ class Pipeline:
         fence = {p: (gen, max(seen, high.get(p, -1))) for p, (gen, seen) in outcome.fence.items()}
         await self._store.publish(outcome.publish, outcome.topic, fence, high)
 
-    async def rescore(self, customer_ids: Sequence[str], cause: str, source: str) -> BatchOutcome:
+    async def rescore(self, customers: Sequence[Customer], cause: str,
+                      source: str) -> BatchOutcome:
         """Re-score customers without a new order (``model_refit`` or ``time_decay``)."""
         out = BatchOutcome()
-        states = await self._store.customers(customer_ids)
+        states = await self._store.customers(customers)
         clock = await self._store.clock()
-        await self._emit(states, clock, {s.customer_id: (cause, source) for s in states}, out,
+        await self._emit(states, clock, {s.key: (cause, source) for s in states}, out,
                          self.scorer.current)
         return out
 
@@ -177,7 +186,8 @@ class Pipeline:
         out.full_look = result.looked >= limit
         out.applied, out.duplicates = result.applied, result.duplicates
         out.redelivered, out.clock, out.due = result.redelivered, result.clock, len(result.due)
-        last: dict[str, Order] = {p.order.customer_id: p.order for p in valid}
+        last: dict[CustomerKey, Order] = {(p.order.tenant, p.order.customer_id): p.order
+                                          for p in valid}
         causes = {cid: (CAUSES[o.kind], o.event_id) for cid, o in last.items()}
         if not result.due:
             await self._emit(result.customers, result.clock, causes, out, scoring)
@@ -192,7 +202,7 @@ class Pipeline:
         """Emit the batch's customers and the due ones; should the due ones trip a bug, the
         batch's own go on without them, and those are looked at again a day later (else
         they would trip it again at every batch)."""
-        causes.update((s.customer_id, ("time_decay", f"due:{clock}")) for s in due)
+        causes.update((s.key, ("time_decay", f"due:{clock}")) for s in due)
         kept = len(out.records), len(out.publish), out.updates, out.segment_changes
         try:
             await self._emit([*customers, *due], clock, causes, out, scoring)
@@ -211,7 +221,8 @@ class Pipeline:
 
     def _dead_letter(self, raw: RawRecord, exc: InvalidEvent, now: float) -> OutRecord:
         rejected = DeadLetterInput(raw.topic, raw.partition, raw.offset, raw.key,
-                                   raw.value or b"", str(exc.code), exc.message, exc.field)
+                                   raw.value or b"", str(exc.code), exc.message, exc.field,
+                                   tenant_of(raw.value, self._s.default_tenant))
         key, body = self._codec.dead_letter(rejected, iso(now), self._s.max_deadletter_bytes)
         logger.debug("dead-lettered %s/%s@%s: %s", raw.topic, raw.partition, raw.offset, exc)
         return OutRecord(self._s.topic_deadletter, key, body)

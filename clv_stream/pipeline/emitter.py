@@ -20,15 +20,15 @@ from clv_stream.pipeline.scoring import Scorer, Scoring
 from clv_stream.pipeline.stages import OutputStage, Scored
 from clv_stream.pipeline.transition import Transition, unchanged
 from clv_stream.settings import Settings
-from clv_stream.store.port import CustomerState
+from clv_stream.store.port import CustomerKey, CustomerState
 from clv_stream.store.snapshot import Published, encode_summary, snapshot_text
 
 __all__ = ["Emitter"]
 
 logger = logging.getLogger(__name__)
 
-#: per customer id: (cause, source event id)
-Causes = dict[str, tuple[str, str]]
+#: per customer: (cause, source event id)
+Causes = dict[CustomerKey, tuple[str, str]]
 
 
 class Emitter:
@@ -64,7 +64,7 @@ class Emitter:
         # a snapshot is compared and hashed as the text the store holds ("" when never published)
         texts = [encode_summary(s.summary) for s in states]
         kept = [i for i, (s, text) in enumerate(zip(states, texts, strict=True))
-                if not unchanged(s, text, causes[s.customer_id][0])]
+                if not unchanged(s, text, causes[s.key][0])]
         if len(kept) < len(states):
             states, texts = [states[i] for i in kept], [texts[i] for i in kept]
         if not states:
@@ -88,13 +88,15 @@ class Emitter:
         as_of, records, publish = iso(clock), out.records, out.publish
         batch = codec.batch_members(as_of, self._s.currency, version)
         updates, segments = self._s.topic_updates, self._s.topic_segments
+        default_tenant = self._s.default_tenant
         staged: list[Transition] | None = [] if self._stages else None
         for state, text, cur, prev, label, due in zip(states, texts, current, previous, labels,
                                                       dues, strict=True):
-            cid = state.customer_id
-            why, source = causes[cid]
+            cid, tenant = state.customer_id, state.tenant
+            why, source = causes[(tenant, cid)]
             snapshot = state.pub
-            t = Transition.of(state, text, version, why, source, clock, codec.string(cid))
+            t = Transition.of(state, text, version, why, source, clock, codec.string(cid),
+                              codec.string(tenant), tenant != default_tenant)
             if staged is not None:
                 staged.append(t)
             key = cid.encode()
@@ -104,20 +106,27 @@ class Emitter:
                 value = PublishedValue(codec.value(cur), cur["total_clv"])
                 delta = Decimal(value.total_clv) - Decimal(prev.total_clv if prev else 0)
                 records.append(OutRecord(updates, key, codec.update(
-                    t.event_id("u"), t.customer_json, why, source, batch,
+                    t.event_id("u"), t.customer_json, t.tenant_json, why, source, batch,
                     prev.body if prev else None, value.body, delta)))
-                self._published.put(cid, snapshot, value)
+                self._published.put(self._cache_key(state), snapshot, value)
             if label != state.segments:
                 moves = rules.changes(state.segments, label)
                 tail = codec.segment_tail(as_of, why, cur) if moves else b""
                 for dim, old, new in moves:
                     out.segment_changes += 1
                     records.append(OutRecord(segments, key, codec.segment(
-                        t.event_id("s", dim, old, new), t.customer_json, dim, old, new, tail)))
+                        t.event_id("s", dim, old, new), t.customer_json, t.tenant_json, dim, old,
+                        new, tail)))
             if snapshot:
-                publish.append((cid, snapshot, label, due))
+                publish.append((state.key, snapshot, label, due))
         if staged is not None:
             self._run_stages(Scored(states, current, labels, staged, clock, version), records)
+
+    def _cache_key(self, state: CustomerState) -> str:
+        """The customer in the previous-value cache: its id alone for the default tenant."""
+        if state.tenant == self._s.default_tenant:
+            return state.customer_id
+        return f"{state.tenant}\0{state.customer_id}"
 
     def _run_stages(self, scored: Scored, records: list[OutRecord]) -> None:
         """Each stage's records; a stage that fails loses its own records of the batch,
@@ -148,7 +157,7 @@ class Emitter:
         for i, st in enumerate(states):
             if not st.pub:
                 continue
-            cached = self._published.get(st.customer_id, st.pub)
+            cached = self._published.get(self._cache_key(st), st.pub)
             if cached is not None:
                 result[i] = cached
             elif (snapshot := st.published) is not None:

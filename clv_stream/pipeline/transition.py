@@ -31,18 +31,24 @@ class Transition(NamedTuple):
     source: str
     key: hashlib.blake2b  # of the "what", copied and extended per record
     customer_json: bytes  # the customer id, encoded once, spliced into each record
+    tenant_json: bytes  # its tenant, likewise
 
     @classmethod
     def of(cls, state: CustomerState, summary: str, model_version: str, cause: str,
-           source: str, as_of: int, customer_json: bytes) -> Transition:
+           source: str, as_of: int, customer_json: bytes, tenant_json: bytes,
+           other_tenant: bool) -> Transition:
         """``summary``: ``encode_summary(state.summary)``, which the caller has already;
-        ``customer_json``: the customer id as the output codec writes it."""
+        ``customer_json``, ``tenant_json``: the customer id and tenant as the output codec
+        writes them; ``other_tenant``: not the default tenant, whose customers' ids stay
+        those from before tenants."""
         origin = source if cause not in ORDER_CAUSES else ""  # e.g. due:<t>, refit:<v>
         customer_id = state.customer_id
         key = "|".join((customer_id, state.pub, summary, model_version, state.segments, origin,
                         str(as_of)))
+        if other_tenant:
+            key = f"{state.tenant}\0{key}"
         hashed = hashlib.blake2b(key.encode(), digest_size=16)
-        return cls(customer_id, cause, source, hashed, customer_json)
+        return cls(customer_id, cause, source, hashed, customer_json, tenant_json)
 
     def event_id(self, *parts: object) -> bytes:
         """blake2b of ``key|part|part...``, hex (the key's hash state is copied, not redone)."""

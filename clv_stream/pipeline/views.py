@@ -10,7 +10,7 @@ from clv_stream.domain.model import ScoringModel
 from clv_stream.events.times import iso
 from clv_stream.pipeline.scoring import Scorer
 from clv_stream.settings import Settings
-from clv_stream.store.port import StateStore
+from clv_stream.store.port import Customer, StateStore
 
 __all__ = ["CustomerViews"]
 
@@ -32,14 +32,15 @@ class CustomerViews:
     async def as_of(self) -> str:
         return iso(await self._store.clock())
 
-    async def customer_view(self, customer_id: str) -> dict[str, Any] | None:
+    async def customer_view(self, customer: Customer) -> dict[str, Any] | None:
         """A customer's current value and segments, as of the stream's event time."""
-        views = await self.customer_views([customer_id])
+        views = await self.customer_views([customer])
         return views[0] if views else None
 
-    async def customer_views(self, customer_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Current value and segments of several customers (unknown ones left out)."""
-        states = await self._store.customers(customer_ids)
+    async def customer_views(self, customers: Sequence[Customer]) -> list[dict[str, Any]]:
+        """Current value and segments of several customers (unknown ones left out; a plain
+        id names a customer of the default tenant)."""
+        states = await self._store.customers(customers)
         clock = await self._store.clock()
         scoring = self._scorer.current
         values = self._scorer.score([s.summary for s in states], clock, scoring.model)
@@ -47,7 +48,8 @@ class CustomerViews:
         cols = seg.Columns.of(values, [s.summary.last_ts for s in states])
         labels = rules.encoded_labels(cols, [""] * len(values))
         return [
-            {"customer_id": s.customer_id, "as_of": iso(clock), "currency": self.currency,
-             "model_version": scoring.model.version, "value": v, "segments": rules.decode(label)}
+            {"customer_id": s.customer_id, "tenant_id": s.tenant, "as_of": iso(clock),
+             "currency": self.currency, "model_version": scoring.model.version, "value": v,
+             "segments": rules.decode(label)}
             for s, v, label in zip(states, values, labels, strict=True)
         ]

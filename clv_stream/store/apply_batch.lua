@@ -34,13 +34,14 @@
 --       records included: all of them are done with once the batch is), as_of: the event
 --       time to score and look for due customers at (0: the stream clock after the batch;
 --       a replay passes the one of the batch it replays), model_version: what the caller
---       scores with. Per partition of the batch, a:<p>, k:<p> (as_of) and v:<p> (the model
+--       scores with, default_tenant: CLV_DEFAULT_TENANT (whose customers keep the keys
+--       of the layout before tenants; common.lua: customer_key). Per partition of the batch, a:<p>, k:<p> (as_of) and v:<p> (the model
 --       version) are stored, so a batch applied but never confirmed can be replayed alike;
 --       per shard whose due index gave customers, l:<p> (as_of) until they are published.
 -- Returns: {clock, applied, duplicates, redelivered, touched (count of customer rows that
 --           follow for the records; the due customers' rows come after them), looked (due
 --           index entries looked at: re-scored, handed to their home, or dropped),
---           then per customer: customer_id, orders, net, profit, first_ts, last_ts,
+--           then per customer: its ref (common.lua: customer_key), orders, net, profit, first_ts, last_ts,
 --           purchase_days, first_day_net (integers), pub, segments, home (-1: none)}
 
 local prefix, topic = ARGV[1], ARGV[2]
@@ -53,6 +54,7 @@ local fence = cjson.decode(ARGV[8] or '{}')
 local positions = cjson.decode(ARGV[9] or '{}')
 local as_of = tonumber(ARGV[10] or '0')
 local model_version = ARGV[11] or ''
+local default_tenant = ARGV[12] or 'default'
 local FIELDS = 10
 local part_key = partition_key(prefix, topic)
 local refused = check_fence(part_key, fence)
@@ -141,7 +143,7 @@ local function customer(cid, order_id, day)
   -- purchase day of the event that touches it (most customers get one event a batch)
   local c = customers[cid]
   if c then return c end
-  local key = prefix .. ':c:' .. cid
+  local key = customer_key(prefix, cid)
   local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg',
                        'o:' .. order_id, 'd:' .. day, 'k')
   -- a customer with none of these fields may still have other order fields (a refund that
@@ -284,7 +286,8 @@ local applied, duplicates, redelivered = 0, 0, 0
 for base = 0, #recs - 1, FIELDS do
   local part, offset = recs[base + 1], recs[base + 2]
   local event_id, kind, order_id = recs[base + 3], recs[base + 4], recs[base + 5]
-  local c = customer(recs[base + 6], order_id, math.floor(recs[base + 8] / DAY))
+  local c = customer(customer_ref(recs[base + 10], recs[base + 6], default_tenant), order_id,
+                     math.floor(recs[base + 8] / DAY))
   track(part)
   if offset <= stored[part] then
     redelivered = redelivered + 1

@@ -11,6 +11,20 @@ local function group_prefix(prefix) return prefix .. ':{0}' end
 -- confirmed published, g:<p> the generation of the partition's current owner.
 local function partition_key(prefix, topic) return group_prefix(prefix) .. ':part:' .. topic end
 
+-- A customer's hash. ref: the customer id for the default tenant (the keys of the layout
+-- before tenants), else tenant .. NUL .. customer id (ids have no control characters).
+local function customer_key(prefix, ref)
+  local tenant, cid = string.match(ref, '^([^%z]*)%z(.*)$')
+  if tenant then return prefix .. ':t:' .. tenant .. ':c:' .. cid end
+  return prefix .. ':c:' .. ref
+end
+
+-- A customer's ref (customer_key) from its tenant and id.
+local function customer_ref(tenant, cid, default_tenant)
+  if tenant == default_tenant then return cid end
+  return tenant .. '\0' .. cid
+end
+
 -- The event_id dedupe key, scoped to (tenant, customer, event_id); the customer id's length
 -- keeps ids containing ':' apart.
 local function dedupe_key(prefix, tenant, cid, event_id)
@@ -47,10 +61,10 @@ end
 
 -- One customer's reply row (read_customers.lua, and apply_batch.lua's due customers).
 -- v: HMGET of the customer's hash for n, r, pr, f, l, nd, pub, sg, k. Writes the row to
--- out[k + 1 .. k + 11]: customer_id, orders, net, profit, first_ts, last_ts, purchase_days,
+-- out[k + 1 .. k + 11]: customer ref (customer_key), orders, net, profit, first_ts, last_ts, purchase_days,
 -- first_day_net (integers), pub, segments, home (-1: none); returns the new k.
 local function customer_row(out, k, prefix, cid, v)
-  local first_day_net = stored_first_day_net(prefix .. ':c:' .. cid, v[4])
+  local first_day_net = stored_first_day_net(customer_key(prefix, cid), v[4])
   local pub = v[7] or ''
   if is_compact(pub) then  -- summary.lua
     pub = expand_snapshot(pub, summary_text(tonumber(v[1]) or 0, tonumber(v[2]) or 0,

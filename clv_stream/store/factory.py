@@ -19,7 +19,8 @@ __all__ = ["STORES", "open_store", "store_kind"]
 
 def _redis(settings: Settings) -> StateStore:
     return RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix,
-                               int(settings.dedupe_window.total_seconds() * 1000))
+                               int(settings.dedupe_window.total_seconds() * 1000),
+                               settings.default_tenant)
 
 
 #: store kind -> how to open it from the settings.

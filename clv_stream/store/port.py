@@ -16,6 +16,8 @@ from clv_stream.domain.model import ScoringModel
 from clv_stream.store.types import (
     ApplyResult,
     Claim,
+    Customer,
+    CustomerKey,
     CustomerState,
     DueLook,
     Fence,
@@ -23,8 +25,8 @@ from clv_stream.store.types import (
     PublishEntry,
 )
 
-__all__ = ["ApplyResult", "Claim", "CustomerState", "DueLook", "Fence", "Positioned",
-           "PublishEntry", "StateStore"]
+__all__ = ["ApplyResult", "Claim", "Customer", "CustomerKey", "CustomerState", "DueLook",
+           "Fence", "Positioned", "PublishEntry", "StateStore"]
 
 
 class StateStore(Protocol):
@@ -43,15 +45,17 @@ class StateStore(Protocol):
         """Record what was emitted and, per partition, the offset now confirmed."""
         ...
 
-    async def customers(self, ids: Sequence[str]) -> list[CustomerState]: ...
+    async def customers(self, ids: Sequence[Customer]) -> list[CustomerState]:
+        """The state of each customer known (a plain id: of the default tenant)."""
+        ...
 
-    async def customer(self, customer_id: str) -> CustomerState | None: ...
+    async def customer(self, customer: Customer) -> CustomerState | None: ...
 
-    def scan_customer_ids(self, count: int = 1000) -> AsyncIterator[list[str]]: ...
+    def scan_customer_ids(self, count: int = 1000) -> AsyncIterator[list[CustomerKey]]: ...
 
     async def clock(self) -> int: ...
 
-    async def due(self, until: int, limit: int, home: int = -1) -> list[str]: ...
+    async def due(self, until: int, limit: int, home: int = -1) -> list[CustomerKey]: ...
 
     async def postpone(self, states: Sequence[CustomerState], until: int) -> None: ...
 

@@ -1,7 +1,7 @@
 -- clv-stream: record what a batch published, for every customer it emitted for.
 --
 -- ARGV: prefix, entries: a JSON array, flat, 4 values per customer
---       (customer_id, pub snapshot, segment labels, next due event time or -1 for never),
+--       (customer ref (customer_key in common.lua), pub snapshot, segment labels, next due event time or -1 for never),
 --       topic, fence: a JSON object partition -> [generation, the batch's highest offset
 --       (-1: none)] (check_fence in common.lua; {}: unfenced, e.g. a refit page), confirmed:
 --       a JSON object partition -> the batch's highest offset, recorded as c:<p> (the
@@ -39,7 +39,7 @@ end
 
 for i = 1, #entries, 4 do
   local cid, at = entries[i], entries[i + 3]
-  local key = prefix .. ':c:' .. cid
+  local key = customer_key(prefix, cid)
   local pub, index = compact(key, entries[i + 1])
   redis.call('HSET', key, 'pub', pub, 'sg', entries[i + 2])
   if at < 0 then

@@ -51,6 +51,8 @@ from clv_stream.store.scripts import script_source
 from clv_stream.store.types import (
     ApplyResult,
     Claim,
+    Customer,
+    CustomerKey,
     CustomerState,
     DueLook,
     Fence,
@@ -64,10 +66,12 @@ __all__ = ["RedisStore"]
 class RedisStore:
     """Async access to clv-stream's state in one Redis (standalone or primary/replica)."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str, dedupe_window_ms: int) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, dedupe_window_ms: int,
+                 default_tenant: str = "default") -> None:
         self._r = client
         self._p = prefix
         self._window = str(dedupe_window_ms)
+        self._tenant = default_tenant
         self._apply = client.register_script(script_source("apply"))
         self._publish = client.register_script(script_source("publish"))
         self._read = client.register_script(script_source("read"))
@@ -75,10 +79,11 @@ class RedisStore:
         self._lease = client.register_script(script_source("lease"))
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "clv", dedupe_window_ms: int = 7 * 86400_000) -> RedisStore:
+    def from_url(cls, url: str, prefix: str = "clv", dedupe_window_ms: int = 7 * 86400_000,
+                 default_tenant: str = "default") -> RedisStore:
         client = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30,
                                          socket_timeout=15, socket_connect_timeout=5)
-        return cls(client, prefix, dedupe_window_ms)
+        return cls(client, prefix, dedupe_window_ms, default_tenant)
 
     @property
     def client(self) -> aioredis.Redis:
@@ -145,8 +150,9 @@ class RedisStore:
                                             replies.apply_args(records), "1" if home else "0",
                                             limit, orjson.dumps(list(homes)),
                                             replies.fence_json(fence),
-                                            replies.offsets_json(positions), as_of, model_version])
-        return replies.parse_apply(reply)
+                                            replies.offsets_json(positions), as_of, model_version,
+                                            self._tenant])
+        return replies.parse_apply(reply, self._tenant)
 
     async def publish(self, entries: Sequence[PublishEntry],
                       topic: str = "", fence: Fence | None = None,
@@ -162,33 +168,43 @@ class RedisStore:
         if not entries and not confirmed:
             return
         with translated():
-            await self._publish(args=[self._p, replies.publish_args(entries), topic,
+            await self._publish(args=[self._p, replies.publish_args(entries, self._tenant), topic,
                                       replies.fence_json(fence), replies.offsets_json(confirmed)])
 
-    async def customer(self, customer_id: str) -> CustomerState | None:
-        found = await self.customers([customer_id])
+    async def customer(self, customer: Customer) -> CustomerState | None:
+        found = await self.customers([customer])
         return found[0] if found else None
 
-    async def customers(self, ids: Sequence[str]) -> list[CustomerState]:
+    async def customers(self, ids: Sequence[Customer]) -> list[CustomerState]:
         """Current state of several customers, in one script call (``read_customers.lua``).
 
         Customers without a counting order and never published are left out.
         """
         if not ids:
             return []
+        refs = [replies.ref(c, self._tenant) for c in ids]
         with translated():
-            reply = await self._read(args=[self._p, orjson.dumps(list(ids))])
-        return replies.states(reply, 0)
+            reply = await self._read(args=[self._p, orjson.dumps(refs)])
+        return replies.states(reply, 0, self._tenant)
 
-    async def scan_customer_ids(self, count: int = 1000) -> AsyncIterator[list[str]]:
-        """Yield customer ids in pages, with SCAN (no blocking KEYS)."""
-        cut = len(self.key("c", ""))
+    async def scan_customer_ids(self, count: int = 1000) -> AsyncIterator[list[CustomerKey]]:
+        """Yield customers in pages, with SCAN (no blocking KEYS): those of the default
+        tenant (``P:c:{id}``), then the other tenants' (``P:t:{tenant}:c:{id}``)."""
+        async for keys in self._scan(self.key("c", "*"), count):
+            cut = len(self.key("c", ""))
+            yield [(self._tenant, k[cut:]) for k in keys]
+        async for keys in self._scan(self.key("t", "*"), count):
+            cut = len(self.key("t", ""))
+            pairs = (k[cut:].split(":c:", 1) for k in keys)
+            yield [(tenant, cid) for tenant, cid in pairs]
+
+    async def _scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
         cursor: int = 0
         while True:
             with translated():
-                cursor, keys = await self._r.scan(cursor, match=self.key("c", "*"), count=count)
+                cursor, keys = await self._r.scan(cursor, match=match, count=count)
             if keys:
-                yield [str(k)[cut:] for k in keys]
+                yield [str(k) for k in keys]
             if cursor == 0:
                 return
 
@@ -202,15 +218,15 @@ class RedisStore:
             async with self._r.pipeline(transaction=False) as pipe:
                 for st in states:
                     key = self.key("due") if st.home < 0 else self.key("due", str(st.home))
-                    pipe.zadd(key, {st.customer_id: until}, xx=True)
+                    pipe.zadd(key, {replies.ref(st.key, self._tenant): until}, xx=True)
                 await pipe.execute()
 
-    async def due(self, until: int, limit: int, home: int = -1) -> list[str]:
+    async def due(self, until: int, limit: int, home: int = -1) -> list[CustomerKey]:
         """Customers of a home partition (-1: without a home) due by event time ``until``."""
         key = self.key("due") if home < 0 else self.key("due", str(home))
         with translated():
             found = await self._r.zrangebyscore(key, "-inf", until, 0, limit)
-        return [str(cid) for cid in found]
+        return [replies.key_of(str(ref), self._tenant) for ref in found]
 
     async def take_lease(self, name: str, owner: str, ttl_s: int) -> bool:
         """Hold ``P:lease:{name}`` for ``ttl_s`` seconds when it is free; False when held."""

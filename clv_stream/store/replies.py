@@ -12,7 +12,16 @@ from typing import Any
 import orjson
 
 from clv_stream.domain.aggregate import Summary
-from clv_stream.store.types import ApplyResult, Claim, CustomerState, Fence, Positioned, PublishEntry
+from clv_stream.store.types import (
+    ApplyResult,
+    Claim,
+    Customer,
+    CustomerKey,
+    CustomerState,
+    Fence,
+    Positioned,
+    PublishEntry,
+)
 
 __all__ = ["apply_args", "claims", "fence_json", "offsets_json", "parse_apply",
            "publish_args", "states"]
@@ -40,28 +49,47 @@ def apply_args(records: Sequence[Positioned]) -> bytes:
     return orjson.dumps(flat)
 
 
-def publish_args(entries: Sequence[PublishEntry]) -> bytes:
+def publish_args(entries: Sequence[PublishEntry], default_tenant: str) -> bytes:
     """The entries, flat: 4 values per customer (publish.lua's ARGV[2]; -1: never due)."""
     flat: list[Any] = []
     add = flat.extend
-    for cid, snapshot, segments, next_due in entries:
-        add((cid, snapshot, segments, -1 if next_due is None else next_due))
+    for customer, snapshot, segments, next_due in entries:
+        add((ref(customer, default_tenant), snapshot, segments,
+             -1 if next_due is None else next_due))
     return orjson.dumps(flat)
 
 
-def parse_apply(reply: list[Any]) -> ApplyResult:
+def ref(customer: Customer, default_tenant: str) -> str:
+    """The customer as the scripts name it (common.lua: customer_key): the id alone for the
+    default tenant (the keys from before tenants), else tenant, NUL, id (an id has no
+    control characters)."""
+    if isinstance(customer, str):
+        return customer
+    tenant, cid = customer
+    return cid if tenant == default_tenant else f"{tenant}\0{cid}"
+
+
+def key_of(customer_ref: str, default_tenant: str) -> CustomerKey:
+    """The (tenant, customer_id) of a script's customer ref (:func:`ref`)."""
+    tenant, sep, cid = customer_ref.partition("\0")
+    return (tenant, cid) if sep else (default_tenant, customer_ref)
+
+
+def parse_apply(reply: list[Any], default_tenant: str) -> ApplyResult:
     clock, applied, dups, redelivered = int(reply[0]), int(reply[1]), int(reply[2]), int(reply[3])
     touched, looked = int(reply[4]), int(reply[5])
-    rows = states(reply, 6)
+    rows = states(reply, 6, default_tenant)
     return ApplyResult(clock, applied, dups, redelivered, rows[:touched], rows[touched:], looked)
 
 
-def states(reply: list[Any], start: int) -> list[CustomerState]:
-    """Customer rows from ``start``: id, the 7 summary integers, pub, segments, home."""
-    return [
-        CustomerState(reply[i], Summary(*reply[i + 1:i + 8]), reply[i + 8], reply[i + 9], reply[i + 10])
-        for i in range(start, len(reply), _PER_CUSTOMER)
-    ]
+def states(reply: list[Any], start: int, default_tenant: str) -> list[CustomerState]:
+    """Customer rows from ``start``: ref, the 7 summary integers, pub, segments, home."""
+    rows = []
+    for i in range(start, len(reply), _PER_CUSTOMER):
+        tenant, cid = key_of(reply[i], default_tenant)
+        rows.append(CustomerState(cid, Summary(*reply[i + 1:i + 8]), reply[i + 8],
+                                  reply[i + 9], reply[i + 10], tenant))
+    return rows
 
 
 def claims(reply: list[Any]) -> tuple[bool, list[Claim]]:

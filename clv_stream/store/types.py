@@ -14,17 +14,24 @@ from clv_stream.domain.aggregate import Summary
 from clv_stream.events.validation import Order
 from clv_stream.store.snapshot import Published
 
-__all__ = ["ApplyResult", "Claim", "CustomerState", "DueLook", "Fence", "Positioned",
-           "PublishEntry"]
+__all__ = ["ApplyResult", "Claim", "Customer", "CustomerKey", "CustomerState", "DueLook", "Fence",
+           "Positioned", "PublishEntry"]
+
+#: A customer: (tenant, customer_id) (contract v2: the same id under two tenants is two
+#: customers).
+CustomerKey = tuple[str, str]
+#: How callers name a customer to a store: its key, or a plain id for one of the default
+#: tenant (``CLV_DEFAULT_TENANT``; the v1 surface).
+Customer = str | CustomerKey
 
 #: partition -> (generation, an offset the partition's applied offset must have reached):
 #: a store refuses a write whose fence is stale (``Fenced``) or ahead of what it holds
 #: (``StateRolledBack``). Empty: unfenced.
 Fence = Mapping[int, tuple[int, int]]
 
-#: What a batch published for one customer: (customer_id, snapshot as ``Published.encode``,
+#: What a batch published for one customer: (the customer, snapshot as ``Published.encode``,
 #: segment labels, event time of its next time-driven look or None for never).
-PublishEntry = tuple[str, str, str, int | None]
+PublishEntry = tuple[Customer, str, str, int | None]
 
 
 class Claim(NamedTuple):
@@ -64,6 +71,11 @@ class CustomerState(NamedTuple):
     pub: str  # the last published snapshot, encoded (``Published.encode``); "" if never
     segments: str
     home: int = -1  # the orders partition of its keyed records; -1: none known
+    tenant: str = "default"
+
+    @property
+    def key(self) -> CustomerKey:
+        return self.tenant, self.customer_id
 
     @property
     def published(self) -> Published | None:

@@ -90,23 +90,31 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
 
     reports = ReportCache(compute, settings.report_interval)
 
+    async def customer(view: View, tenant: str, customer_id: str) -> Response:
+        try:
+            found = await views.customer_view((tenant, customer_id))
+        except StoreError as exc:
+            logger.warning("customer %r of %r: store unavailable (%s)", customer_id, tenant,
+                           type(exc).__name__)
+            return view.json({"error": "store unavailable"}, status=503)
+        except Exception as exc:  # one customer's state must not take the API down
+            logger.error("customer %r of %r: scoring raised %s", customer_id, tenant,
+                         type(exc).__name__, exc_info=exc)
+            return view.json({"error": "internal error"}, status=500)
+        if found is None:
+            return view.json({"error": "unknown customer", "customer_id": customer_id,
+                              "tenant_id": tenant}, status=404)
+        return view.json(found)
+
     @app.page("/customers/{customer_id}")
-    class Customer(View):
+    class Customer(View):  # v1: the default tenant's
         async def get(self, request: Request, customer_id: str) -> Response:
-            try:
-                view = await views.customer_view(customer_id)
-            except StoreError as exc:
-                logger.warning("customer %r: store unavailable (%s)", customer_id,
-                               type(exc).__name__)
-                return self.json({"error": "store unavailable"}, status=503)
-            except Exception as exc:  # one customer's state must not take the API down
-                logger.error("customer %r: scoring raised %s", customer_id,
-                             type(exc).__name__, exc_info=exc)
-                return self.json({"error": "internal error"}, status=500)
-            if view is None:
-                return self.json({"error": "unknown customer", "customer_id": customer_id},
-                                 status=404)
-            return self.json(view)
+            return await customer(self, settings.default_tenant, customer_id)
+
+    @app.page("/tenants/{tenant}/customers/{customer_id}")
+    class TenantCustomer(View):
+        async def get(self, request: Request, tenant: str, customer_id: str) -> Response:
+            return await customer(self, tenant, customer_id)
 
     @app.page("/segments")
     class Segments(View):

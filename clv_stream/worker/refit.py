@@ -22,7 +22,7 @@ from typing import Any
 
 from clv_stream.exceptions import ClvStreamError, StoreError
 from clv_stream.pipeline import Pipeline
-from clv_stream.store.port import StateStore
+from clv_stream.store.port import CustomerKey, StateStore
 from clv_stream.worker.batch_loop import BatchLoop
 from clv_stream.worker.sink import KafkaSink
 
@@ -91,7 +91,7 @@ class RefitPass:
         logger.info("model %s refit pass done: %s customers, %s updates in %.1fs",
                     version, done, updates, time.monotonic() - started)
 
-    def _page(self, ids: list[str], version: str) -> Callable[[], Awaitable[Any]]:
+    def _page(self, ids: list[CustomerKey], version: str) -> Callable[[], Awaitable[Any]]:
         async def step() -> int:
             outcome = await self._pipeline.rescore(ids, "model_refit", f"refit:{version}")
             await self._sink.send(outcome.records)

@@ -116,9 +116,9 @@ class DecayTrips(Pipeline):
     customer ``poison-due`` (its own orders score fine)."""
 
     async def _emit(self, states: Sequence[CustomerState], clock: int,
-                    causes: dict[str, tuple[str, str]], out: BatchOutcome,
+                    causes: dict[tuple[str, str], tuple[str, str]], out: BatchOutcome,
                     scoring: Any = None) -> None:
-        if any(s.customer_id == "poison-due" and causes[s.customer_id][0] == "time_decay"
+        if any(s.customer_id == "poison-due" and causes[s.key][0] == "time_decay"
                for s in states):
             raise RuntimeError("boom in scoring")
         await super()._emit(states, clock, causes, out, scoring)
@@ -143,4 +143,4 @@ async def test_a_due_customer_that_trips_scoring_is_postponed_and_orders_go_on(
     assert {c for t, c in emitted if t != "clv.deadletter"} == {"ok"}
     clock = outcome.clock
     assert await store.due(until=clock, limit=10, home=0) == []
-    assert await store.due(until=clock + 86400, limit=10, home=0) == ["poison-due"]
+    assert await store.due(until=clock + 86400, limit=10, home=0) == [("default", "poison-due")]

@@ -71,8 +71,24 @@ async def test_customers_read_back_what_was_applied_and_scan_finds_them(
     found = await store.customers(["c", "nobody", "a"])
     assert [s.customer_id for s in found] == ["c", "a"]  # in the order asked, unknown left out
     assert await store.customer("nobody") is None
-    seen = [cid async for page in store.scan_customer_ids(count=2) for cid in page]
-    assert sorted(seen) == ["a", "b", "c"]
+    seen = [key async for page in store.scan_customer_ids(count=2) for key in page]
+    assert sorted(seen) == [("default", "a"), ("default", "b"), ("default", "c")]
+
+
+async def test_the_same_customer_id_under_two_tenants_is_two_customers(
+        store: StateStore) -> None:
+    shop = Order("o1:placed", "p", "o1", "ann", 700, T0, 10000, None, "shop-1")
+    await store.apply(TOPIC, [Positioned(0, 0, _placed(0)), Positioned(0, 1, shop)])
+    found = await store.customers([("shop-1", "ann"), "ann", ("shop-2", "ann")])
+    assert [(s.key, s.summary.net_minor) for s in found] == [
+        (("shop-1", "ann"), 700), (("default", "ann"), 1000)]
+    seen = sorted([key async for page in store.scan_customer_ids() for key in page])
+    assert seen == [("default", "ann"), ("shop-1", "ann")]
+    await store.publish([(("shop-1", "ann"), Published(found[0].summary, T0, "v1").encode(),
+                          "", T0 + DAY)], TOPIC)
+    [again] = await store.customers([("shop-1", "ann")])
+    assert again.published == Published(found[0].summary, T0, "v1")
+    assert (await store.customer("ann")).published is None  # type: ignore[union-attr]
 
 
 async def test_publish_records_snapshots_and_confirmed_offsets(store: StateStore) -> None:
@@ -97,7 +113,7 @@ async def test_due_customers_come_with_a_batch_of_their_home_and_can_be_postpone
     assert ann.home == 3
     due_at = T0 + 30 * DAY
     await store.publish([("ann", Published(ann.summary, T0, "v1").encode(), "", due_at)], TOPIC)
-    assert await store.due(due_at, 10, home=3) == ["ann"]
+    assert await store.due(due_at, 10, home=3) == [("default", "ann")]
     assert await store.due(due_at - 1, 10, home=3) == []
 
     other_home = await store.apply(TOPIC, [Positioned(4, 0, _placed(40, "bob"))],
@@ -108,7 +124,7 @@ async def test_due_customers_come_with_a_batch_of_their_home_and_can_be_postpone
 
     await store.postpone(looked.due, due_at + DAY)
     assert await store.due(due_at, 10, home=3) == []
-    assert await store.due(due_at + DAY, 10, home=3) == ["ann"]
+    assert await store.due(due_at + DAY, 10, home=3) == [("default", "ann")]
 
 
 async def test_a_lease_is_held_by_one_owner_at_a_time(store: StateStore) -> None:

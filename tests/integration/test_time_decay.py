@@ -91,7 +91,7 @@ async def test_due_time_follows_the_customer_to_its_home_partition(
         assert state.home == -1
         snapshot = Published(state.summary, first.ts, "m").encode()
         await store.publish([("ann", snapshot, "new||", 1_744_000_000)])
-        assert await store.due(until=1_744_000_000, limit=10) == ["ann"]
+        assert await store.due(until=1_744_000_000, limit=10) == [("default", "ann")]
 
         second = Order("e2", "p", "o2", "ann", 1000, 1_736_600_000, 10000)
         applied = await store.apply("orders", [Positioned(3, 1, second)], home=True)
@@ -99,7 +99,7 @@ async def test_due_time_follows_the_customer_to_its_home_partition(
         assert applied.customers[0].summary.orders == 2
         assert await store.due(until=1_744_000_000, limit=10) == []
         assert await store.due(until=1_743_999_999, limit=10, home=3) == []
-        assert await store.due(until=1_744_000_000, limit=10, home=3) == ["ann"]
+        assert await store.due(until=1_744_000_000, limit=10, home=3) == [("default", "ann")]
 
         # the lane of partition 3 gets it with a batch once event time passes the due time
         later = Order("e3", "p", "o3", "bob", 500, 1_744_000_000, 10000)
