@@ -6,7 +6,10 @@ Key layout (``P`` is ``CLV_REDIS_KEY_PREFIX``, default ``clv``)::
                               placed|ts|margin_bp|refunded|cancelled, or placed|ts),
                               d:{utc day} (count|net), pub (last published snapshot), sg
                               (segment labels), k (home: the orders partition of its keyed
-                              records)
+                              records); a customer of CLV_DEFAULT_TENANT (the layout from
+                              before tenants)
+    P:t:{tenant}:c:{customer_id}
+                        hash  the same, for a customer of another tenant
     P:{0}:e:{tenant}:{len(customer_id)}:{customer_id}:{event_id}
                         string, expires after CLV_DEDUPE_WINDOW (event_id dedupe, scoped
                               to the customer)
@@ -16,8 +19,9 @@ Key layout (``P`` is ``CLV_REDIS_KEY_PREFIX``, default ``clv``)::
     P:created           string, set when a worker first claims partitions here: tells a new
                               Redis from one that lost its state
     P:clock             string, the stream's event time (max occurred_at applied, epoch s)
-    P:due:{home}        zset  customer_id -> event time of its next time-driven look, per
-                              home partition (the lane that owns the partition sweeps it)
+    P:due:{home}        zset  customer ref (the id, or tenant NUL id for another tenant's)
+                              -> event time of its next time-driven look, per home
+                              partition (the lane that owns the partition sweeps it)
     P:due               zset  the same, for customers without a home (never keyed right)
     P:models            hash  version -> model JSON;  P:model:current -> version
     P:lease:{name}      string, a worker's lease (e.g. a refit pass), expires
