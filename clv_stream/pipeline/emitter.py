@@ -89,14 +89,16 @@ class Emitter:
         batch = codec.batch_members(as_of, self._s.currency, version)
         updates, segments = self._s.topic_updates, self._s.topic_segments
         default_tenant = self._s.default_tenant
+        tenants: dict[str, bytes] = {}  # a batch's tenants, encoded once
         staged: list[Transition] | None = [] if self._stages else None
         for state, text, cur, prev, label, due in zip(states, texts, current, previous, labels,
                                                       dues, strict=True):
             cid, tenant = state.customer_id, state.tenant
             why, source = causes[(tenant, cid)]
             snapshot = state.pub
+            tenant_json = tenants.get(tenant) or tenants.setdefault(tenant, codec.string(tenant))
             t = Transition.of(state, text, version, why, source, clock, codec.string(cid),
-                              codec.string(tenant), tenant != default_tenant)
+                              tenant_json, tenant != default_tenant)
             if staged is not None:
                 staged.append(t)
             key = cid.encode()
@@ -108,7 +110,7 @@ class Emitter:
                 records.append(OutRecord(updates, key, codec.update(
                     t.event_id("u"), t.customer_json, t.tenant_json, why, source, batch,
                     prev.body if prev else None, value.body, delta)))
-                self._published.put(self._cache_key(state), snapshot, value)
+                self._published.put(_cache_key(tenant, cid, default_tenant), snapshot, value)
             if label != state.segments:
                 moves = rules.changes(state.segments, label)
                 tail = codec.segment_tail(as_of, why, cur) if moves else b""
@@ -118,15 +120,9 @@ class Emitter:
                         t.event_id("s", dim, old, new), t.customer_json, t.tenant_json, dim, old,
                         new, tail)))
             if snapshot:
-                publish.append((state.key, snapshot, label, due))
+                publish.append(((tenant, cid), snapshot, label, due))
         if staged is not None:
             self._run_stages(Scored(states, current, labels, staged, clock, version), records)
-
-    def _cache_key(self, state: CustomerState) -> str:
-        """The customer in the previous-value cache: its id alone for the default tenant."""
-        if state.tenant == self._s.default_tenant:
-            return state.customer_id
-        return f"{state.tenant}\0{state.customer_id}"
 
     def _run_stages(self, scored: Scored, records: list[OutRecord]) -> None:
         """Each stage's records; a stage that fails loses its own records of the batch,
@@ -152,12 +148,14 @@ class Emitter:
         """The last published value of each customer, from the in-process cache when its
         snapshot is the one in the store (None when never published), and the snapshots whose
         value must be recomputed (index, snapshot): see :meth:`_rescore_previous`."""
+        default_tenant = self._s.default_tenant
         result: list[PublishedValue | None] = [None] * len(states)
         stale: list[tuple[int, Published]] = []
         for i, st in enumerate(states):
             if not st.pub:
                 continue
-            cached = self._published.get(self._cache_key(st), st.pub)
+            cached = self._published.get(_cache_key(st.tenant, st.customer_id, default_tenant),
+                                         st.pub)
             if cached is not None:
                 result[i] = cached
             elif (snapshot := st.published) is not None:
@@ -176,3 +174,8 @@ class Emitter:
                                         [p.as_of for _, p in found], version)
             for (i, _), v in zip(found, values, strict=True):
                 previous[i] = PublishedValue(self._codec.value(v), v["total_clv"])
+
+
+def _cache_key(tenant: str, customer_id: str, default_tenant: str) -> str:
+    """A customer in the previous-value cache: its id alone for the default tenant."""
+    return customer_id if tenant == default_tenant else f"{tenant}\0{customer_id}"

@@ -7,13 +7,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from clv_stream.events.records import OutRecord
-from clv_stream.store.port import Fence
+from clv_stream.store.port import Fence, PublishEntry
 
-__all__ = ["BatchOutcome", "Publication", "Replay"]
-
-#: What to record of a customer once its records are out: id, snapshot
-#: (``Published.encode``), encoded segment labels, event time of its next look (None: none).
-Publication = tuple[str, str, str, int | None]
+__all__ = ["BatchOutcome", "Replay"]
 
 
 class Replay(NamedTuple):
@@ -26,7 +22,8 @@ class Replay(NamedTuple):
 @dataclass(slots=True)
 class BatchOutcome:
     records: list[OutRecord] = field(default_factory=list)
-    publish: list[Publication] = field(default_factory=list)
+    #: what to record of each customer once its records are out (``StateStore.publish``)
+    publish: list[PublishEntry] = field(default_factory=list)
     received: int = 0
     due: int = 0  # customers re-scored because event time made them due (time decay)
     #: the look at due customers took as many index entries as it may: there may be more
