@@ -112,12 +112,13 @@ class Skipped:
 
 
 async def build_report(store: StateStore, views: CustomerViews, lifespan_years: Decimal, *,
-                       skipped: Skipped | None = None) -> dict[str, Any]:
-    """The report, from a scan of every customer; see the module for the isolation."""
+                       tenant: str, skipped: Skipped | None = None) -> dict[str, Any]:
+    """The report of ``tenant``, from a scan of its customers; see the module for the
+    isolation."""
     log = skipped if skipped is not None else Skipped()
     groups = _Groups()
     left_out = 0
-    async for ids in store.scan_customer_ids():
+    async for ids in store.scan_customer_ids(tenant=tenant):
         found, failed = await _views(views, ids, log)
         left_out += failed
         for view in found:
@@ -128,6 +129,7 @@ async def build_report(store: StateStore, views: CustomerViews, lifespan_years: 
             for dim, label in view["segments"].items():
                 groups.by_segment.setdefault(dim, {}).setdefault(label, Portfolio()).add(value)
     return {
+        "tenant_id": tenant,
         "as_of": (await views.as_of()),
         "currency": views.currency,
         "model_version": views.model.version,
@@ -166,20 +168,23 @@ async def _views(views: CustomerViews, ids: list[CustomerKey],
     return found, failed
 
 
-def compute_report(settings: Settings, model: ScoringModel, skipped: Skipped) -> dict[str, Any]:
+def compute_report(settings: Settings, model: ScoringModel, skipped: Skipped,
+                   tenant: str) -> dict[str, Any]:
     """Blocking: the report, on an event loop and a Redis connection of the calling thread.
 
     For a worker thread (see :class:`ReportCache`): the SCAN, the reads and the scoring all
     run here, none on the worker's event loop. ``model``: the worker's current model.
     """
-    return asyncio.run(_compute(settings, model, skipped))
+    return asyncio.run(_compute(settings, model, skipped, tenant))
 
 
-async def _compute(settings: Settings, model: ScoringModel, skipped: Skipped) -> dict[str, Any]:
+async def _compute(settings: Settings, model: ScoringModel, skipped: Skipped,
+                   tenant: str) -> dict[str, Any]:
     store = open_store(settings)
     try:
         views = CustomerViews(settings, store, model=model)
-        return await build_report(store, views, settings.lifespan_years, skipped=skipped)
+        return await build_report(store, views, settings.lifespan_years, tenant=tenant,
+                                  skipped=skipped)
     finally:
         await store.close()
 

@@ -114,7 +114,8 @@ async def _print_report(settings: Settings, console: Console) -> None:
     store = open_store(settings)
     try:
         views = CustomerViews(settings, store, model=await store.current_model())
-        report = await build_report(store, views, settings.lifespan_years)
+        report = await build_report(store, views, settings.lifespan_years,
+                                    tenant=settings.default_tenant)
     finally:
         await store.close()
     console.print(f"\n[bold]{_Quiet.seen} events seen on the output topics.[/]")

@@ -159,12 +159,18 @@ def customer(
 
 
 @app.command()
-def report(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+def report(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    tenant: Annotated[str | None, typer.Option(
+        help="Whose customers (default: CLV_DEFAULT_TENANT)")] = None,
+) -> None:
     """Portfolio view: customers, orders, revenue, AOV, frequency, value, lifespan, CLV by segment."""
     from clv_stream.report import build_report
 
     settings = _settings()
-    result = _with_views(lambda store, views: build_report(store, views, settings.lifespan_years))
+    whose = tenant or settings.default_tenant
+    result = _with_views(lambda store, views: build_report(store, views, settings.lifespan_years,
+                                                           tenant=whose))
     if as_json:
         print(json.dumps(result, indent=2))
         return

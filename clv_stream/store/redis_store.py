@@ -191,16 +191,22 @@ class RedisStore:
             reply = await self._read(args=[self._p, orjson.dumps(refs)])
         return replies.states(reply, 0, self._tenant)
 
-    async def scan_customer_ids(self, count: int = 1000) -> AsyncIterator[list[CustomerKey]]:
+    async def scan_customer_ids(self, count: int = 1000,
+                                tenant: str | None = None) -> AsyncIterator[list[CustomerKey]]:
         """Yield customers in pages, with SCAN (no blocking KEYS): those of the default
-        tenant (``P:c:{id}``), then the other tenants' (``P:t:{tenant}:c:{id}``)."""
-        async for keys in self._scan(self.key("c", "*"), count):
+        tenant (``P:c:{id}``), then the other tenants' (``P:t:{tenant}:c:{id}``); only
+        ``tenant``'s when given (a tenant id has no glob characters)."""
+        if tenant is None or tenant == self._tenant:
             cut = len(self.key("c", ""))
-            yield [(self._tenant, k[cut:]) for k in keys]
-        async for keys in self._scan(self.key("t", "*"), count):
-            cut = len(self.key("t", ""))
+            async for keys in self._scan(self.key("c", "*"), count):
+                yield [(self._tenant, k[cut:]) for k in keys]
+        if tenant == self._tenant:
+            return
+        cut = len(self.key("t", ""))
+        match = self.key("t", "*") if tenant is None else self.key("t", tenant, "c", "*")
+        async for keys in self._scan(match, count):
             pairs = (k[cut:].split(":c:", 1) for k in keys)
-            yield [(tenant, cid) for tenant, cid in pairs]
+            yield [(t, cid) for t, cid in pairs]
 
     async def _scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
         cursor: int = 0

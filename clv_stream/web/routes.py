@@ -1,13 +1,15 @@
 """HTTP endpoints served by the worker's Faust web server (``CLV_WEB_PORT``).
 
-``GET /customers/{id}``, ``/segments``, ``/report``, ``/healthz``, ``/metrics``, ``/``.
+``GET /tenants/{t}/customers/{id}``, ``/tenants/{t}/report``, ``/tenants/{t}/segments``;
+the v1 paths ``/customers/{id}``, ``/report``, ``/segments`` (the default tenant's);
+``/healthz``, ``/metrics``, ``/``.
 
 Access (contract: "Access"): with ``CLV_WEB_TOKEN`` set, every path but the open ones
 (:data:`OPEN_PATHS`: the dashboard page, which carries no data, and ``/healthz``) requires
 ``Authorization: Bearer <token>``, checked by one middleware in front of every route, so a
 path added later (and Faust's own pages) is guarded without anyone having to remember.
 
-``/report`` and ``/segments`` are served from a :class:`~clv_stream.report.ReportCache`:
+A tenant's report and segments are served from its :class:`~clv_stream.report.ReportCache`:
 computed in the background, in a thread of its own, at most once per
 ``CLV_REPORT_INTERVAL``; a request never scans the customers on the event loop.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
@@ -30,6 +33,7 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 from pydantic import SecretStr
 
+from clv_stream.events.models import TENANT_PATTERN
 from clv_stream.exceptions import StoreError
 from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import CustomerViews
@@ -48,6 +52,9 @@ _DASHBOARD = files("clv_stream.web").joinpath("static", "dashboard.html")
 OPEN_PATHS = frozenset({"/", "/healthz"})
 #: How long ``/healthz`` waits for Redis to answer a PING.
 HEALTH_PING_TIMEOUT_S = 1.0
+#: Tenants' report caches kept at once (those nobody polls are forgotten first).
+MAX_REPORT_CACHES = 100
+_TENANT = re.compile(TENANT_PATTERN)
 
 
 def authorized(headers: Mapping[str, str], token: SecretStr | None) -> bool:
@@ -83,14 +90,42 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
     reporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clv-report")
     skipped = Skipped()
 
-    async def compute() -> dict[str, Any]:
-        model = views.model  # the current one, hot reloads included
-        return await asyncio.get_running_loop().run_in_executor(
-            reporter, compute_report, settings, model, skipped)
+    caches: dict[str, ReportCache] = {}
 
-    reports = ReportCache(compute, settings.report_interval)
+    def reports(tenant: str) -> ReportCache:
+        """The tenant's report cache (each refreshes only while someone asks for it)."""
+        found = caches.get(tenant)
+        if found is None:
+            if len(caches) >= MAX_REPORT_CACHES:  # forget those nobody keeps fresh
+                for idle in [t for t, c in caches.items() if not c.refreshing]:
+                    del caches[idle]
+
+            async def compute() -> dict[str, Any]:
+                model = views.model  # the current one, hot reloads included
+                return await asyncio.get_running_loop().run_in_executor(
+                    reporter, compute_report, settings, model, skipped, tenant)
+
+            found = caches[tenant] = ReportCache(compute, settings.report_interval)
+        return found
+
+    async def report_of(view: View, tenant: str, segments_only: bool) -> Response:
+        if not _TENANT.match(tenant):
+            return view.json({"error": "invalid tenant_id"}, status=400)
+        try:
+            summary = await reports(tenant).get()
+        except ReportUnavailable:
+            return view.json({"error": "report unavailable"}, status=503)
+        if not segments_only:
+            return view.json(summary)
+        counts: dict[str, Any] = {
+            dim: {label: figures["customers"] for label, figures in labels.items()}
+            for dim, labels in summary["segments"].items()
+        }
+        return view.json({"tenant_id": tenant, "as_of": summary["as_of"], "segments": counts})
 
     async def customer(view: View, tenant: str, customer_id: str) -> Response:
+        if not _TENANT.match(tenant):
+            return view.json({"error": "invalid tenant_id"}, status=400)
         try:
             found = await views.customer_view((tenant, customer_id))
         except StoreError as exc:
@@ -117,25 +152,24 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
             return await customer(self, tenant, customer_id)
 
     @app.page("/segments")
-    class Segments(View):
+    class Segments(View):  # v1: the default tenant's
         async def get(self, request: Request) -> Response:
-            try:
-                summary = await reports.get()
-            except ReportUnavailable:
-                return self.json({"error": "report unavailable"}, status=503)
-            counts: dict[str, Any] = {
-                dim: {label: figures["customers"] for label, figures in labels.items()}
-                for dim, labels in summary["segments"].items()
-            }
-            return self.json({"as_of": summary["as_of"], "segments": counts})
+            return await report_of(self, settings.default_tenant, segments_only=True)
+
+    @app.page("/tenants/{tenant}/segments")
+    class TenantSegments(View):
+        async def get(self, request: Request, tenant: str) -> Response:
+            return await report_of(self, tenant, segments_only=True)
 
     @app.page("/report")
-    class Report(View):
+    class Report(View):  # v1: the default tenant's
         async def get(self, request: Request) -> Response:
-            try:
-                return self.json(await reports.get())
-            except ReportUnavailable:
-                return self.json({"error": "report unavailable"}, status=503)
+            return await report_of(self, settings.default_tenant, segments_only=False)
+
+    @app.page("/tenants/{tenant}/report")
+    class TenantReport(View):
+        async def get(self, request: Request, tenant: str) -> Response:
+            return await report_of(self, tenant, segments_only=False)
 
     @app.page("/healthz")
     class Healthz(View):

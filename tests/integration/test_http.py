@@ -75,6 +75,17 @@ def test_segments_and_report_agree(served: Harness) -> None:
     assert report["skipped_customers"] == 0
 
 
+def test_the_v1_paths_are_the_default_tenant_s(served: Harness) -> None:
+    assert _json(served, "/tenants/default/customers/cust-00001") == _json(
+        served, "/customers/cust-00001")
+    assert _json(served, "/tenants/default/report") == _json(served, "/report")
+    status, body = _json(served, "/tenants/shop-2/customers/cust-00001")  # not shop-2's
+    assert (status, body["tenant_id"]) == (404, "shop-2")
+    status, report = _json(served, "/tenants/shop-2/report")
+    assert (status, report["tenant_id"], report["overall"]["customers"]) == (200, "shop-2", 0)
+    assert _json(served, "/tenants/sh*p/report")[0] == 400  # not a tenant id (nor a glob)
+
+
 def test_health_metrics_and_dashboard(served: Harness) -> None:
     assert _json(served, "/healthz") == (200, {"status": "ok", "checks": {
         "redis": {"status": "ok"}, "kafka": {"status": "ok"}}, "model_version": "default"})

@@ -2,7 +2,7 @@
 
 1,000 tenants of 100 customers each, every tenant using the same customer ids: 100,000
 customers, each with its own state, outputs that name their tenant, and the v1 surface
-(plain ids) addressing the default tenant's customers only.
+(plain ids) addressing the default tenant's customers only; each tenant's report is its own.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import orjson
 from clv_stream.devinfra import EmbeddedRedis
 from clv_stream.events.records import RawRecord
 from clv_stream.pipeline import CustomerViews, Pipeline
+from clv_stream.report import build_report
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import RedisStore
 from tests.corpus import order
@@ -51,6 +52,8 @@ async def test_the_same_customer_id_under_two_tenants_is_two_customers(
         views = CustomerViews(settings, store)
         v1 = await views.customer_view("c-7")
         other = await views.customer_view(("shop-999", "c-7"))
+        reports = {t: await build_report(store, views, settings.lifespan_years, tenant=t)
+                   for t in ("default", "shop-999")}
     finally:
         await store.close()
 
@@ -66,3 +69,7 @@ async def test_the_same_customer_id_under_two_tenants_is_two_customers(
     assert (v1["tenant_id"], v1["value"]["net_revenue"]) == ("default", "1.07")
     assert other is not None
     assert (other["tenant_id"], other["value"]["net_revenue"]) == ("shop-999", "1000.07")
+    for tenant, amounts in (("default", 1), ("shop-999", 1000)):  # each of its 100 customers
+        overall = reports[tenant]["overall"]
+        assert (reports[tenant]["tenant_id"], overall["customers"]) == (tenant, CUSTOMERS)
+        assert overall["revenue"] == f"{amounts * CUSTOMERS + sum(range(CUSTOMERS)) / 100:.2f}"
