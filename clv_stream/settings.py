@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     #: ``max_clock_skew``): a far-past date would give a customer ages no output can carry.
     min_event_time: AwareDatetime = datetime(1970, 1, 1, tzinfo=UTC)
     #: The tenant of events without a ``tenant_id``: 1-64 of ``A-Z a-z 0-9 . _ -``, the
-    #: pattern ``tenant_id`` is checked against (``clv_stream.events.models.TENANT_PATTERN``).
+    #: pattern ``tenant_id`` is checked against (``clv_stream.events.patterns.TENANT_PATTERN``).
     default_tenant: str = Field(default="default", pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
     # --- batching ------------------------------------------------------------------------------

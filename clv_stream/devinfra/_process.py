@@ -68,7 +68,25 @@ def _pdeathsig_preexec() -> Callable[[], None] | None:
     return preexec
 
 
-class ManagedProcess:
+class Started:
+    """``with X() as x``: started on entry, closed on exit (whatever the body raised)."""
+
+    def start(self) -> object:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class ManagedProcess(Started):
     """One server subprocess on ``host:port`` with a log file, group-wide stop, no orphans.
 
     Subclasses give ``_argv()`` (the command line) and ``_probe()`` (true once the
@@ -183,18 +201,6 @@ class ManagedProcess:
         ready = self._probe()
         self.check_alive()  # the answer came from our child, not a squatter on the port
         return ready
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _spawn(self, argv: Sequence[str]) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)

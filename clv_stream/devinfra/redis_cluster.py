@@ -25,12 +25,12 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import redis
 
+from clv_stream.devinfra._process import Started
 from clv_stream.devinfra.ports import free_port, wait_for
 from clv_stream.devinfra.redis_server import EmbeddedRedis, resolve_redis_server
 from clv_stream.exceptions import ConfigError, StoreUnavailable
@@ -190,7 +190,7 @@ class _NodeLine:
         return bool(self.flags & {"fail", "fail?", "handshake", "noaddr"})
 
 
-class EmbeddedRedisCluster:
+class EmbeddedRedisCluster(Started):
     """A Redis Cluster of ``primaries`` x (1 + ``replicas``) local ``redis-server`` nodes.
 
     ``start()`` spawns the nodes on free ports, forms the cluster with ``redis-cli
@@ -338,18 +338,6 @@ class EmbeddedRedisCluster:
             self._work_dir = None
 
     close = stop
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- addresses -----------------------------------------------------------------
     @property

@@ -13,12 +13,11 @@ import sys
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import ClassVar, Self
 
 from pydantic import SecretStr
 
-from clv_stream.devinfra._process import ManagedProcess
+from clv_stream.devinfra._process import ManagedProcess, Started
 from clv_stream.devinfra.broker import EmbeddedBroker
 from clv_stream.devinfra.ports import free_port
 from clv_stream.devinfra.redis_server import EmbeddedRedis
@@ -76,7 +75,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-class DevStack:
+class DevStack(Started):
     """Start a broker, a redis-server and a worker on local ports; stop all on exit.
 
     ``settings`` gives the topics and everything else; the connection settings of the
@@ -125,12 +124,7 @@ class DevStack:
             if part is not None:
                 part.stop()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+    close = stop
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -10,7 +10,6 @@ models stay the single source of truth for the contract.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -18,6 +17,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, Strict, WithJsonSchema
 from pydantic_core import PydanticCustomError
+
+from clv_stream.events.patterns import (
+    AMOUNT_PATTERN,
+    AMOUNT_RE,
+    CURRENCY_PATTERN,
+    IDENTIFIER_PATTERN,
+    MARGIN_PATTERN,
+    MARGIN_RE,
+    NAIVE_TIME_RE,
+    TENANT_PATTERN,
+    TIME_PATTERN,
+    TIME_RE,
+)
 
 __all__ = [
     "AMOUNT_PATTERN",
@@ -45,31 +57,6 @@ SCHEMA_VERSION = 1
 #: a double (Redis Lua numbers): 10^9 x 10^2 minor units x 10^4 < 2^53.
 MAX_AMOUNT = Decimal(10) ** 9
 
-# Every pattern below is read alike by ECMA-262 (what JSON Schema specifies) and by Python's
-# ``re`` (what most Python JSON Schema tools use, and what OrderEvent validates with): ASCII
-# classes only (``[0-9]``, never ``\d``, which is Unicode in Python), and the end anchored
-# with ``$(?!\n)``, as Python's ``$`` also matches before a final newline.
-_END = r"$(?!\n)"
-#: 1-128 printable characters: no C0/C1 control characters, no DEL.
-IDENTIFIER_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+" + _END
-#: 1-64 of ``A-Z a-z 0-9 . _ -`` (``CLV_DEFAULT_TENANT`` is checked against the same).
-TENANT_PATTERN = r"^[A-Za-z0-9._-]{1,64}" + _END
-CURRENCY_PATTERN = r"^[A-Z]{3}" + _END
-#: A plain decimal below 10^9: digits, then optionally a point and digits; no sign, exponent,
-#: spaces or underscores (leading zeros are fine).
-AMOUNT_PATTERN = r"^0*[0-9]{1,9}(?:\.[0-9]+)?" + _END
-#: A plain decimal from 0 to 1.
-MARGIN_PATTERN = r"^0*(?:0(?:\.[0-9]+)?|1(?:\.0+)?)" + _END
-_LOCAL_TIME = (r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-               r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?")
-_OFFSET = r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
-#: RFC 3339 ``date-time`` with upper-case ``T`` and ``Z``, seconds 00-59 (no leap second), and
-#: an offset; the schema also says ``"format": "date-time"`` for the days of each month.
-TIME_PATTERN = "^" + _LOCAL_TIME + _OFFSET + _END
-TIME_RE = re.compile(TIME_PATTERN)
-_NAIVE_TIME = re.compile(_LOCAL_TIME)
-_AMOUNT = re.compile(AMOUNT_PATTERN)
-_MARGIN = re.compile(MARGIN_PATTERN)
 
 Identifier = Annotated[
     str, Strict(), Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN)
@@ -132,7 +119,7 @@ def _number(value: Any) -> Decimal | None:
 
 def _amount(value: Any) -> Decimal:
     if type(value) is str:
-        if _AMOUNT.match(value):
+        if AMOUNT_RE.match(value):
             return Decimal(value)
         try:  # only to name the error: "-1" is negative, "1e300" too large, "NaN" not finite
             number: Decimal | None = Decimal(value)
@@ -157,7 +144,7 @@ def _amount(value: Any) -> Decimal:
 
 def _margin(value: Any) -> Decimal:
     if type(value) is str:
-        if _MARGIN.match(value):
+        if MARGIN_RE.match(value):
             return Decimal(value)
     else:
         number = _number(value)
@@ -175,7 +162,7 @@ def _occurred_at(value: Any) -> datetime:
                 return datetime.fromisoformat(value)
             except ValueError:  # a day the month does not have, or year 0
                 raise PydanticCustomError("datetime_parsing", "occurred_at is no date") from None
-        if _NAIVE_TIME.fullmatch(value):
+        if NAIVE_TIME_RE.fullmatch(value):
             raise PydanticCustomError("timezone_aware", "occurred_at needs an offset (Z or +HH:MM)")
     raise PydanticCustomError(
         "datetime_parsing", "occurred_at must be an RFC 3339 date-time with an offset, as"

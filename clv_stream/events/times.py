@@ -12,7 +12,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from clv_stream.events.models import TIME_RE
+from clv_stream.events.patterns import TIME_RE
 from clv_stream.memo import BoundedMemo
 
 __all__ = ["PARSED", "SECONDS_PER_DAY", "iso", "parse_time"]

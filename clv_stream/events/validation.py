@@ -22,14 +22,14 @@ import orjson
 from pydantic import ValidationError
 
 from clv_stream.events.fastpath import FastDecoder
-from clv_stream.events.models import KIND_OF_EVENT, TENANT_PATTERN, OrderEvent
+from clv_stream.events.models import KIND_OF_EVENT, OrderEvent
+from clv_stream.events.patterns import is_tenant_id
 from clv_stream.exceptions import InvalidEvent
 from clv_stream.settings import MINOR_UNITS, Settings
 
 __all__ = ["ErrorCode", "Order", "OrderValidator"]
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
-_TENANT = re.compile(TENANT_PATTERN)
 
 
 
@@ -110,7 +110,7 @@ def tenant_of(raw: bytes | None, default_tenant: str) -> str | None:
     tenant = event.get("tenant_id")
     if tenant is None:
         return default_tenant
-    return tenant if isinstance(tenant, str) and _TENANT.match(tenant) else None
+    return tenant if is_tenant_id(tenant) else None
 
 
 class OrderValidator:

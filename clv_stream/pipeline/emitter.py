@@ -22,6 +22,7 @@ from clv_stream.pipeline.transition import Transition, unchanged
 from clv_stream.settings import Settings
 from clv_stream.store.port import CustomerKey, CustomerState
 from clv_stream.store.snapshot import Published, encode_summary, snapshot_text
+from clv_stream.store.types import customer_ref
 
 __all__ = ["Emitter"]
 
@@ -110,7 +111,7 @@ class Emitter:
                 records.append(OutRecord(updates, key, codec.update(
                     t.event_id("u"), t.customer_json, t.tenant_json, why, source, batch,
                     prev.body if prev else None, value.body, delta)))
-                self._published.put(_cache_key(tenant, cid, default_tenant), snapshot, value)
+                self._published.put(customer_ref(tenant, cid, default_tenant), snapshot, value)
             if label != state.segments:
                 moves = rules.changes(state.segments, label)
                 tail = codec.segment_tail(as_of, why, cur) if moves else b""
@@ -154,7 +155,7 @@ class Emitter:
         for i, st in enumerate(states):
             if not st.pub:
                 continue
-            cached = self._published.get(_cache_key(st.tenant, st.customer_id, default_tenant),
+            cached = self._published.get(customer_ref(st.tenant, st.customer_id, default_tenant),
                                          st.pub)
             if cached is not None:
                 result[i] = cached
@@ -175,7 +176,3 @@ class Emitter:
             for (i, _), v in zip(found, values, strict=True):
                 previous[i] = PublishedValue(self._codec.value(v), v["total_clv"])
 
-
-def _cache_key(tenant: str, customer_id: str, default_tenant: str) -> str:
-    """A customer in the previous-value cache: its id alone for the default tenant."""
-    return customer_id if tenant == default_tenant else f"{tenant}\0{customer_id}"

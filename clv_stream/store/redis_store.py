@@ -62,6 +62,7 @@ from clv_stream.store.types import (
     Fence,
     Positioned,
     PublishEntry,
+    key_of,
 )
 
 __all__ = ["RedisStore"]
@@ -236,7 +237,7 @@ class RedisStore:
         key = self.key("due") if home < 0 else self.key("due", str(home))
         with translated():
             found = await self._r.zrangebyscore(key, "-inf", until, 0, limit)
-        return [replies.key_of(str(ref), self._tenant) for ref in found]
+        return [key_of(str(ref), self._tenant) for ref in found]
 
     async def take_lease(self, name: str, owner: str, ttl_s: int) -> bool:
         """Hold ``P:lease:{name}`` for ``ttl_s`` seconds when it is free; False when held."""

@@ -16,11 +16,12 @@ from clv_stream.store.types import (
     ApplyResult,
     Claim,
     Customer,
-    CustomerKey,
     CustomerState,
     Fence,
     Positioned,
     PublishEntry,
+    customer_ref,
+    key_of,
 )
 
 __all__ = ["apply_args", "claims", "fence_json", "offsets_json", "parse_apply",
@@ -54,27 +55,15 @@ def publish_args(entries: Sequence[PublishEntry], default_tenant: str) -> bytes:
     flat: list[Any] = []
     add = flat.extend
     for customer, snapshot, segments, next_due in entries:
-        if type(customer) is tuple:  # inline ref(): one call less per customer
-            tenant, cid = customer
-            customer = cid if tenant == default_tenant else f"{tenant}\0{cid}"
-        add((customer, snapshot, segments, -1 if next_due is None else next_due))
+        add((ref(customer, default_tenant), snapshot, segments,
+             -1 if next_due is None else next_due))
     return orjson.dumps(flat)
 
 
 def ref(customer: Customer, default_tenant: str) -> str:
-    """The customer as the scripts name it (common.lua: customer_key): the id alone for the
-    default tenant (the keys from before tenants), else tenant, NUL, id (an id has no
-    control characters)."""
-    if isinstance(customer, str):
-        return customer
-    tenant, cid = customer
-    return cid if tenant == default_tenant else f"{tenant}\0{cid}"
-
-
-def key_of(customer_ref: str, default_tenant: str) -> CustomerKey:
-    """The (tenant, customer_id) of a script's customer ref (:func:`ref`)."""
-    tenant, sep, cid = customer_ref.partition("\0")
-    return (tenant, cid) if sep else (default_tenant, customer_ref)
+    """The customer as the scripts name it (:func:`~clv_stream.store.types.customer_ref`; a
+    plain id is the default tenant's)."""
+    return customer if isinstance(customer, str) else customer_ref(*customer, default_tenant)
 
 
 def parse_apply(reply: list[Any], default_tenant: str) -> ApplyResult:
@@ -88,9 +77,7 @@ def states(reply: list[Any], start: int, default_tenant: str) -> list[CustomerSt
     """Customer rows from ``start``: ref, the 7 summary integers, pub, segments, home."""
     rows = []
     for i in range(start, len(reply), _PER_CUSTOMER):
-        cid, tenant = reply[i], default_tenant
-        if "\0" in cid:  # another tenant's (key_of, inline)
-            tenant, _, cid = cid.partition("\0")
+        tenant, cid = key_of(reply[i], default_tenant)
         rows.append(CustomerState(cid, Summary(*reply[i + 1:i + 8]), reply[i + 8],
                                   reply[i + 9], reply[i + 10], tenant))
     return rows

@@ -15,7 +15,7 @@ from clv_stream.events.validation import Order
 from clv_stream.store.snapshot import Published
 
 __all__ = ["ApplyResult", "Claim", "Customer", "CustomerKey", "CustomerState", "DueLook", "Fence",
-           "Positioned", "PublishEntry"]
+           "Positioned", "PublishEntry", "customer_ref", "key_of"]
 
 #: A customer: (tenant, customer_id) (contract v2: the same id under two tenants is two
 #: customers).
@@ -23,6 +23,19 @@ CustomerKey = tuple[str, str]
 #: How callers name a customer to a store: its key, or a plain id for one of the default
 #: tenant (``CLV_DEFAULT_TENANT``; the v1 surface).
 Customer = str | CustomerKey
+
+
+def customer_ref(tenant: str, customer_id: str, default_tenant: str) -> str:
+    """One string naming a customer: the id alone for the default tenant (the v1 keys),
+    else tenant, NUL, id (ids have no control characters). The Redis scripts name customers
+    so (common.lua: customer_key), and the worker's previous-value cache keys them so."""
+    return customer_id if tenant == default_tenant else f"{tenant}\0{customer_id}"
+
+
+def key_of(ref: str, default_tenant: str) -> CustomerKey:
+    """The (tenant, customer_id) of a :func:`customer_ref`."""
+    tenant, sep, customer_id = ref.partition("\0")
+    return (tenant, customer_id) if sep else (default_tenant, ref)
 
 #: partition -> (generation, an offset the partition's applied offset must have reached):
 #: a store refuses a write whose fence is stale (``Fenced``) or ahead of what it holds

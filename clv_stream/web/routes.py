@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
@@ -33,7 +32,7 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 from pydantic import SecretStr
 
-from clv_stream.events.models import TENANT_PATTERN
+from clv_stream.events.patterns import is_tenant_id
 from clv_stream.exceptions import StoreError
 from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import CustomerViews
@@ -54,7 +53,7 @@ OPEN_PATHS = frozenset({"/", "/healthz"})
 HEALTH_PING_TIMEOUT_S = 1.0
 #: Tenants' report caches kept at once (those nobody polls are forgotten first).
 MAX_REPORT_CACHES = 100
-_TENANT = re.compile(TENANT_PATTERN)
+
 
 
 def authorized(headers: Mapping[str, str], token: SecretStr | None) -> bool:
@@ -109,7 +108,7 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
         return found
 
     async def report_of(view: View, tenant: str, segments_only: bool) -> Response:
-        if not _TENANT.match(tenant):
+        if not is_tenant_id(tenant):
             return view.json({"error": "invalid tenant_id"}, status=400)
         try:
             summary = await reports(tenant).get()
@@ -124,7 +123,7 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
         return view.json({"tenant_id": tenant, "as_of": summary["as_of"], "segments": counts})
 
     async def customer(view: View, tenant: str, customer_id: str) -> Response:
-        if not _TENANT.match(tenant):
+        if not is_tenant_id(tenant):
             return view.json({"error": "invalid tenant_id"}, status=400)
         try:
             found = await views.customer_view((tenant, customer_id))
