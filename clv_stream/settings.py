@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: str | None = None
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     redis_key_prefix: str = "clv"
+    #: ``CLV_REDIS_URL`` names a node of a Redis Cluster: keys carry hash tags so each Lua call
+    #: touches one slot group (docs/scaling.md).
+    redis_cluster: bool = False
+    #: Slot groups of a Redis Cluster's state, fixed when the state is first created (the
+    #: stored number wins afterwards, so adding partitions moves no state). Unset: the orders
+    #: topic's partitions (``CLV_TOPIC_PARTITIONS``), so a batch of one partition is one call.
+    redis_slot_groups: int | None = Field(default=None, ge=1, le=4096)
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     #: Bearer token the HTTP API's data endpoints require (unset: open, for local use);
@@ -128,6 +135,9 @@ class Settings(BaseSettings):
     #: buffers do not fragment the heap (``clv_stream.worker.memory``).
     malloc_mmap_threshold: int = Field(default=128 * 1024, ge=0, le=32 * 1024 * 1024)
 
+    #: A tenant with fewer repeat customers than this is scored with the platform-wide
+    #: model (``clv-stream fit --tenant`` / ``--all-tenants``).
+    min_fit_customers: int = Field(default=500, ge=1)
     #: How often a worker checks Redis for a newly fitted model (seconds).
     model_poll_interval: float = Field(default=2.0, gt=0)
     #: Customers per second re-scored in the background after a new model version.
