@@ -10,9 +10,11 @@ pick it up within ``CLV_MODEL_POLL_INTERVAL`` seconds.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,18 +30,22 @@ from clv_stream.domain.fitting import value_tier_cuts
 from clv_stream.domain.inputs import ModelInputs, model_inputs
 from clv_stream.domain.mle import FitResult
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.tenant import TenantSettings
 from clv_stream.domain.value import DAYS_PER_MONTH
+from clv_stream.events.money import Money
 from clv_stream.events.validation import Order, OrderValidator
 from clv_stream.exceptions import InvalidEvent, ModelError
 from clv_stream.settings import Settings
 from clv_stream.sources import iter_orders
 from clv_stream.store.port import StateStore
 
-__all__ = ["CustomerArrays", "FitReport", "arrays_from_store", "arrays_from_transactions", "fit_model"]
+__all__ = ["CustomerArrays", "FitReport", "arrays_from_store", "arrays_from_transactions", "arrays_of",
+           "fit_model", "summaries_from_store"]
 
 FloatArray = npt.NDArray[np.float64]
 TIER_QUANTILES = (0.5, 0.8, 0.95)
 RFM_QUANTILES = (0.2, 0.4, 0.6, 0.8)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,23 @@ class CustomerArrays(ModelInputs):
         return cls(**{f.name: getattr(inputs, f.name) for f in fields(ModelInputs)}, as_of=as_of)
 
 
+    def converted(self, rate: float) -> CustomerArrays:
+        """The same customers with money multiplied by ``rate`` (into another currency)."""
+        return dataclasses.replace(self, m=self.m * rate, net=self.net * rate,
+                                   profit=self.profit * rate)
+
+    @classmethod
+    def joined(cls, parts: Sequence[CustomerArrays], as_of: int) -> CustomerArrays:
+        """The customers of every part, one after another."""
+        if not parts:
+            return cls.from_summaries([], as_of, 2, 1.0)
+        if len(parts) == 1:
+            return parts[0]
+        names = [f.name for f in fields(ModelInputs)]
+        return cls(**{n: np.concatenate([getattr(p, n) for p in parts]) for n in names},
+                   as_of=as_of)
+
+
 @dataclass(frozen=True, slots=True)
 class FitReport:
     model: ScoringModel
@@ -76,14 +99,47 @@ class FitReport:
 
 async def arrays_from_store(store: StateStore, settings: Settings,
                             on_page: Callable[[int], None] | None = None) -> CustomerArrays:
-    """The live aggregates of every customer, as of the stream's event time."""
-    summaries: list[Summary] = []
-    async for ids in store.scan_customer_ids(count=2000):
-        summaries.extend(s.summary for s in await store.customers(ids))
+    """The live aggregates of every customer, as of the stream's event time (each tenant's
+    amounts in ``CLV_CURRENCY``)."""
+    found = await summaries_from_store(store, on_page=on_page)
+    return arrays_of(found, await store.clock(), settings, await store.tenants())
+
+
+async def summaries_from_store(store: StateStore, tenant: str | None = None,
+                               on_page: Callable[[int], None] | None = None,
+                               ) -> dict[str, list[Summary]]:
+    """The live aggregates per tenant (of ``tenant`` only, when given)."""
+    found: dict[str, list[Summary]] = {}
+    async for ids in store.scan_customer_ids(count=2000, tenant=tenant):
+        for state in await store.customers(ids):
+            found.setdefault(state.tenant, []).append(state.summary)
         if on_page:
             on_page(len(ids))
-    return CustomerArrays.from_summaries(summaries, await store.clock(), settings.reporting_decimals,
-                                         float(settings.default_margin))
+    return found
+
+
+def arrays_of(summaries: Mapping[str, Sequence[Summary]], as_of: int, settings: Settings,
+              tenants: Mapping[str, TenantSettings], currency: str | None = None,
+              ) -> CustomerArrays:
+    """Model inputs of several tenants' customers, their money in ``currency`` (default
+    ``CLV_CURRENCY``): each tenant's amounts are kept in its own currency and converted here
+    at the rates of ``Money`` (a tenant whose currency has no rate is left out, logged)."""
+    into = Money.of(settings, currency)
+    parts: list[CustomerArrays] = []
+    for tenant, found in sorted(summaries.items()):
+        own = tenants.get(tenant)
+        unit = own.currency if own and own.currency else settings.currency
+        margin = own.default_margin if own and own.default_margin is not None else None
+        rate = into.rates.get(unit)
+        if rate is None:
+            logger.warning("tenant %s is left out of the %s fit: no rate from %s", tenant,
+                           into.currency, unit)
+            continue
+        arrays = CustomerArrays.from_summaries(
+            found, as_of, settings.decimals(unit),
+            float(settings.default_margin if margin is None else margin))
+        parts.append(arrays if rate == 1 else arrays.converted(float(rate)))
+    return CustomerArrays.joined(parts, as_of)
 
 
 def arrays_from_transactions(

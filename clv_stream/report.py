@@ -23,12 +23,13 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.tenant import TenantSettings
 from clv_stream.exceptions import StoreError
 from clv_stream.pipeline import CustomerViews
 from clv_stream.settings import Settings
@@ -128,11 +129,12 @@ async def build_report(store: StateStore, views: CustomerViews, lifespan_years: 
             groups.overall.add(value)
             for dim, label in view["segments"].items():
                 groups.by_segment.setdefault(dim, {}).setdefault(label, Portfolio()).add(value)
+    scoring = views.scoring(tenant)
     return {
         "tenant_id": tenant,
         "as_of": (await views.as_of()),
-        "currency": views.currency,
-        "model_version": views.model.version,
+        "currency": scoring.currency,
+        "model_version": scoring.model.version,
         "overall": groups.overall.figures(lifespan_years),
         "segments": {
             dim: {label: p.figures(lifespan_years) for label, p in sorted(labels.items())}
@@ -168,21 +170,23 @@ async def _views(views: CustomerViews, ids: list[CustomerKey],
     return found, failed
 
 
-def compute_report(settings: Settings, model: ScoringModel, skipped: Skipped,
-                   tenant: str) -> dict[str, Any]:
+def compute_report(settings: Settings, model: ScoringModel, skipped: Skipped, tenant: str,
+                   tenants: Mapping[str, TenantSettings] | None = None) -> dict[str, Any]:
     """Blocking: the report, on an event loop and a Redis connection of the calling thread.
 
     For a worker thread (see :class:`ReportCache`): the SCAN, the reads and the scoring all
-    run here, none on the worker's event loop. ``model``: the worker's current model.
+    run here, none on the worker's event loop. ``model``: the worker's current model;
+    ``tenants``: its tenants' settings (None: those in the store).
     """
-    return asyncio.run(_compute(settings, model, skipped, tenant))
+    return asyncio.run(_compute(settings, model, skipped, tenant, tenants))
 
 
-async def _compute(settings: Settings, model: ScoringModel, skipped: Skipped,
-                   tenant: str) -> dict[str, Any]:
+async def _compute(settings: Settings, model: ScoringModel, skipped: Skipped, tenant: str,
+                   tenants: Mapping[str, TenantSettings] | None) -> dict[str, Any]:
     store = open_store(settings)
     try:
         views = CustomerViews(settings, store, model=model)
+        await views.set_tenants(tenants)
         return await build_report(store, views, settings.lifespan_years, tenant=tenant,
                                   skipped=skipped)
     finally:

@@ -114,6 +114,7 @@ async def _print_report(settings: Settings, console: Console) -> None:
     store = open_store(settings)
     try:
         views = CustomerViews(settings, store, model=await store.current_model())
+        await views.set_tenants()
         report = await build_report(store, views, settings.lifespan_years,
                                     tenant=settings.default_tenant)
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +11,22 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from clv_stream.domain.aggregate import Summary
+from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.tenant import TenantSettings
 from clv_stream.exceptions import ModelError
 from clv_stream.fit import (
-    CustomerArrays,
-    arrays_from_store,
     arrays_from_transactions,
+    arrays_of,
     fit_model,
     holdout_table,
+    summaries_from_store,
 )
 from clv_stream.settings import Settings
 from clv_stream.store.factory import open_store
 from clv_stream.store.port import StateStore
 
-__all__ = ["run_fit"]
+__all__ = ["fit_tenants", "run_fit", "run_tenant_fits"]
 
 
 def run_fit(settings: Settings, console: Console, *, transactions: Path | None, fmt: str,
@@ -33,6 +36,69 @@ def run_fit(settings: Settings, console: Console, *, transactions: Path | None, 
     """``kinds``: the purchase and the spend model kinds to fit (``domain.kinds``)."""
     return asyncio.run(_run(settings, console, transactions, fmt, calibration_end, holdout_end,
                             version, store_model, force, kinds))
+
+
+def run_tenant_fits(settings: Settings, console: Console, *, tenant: str | None,
+                    version: str | None, store_model: bool, force: bool = False,
+                    kinds: tuple[str, str] = ("bgnbd", "gamma_gamma")) -> dict[str, Any]:
+    """``fit --tenant T`` (``tenant``) or ``--all-tenants`` (None: the platform-wide model,
+    then every tenant with at least ``CLV_MIN_FIT_CUSTOMERS`` repeat customers)."""
+    return asyncio.run(fit_tenants(settings, console, tenant, version, store_model, force,
+                                   kinds))
+
+
+async def fit_tenants(settings: Settings, console: Console, only: str | None,
+                      version: str | None = None, store_model: bool = True, force: bool = False,
+                      kinds: tuple[str, str] = ("bgnbd", "gamma_gamma")) -> dict[str, Any]:
+    """See :func:`run_tenant_fits` (``only``: its ``tenant``)."""
+    store = open_store(settings)
+    try:
+        base = version or datetime.now(UTC).strftime("v%Y%m%dT%H%M%SZ")
+        found = await _scan_with_progress(store, console, only)
+        clock, tenants = await store.clock(), await store.tenants()
+        result: dict[str, Any] = {"platform": None, "tenants": {}, "below_minimum": {}}
+        if only is None:
+            report = fit_model(arrays_of(found, clock, settings, tenants), settings, base,
+                               force=force, purchases=kinds[0], spend=kinds[1])
+            result["platform"] = report.to_json_dict()
+            _print(console, result["platform"])
+            if store_model:
+                await _store(store, report.model, settings, console)
+        for tenant, summaries in sorted(found.items()):
+            own = tenants.get(tenant, TenantSettings())
+            arrays = arrays_of({tenant: summaries}, clock, settings, tenants,
+                               own.currency or settings.currency)
+            repeat = int((arrays.x > 0).sum())
+            if repeat < settings.min_fit_customers:
+                result["below_minimum"][tenant] = repeat
+                continue
+            report = fit_model(arrays, settings, f"{base}@{tenant}", force=force,
+                               purchases=kinds[0], spend=kinds[1])
+            result["tenants"][tenant] = report.to_json_dict()
+            _print(console, result["tenants"][tenant], tenant)
+            if store_model:
+                await _store(store, report.model, settings, console, tenant,
+                             own.merged(TenantSettings(model_version=report.model.version)))
+        if result["below_minimum"]:
+            console.print(f"scored with the platform-wide model (fewer than "
+                          f"{settings.min_fit_customers} repeat customers): "
+                          + ", ".join(f"{t} ({n})" for t, n in result["below_minimum"].items()))
+        return result
+    finally:
+        await store.close()
+
+
+async def _store(store: StateStore, model: ScoringModel, settings: Settings, console: Console,
+                 tenant: str | None = None, own: TenantSettings | None = None) -> None:
+    if await store.model(model.version) is not None:
+        raise ModelError(f"model version {model.version} exists; choose another --version"
+                         " (workers switch on a new version name)")
+    await store.save_model(model, make_current=tenant is None)
+    if tenant is not None and own is not None:
+        await store.set_tenant(tenant, own)
+    whose = "as current" if tenant is None else f"for tenant {tenant}"
+    console.print(f"[green]stored model {model.version} {whose}[/]; running workers switch "
+                  f"to it within {settings.model_poll_interval:g} s")
 
 
 async def _run(settings: Settings, console: Console, transactions: Path | None, fmt: str,
@@ -46,7 +112,8 @@ async def _run(settings: Settings, console: Console, transactions: Path | None, 
             arrays, holdout = arrays_from_transactions(transactions, fmt, settings,
                                                        calibration_end, holdout_end)
         else:
-            arrays = await _scan_with_progress(store, settings, console)
+            found = await _scan_with_progress(store, console)
+            arrays = arrays_of(found, await store.clock(), settings, await store.tenants())
         report = fit_model(arrays, settings, version, force=force, purchases=kinds[0],
                            spend=kinds[1])
         result = report.to_json_dict()
@@ -56,31 +123,25 @@ async def _run(settings: Settings, console: Console, transactions: Path | None, 
             result["holdout"] = holdout_table(arrays, report.model, holdout, days)
         _print(console, result)
         if store_model:
-            if await store.model(report.model.version) is not None:
-                raise ModelError(f"model version {report.model.version} exists; choose another"
-                                 " --version (workers switch on a new version name)")
-            await store.save_model(report.model)
-            console.print(f"[green]stored model {report.model.version} as current[/]; "
-                          "running workers switch to it within "
-                          f"{settings.model_poll_interval:g} s")
+            await _store(store, report.model, settings, console)
         return result
     finally:
         await store.close()
 
 
-async def _scan_with_progress(store: StateStore, settings: Settings,
-                              console: Console) -> CustomerArrays:
+async def _scan_with_progress(store: StateStore, console: Console, tenant: str | None = None,
+                              ) -> dict[str, list[Summary]]:
     columns = (SpinnerColumn(), TextColumn("{task.description}: {task.completed} customers"),
                TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("scanning aggregates", total=None)
-        return await arrays_from_store(store, settings,
-                                       lambda n: progress.advance(task, n))
+        return await summaries_from_store(store, tenant, lambda n: progress.advance(task, n))
 
 
-def _print(console: Console, result: dict[str, Any]) -> None:
+def _print(console: Console, result: dict[str, Any], tenant: str | None = None) -> None:
     model = result["model"]
-    table = Table(title=f"model {model['version']}: {result['customers']} customers "
+    whose = "" if tenant is None else f" (tenant {tenant})"
+    table = Table(title=f"model {model['version']}{whose}: {result['customers']} customers "
                         f"({result['repeat_customers']} repeat) in {result['seconds']} s")
     table.add_column("model")
     table.add_column("parameters")

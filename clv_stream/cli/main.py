@@ -11,13 +11,16 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
 
 from clv_stream.settings import Settings
+
+if TYPE_CHECKING:
+    from clv_stream.store.port import StateStore
 
 __all__ = ["app", "main", "redacted"]
 
@@ -197,17 +200,132 @@ def fit(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     purchases: Annotated[str, typer.Option(help="Purchase model kind")] = "bgnbd",
     spend: Annotated[str, typer.Option(help="Spend model kind")] = "gamma_gamma",
+    tenant: Annotated[str | None, typer.Option(
+        help="Fit this tenant's own model (if it has CLV_MIN_FIT_CUSTOMERS repeat customers)")
+    ] = None,
+    all_tenants: Annotated[bool, typer.Option(
+        "--all-tenants", help="The platform-wide model, then each tenant's with enough data")
+    ] = False,
 ) -> None:
     """Fit BG/NBD + Gamma-Gamma (or the kinds named) from the live aggregates (or a file);
     store a new model_version."""
-    from clv_stream.cli.fitting import run_fit
+    from clv_stream.cli.fitting import run_fit, run_tenant_fits
 
+    if tenant is not None or all_tenants:
+        if transactions is not None or (tenant is not None and all_tenants):
+            raise typer.BadParameter("--tenant and --all-tenants fit the live aggregates, "
+                                     "one or the other")
+        result = run_tenant_fits(_settings(), console, tenant=tenant, version=version,
+                                 store_model=not dry_run, force=force, kinds=(purchases, spend))
+        if as_json:
+            print(json.dumps(result, indent=2, default=str))
+        return
     report = run_fit(_settings(), console, transactions=transactions, fmt=format,
                      calibration_end=_utc(calibration_end), holdout_end=_utc(holdout_end),
                      version=version, store_model=not dry_run, force=force,
                      kinds=(purchases, spend))
     if as_json:
         print(json.dumps(report, indent=2, default=str))
+
+
+tenants_app = typer.Typer(help="Tenants' own settings (stored in Redis, read by running "
+                          "workers); without a command: list them.")
+app.add_typer(tenants_app, name="tenants")
+
+
+@tenants_app.callback(invoke_without_command=True)
+def tenants(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """List the tenants: their customers and their own settings."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    async def listing(store: StateStore) -> dict[str, Any]:
+        counts, own = await store.tenant_customers(), await store.tenants()
+        return {t: {"customers": counts.get(t, 0),
+                    "settings": own[t].model_dump(mode="json", exclude_none=True)
+                    if t in own else {}}
+                for t in sorted({*counts, *own})}
+
+    found = _with_store(listing)
+    if as_json:
+        print(json.dumps(found, indent=2))
+        return
+    from clv_stream.cli.render import tenants_table
+
+    console.print(tenants_table(found))
+
+
+@tenants_app.command("set")
+def tenants_set(
+    tenant: Annotated[str, typer.Argument(help="The tenant id")],
+    currency: Annotated[str | None, typer.Option(help="Reporting currency (ISO 4217)")] = None,
+    fx_rate: Annotated[list[str] | None, typer.Option(
+        help="CUR=RATE: units of the tenant's currency per unit of CUR (repeatable)")] = None,
+    margin: Annotated[str | None, typer.Option(help="Default margin, 0..1")] = None,
+    model_version: Annotated[str | None, typer.Option(
+        help="Score with this stored model (fit --tenant sets it)")] = None,
+    value_tier_cuts: Annotated[str | None, typer.Option(
+        help="medium,high,vip lower bounds of total_clv, in the tenant's currency")] = None,
+    rfm_cuts: Annotated[str | None, typer.Option(
+        help='JSON, e.g. {"recency_days": [30, 90, 180, 365]}')] = None,
+    force: Annotated[bool, typer.Option(
+        help="Change the currency of a tenant that has customers already")] = False,
+) -> None:
+    """Set a tenant's own settings (the options given; the rest are kept)."""
+    from pydantic import ValidationError
+
+    from clv_stream.domain.tenant import TenantSettings
+    from clv_stream.events.patterns import is_tenant_id
+
+    if not is_tenant_id(tenant):
+        raise typer.BadParameter("1-64 characters of A-Z a-z 0-9 . _ -", param_hint="TENANT")
+    given: dict[str, Any] = {"currency": currency, "default_margin": margin,
+                             "model_version": model_version}
+    if fx_rate:
+        given["fx_rates"] = dict(pair.split("=", 1) for pair in fx_rate)
+    if value_tier_cuts:
+        given["value_tier_cuts"] = value_tier_cuts.split(",")
+    if rfm_cuts:
+        given["rfm_cuts"] = json.loads(rfm_cuts)
+    try:
+        change = TenantSettings.model_validate({k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+    platform = Settings().currency
+
+    async def apply(store: StateStore) -> TenantSettings:
+        own = (await store.tenants()).get(tenant, TenantSettings())
+        if (change.currency and change.currency != (own.currency or platform) and not force
+                and (await store.tenant_customers()).get(tenant)):
+            raise typer.BadParameter(
+                f"tenant {tenant} has customers whose amounts are kept in its current currency;"
+                " --force changes it for new events only (stored amounts are not converted)")
+        merged = own.merged(change)
+        await store.set_tenant(tenant, merged)
+        return merged
+
+    merged = _with_store(apply)
+    console.print(f"tenant {tenant}: {merged.model_dump(mode='json', exclude_none=True)}; "
+                  "running workers use it within CLV_MODEL_POLL_INTERVAL")
+
+
+def _with_store(action: Callable[[StateStore], Awaitable[T]]) -> T:
+    from clv_stream.store.factory import open_store
+
+    settings = _settings()
+
+    async def go() -> T:
+        store = open_store(settings)
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -226,6 +344,7 @@ def _with_views(action: Callable[[Any, Any], Awaitable[T]]) -> T:
         store = open_store(settings)
         try:
             views = CustomerViews(settings, store, model=await store.current_model())
+            await views.set_tenants()
             return await action(store, views)
         finally:
             await store.close()

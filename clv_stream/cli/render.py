@@ -43,3 +43,15 @@ def report_tables(report: dict[str, Any]) -> list[Table]:
             table.add_row(label, *(str(figures[c]) for c, _ in REPORT_COLUMNS))
         tables.append(table)
     return tables
+
+
+def tenants_table(tenants: dict[str, Any]) -> Table:
+    """``clv-stream tenants``: customers and own settings per tenant."""
+    table = Table(title=f"{len(tenants)} tenants")
+    table.add_column("tenant")
+    table.add_column("customers", justify="right")
+    table.add_column("own settings")
+    for tenant, row in tenants.items():
+        own = ", ".join(f"{k}={v}" for k, v in row["settings"].items()) or "platform's"
+        table.add_row(tenant, f"{row['customers']:,}", own)
+    return table

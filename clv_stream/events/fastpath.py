@@ -13,13 +13,14 @@ fields are not looked at, however deep they nest.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeGuard
 
 import orjson
 
 from clv_stream.events.models import KIND_OF_EVENT, MAX_AMOUNT
+from clv_stream.events.money import Money
 from clv_stream.events.times import PARSED, parse_time
 from clv_stream.exceptions import InvalidEvent
 
@@ -49,22 +50,18 @@ def _tenant(value: Any) -> TypeGuard[str]:
 class FastDecoder:
     """Decodes and checks the common shape of an order event; ``None`` means "ask pydantic".
 
-    ``convertible`` lists the currencies the model path accepts and can convert;
-    ``to_minor(amount, currency)`` and ``basis_points(rate)`` are that path's conversions.
+    ``money`` (and ``tenant_money`` for tenants of their own currency or margin) says which
+    currencies the model path accepts and converts, and how (the model path's conversion);
+    ``basis_points(rate)`` is that path's margin conversion.
     """
 
-    def __init__(self, reporting: str, decimals: int, convertible: set[str],
-                 to_minor: Callable[[Decimal, str], int],
-                 basis_points: Callable[[Decimal], int], default_margin_bp: int,
+    def __init__(self, money: Money, basis_points: Callable[[Decimal], int],
                  default_tenant: str = "default") -> None:
-        self._reporting = reporting
-        self._decimals = decimals
-        self._scale: int = 10**decimals
-        self._convertible = convertible
-        self._to_minor = to_minor
+        self._money = money
         self._bp = basis_points
-        self._default_bp = default_margin_bp
         self._default_tenant = default_tenant
+        #: tenant -> its money rules, where they are not the platform's (replaced whole)
+        self.tenant_money: Mapping[str, Money] = {}
 
     def decode(self, raw: bytes) -> FastFields | None:
         try:
@@ -93,19 +90,20 @@ class FastDecoder:
             tenant = self._default_tenant
         elif not _tenant(tenant):
             return None
-        amount = self._amount(event.get("amount"), event.get("currency"))
+        money = self.tenant_money.get(tenant, self._money) if self.tenant_money else self._money
+        amount = self._amount(event.get("amount"), event.get("currency"), money)
         occurred = event.get("occurred_at")
         ts = PARSED.get(occurred) if type(occurred) is str else None
         if ts is None:
             ts = parse_time(occurred)
         rate = event.get("margin")
-        margin = self._default_bp if rate is None else self._margin(rate)
+        margin = money.default_margin_bp if rate is None else self._margin(rate)
         if amount is None or ts is None or margin is None:
             return None
         return event_id, kind, order_id, customer_id, amount, ts, margin, channel, tenant
 
-    def _amount(self, value: Any, currency: Any) -> int | None:
-        if type(currency) is not str or currency not in self._convertible:
+    def _amount(self, value: Any, currency: Any, money: Money) -> int | None:
+        if type(currency) is not str or currency not in money.convertible:
             return None
         if type(value) is float:
             value = repr(value)  # as the model does: Decimal(str(float))
@@ -117,13 +115,13 @@ class FastDecoder:
             whole, dot, frac = value.partition(".")
             if not (whole.isdigit() and len(whole) < _MAX_DIGITS and (frac.isdigit() or not dot)):
                 return None
-            if currency == self._reporting and len(frac) <= self._decimals:
-                return int(whole) * self._scale + int(frac.ljust(self._decimals, "0") or 0)
+            if currency == money.currency and len(frac) <= money.decimals:
+                return int(whole) * money.scale + int(frac.ljust(money.decimals, "0") or 0)
             exact = Decimal(value)
         else:
             return None
         try:
-            return self._to_minor(exact, currency)
+            return money.to_minor(exact, currency)
         except InvalidEvent:  # the model path names it
             return None
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from clv_stream.domain.aggregate import SECONDS_PER_DAY
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.tenant import TenantSettings
 from clv_stream.events.codec import DeadLetterInput, JsonCodec, OutputCodec
+from clv_stream.events.money import Money
 from clv_stream.events.records import OutRecord, RawRecord
 from clv_stream.events.times import iso
 from clv_stream.events.validation import ErrorCode, Order, OrderValidator, tenant_of
@@ -65,6 +67,18 @@ class Pipeline:
     @model.setter
     def model(self, model: ScoringModel) -> None:
         self.scorer.model = model
+
+    @property
+    def tenants(self) -> Mapping[str, TenantSettings]:
+        return self.scorer.tenants
+
+    async def set_tenants(self, tenants: Mapping[str, TenantSettings]) -> None:
+        """Validate and score each tenant with its own settings from the next batch on."""
+        await self.scorer.set_tenants(tenants)
+        self._validator.set_tenants({
+            t: Money.of(self._s, ts.currency, ts.fx_rates, ts.default_margin)
+            for t, ts in tenants.items()
+            if ts.currency or ts.fx_rates or ts.default_margin is not None})
 
     def close(self) -> None:
         """Stop the scoring thread (after the last batch)."""

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from clv_stream.domain import segments as seg
+from clv_stream.domain.value import ValueConfig
 from clv_stream.events.codec import OutputCodec
 from clv_stream.events.records import OutRecord
 from clv_stream.events.times import iso
@@ -79,15 +80,34 @@ class Emitter:
     def build(self, states: Sequence[CustomerState], texts: Sequence[str],
               previous: list[PublishedValue | None], stale: list[tuple[int, Published]],
               scoring: Scoring, clock: int, causes: Causes, out: BatchOutcome) -> None:
-        """The records of :meth:`emit`, computed (in the scoring thread)."""
-        current = self._scorer.score([s.summary for s in states], clock, scoring.model)
-        self._rescore_previous(previous, stale)
+        """The records of :meth:`emit`, computed (in the scoring thread): the customers of
+        tenants scored alike together (most batches: all of them)."""
+        of_tenant = self._scorer.of_tenant
+        scorings = {t: of_tenant(t, scoring) for t in {s.tenant for s in states}}
+        self._rescore_previous(previous, stale, [scorings[s.tenant] for s in states])
+        if len({id(sc) for sc in scorings.values()}) == 1:
+            self._build(states, texts, previous, next(iter(scorings.values())), clock, causes,
+                        out)
+            return
+        parts: dict[int, list[int]] = {}
+        for i, st in enumerate(states):
+            parts.setdefault(id(scorings[st.tenant]), []).append(i)
+        for rows in parts.values():
+            self._build([states[i] for i in rows], [texts[i] for i in rows],
+                        [previous[i] for i in rows], scorings[states[rows[0]].tenant], clock,
+                        causes, out)
+
+    def _build(self, states: Sequence[CustomerState], texts: Sequence[str],
+               previous: Sequence[PublishedValue | None], scoring: Scoring, clock: int,
+               causes: Causes, out: BatchOutcome) -> None:
+        current = self._scorer.score([s.summary for s in states], clock, scoring.model,
+                                     scoring.config)
         rules, version, codec = scoring.rules, scoring.model.version, self._codec
         cols = seg.Columns.of(current, [s.summary.last_ts for s in states])
         labels = rules.encoded_labels(cols, [s.segments for s in states])
         dues = rules.next_due(cols, clock)
         as_of, records, publish = iso(clock), out.records, out.publish
-        batch = codec.batch_members(as_of, self._s.currency, version)
+        batch = codec.batch_members(as_of, scoring.currency, version)
         updates, segments = self._s.topic_updates, self._s.topic_segments
         default_tenant = self._s.default_tenant
         tenants: dict[str, bytes] = {}  # a batch's tenants, encoded once
@@ -164,15 +184,19 @@ class Emitter:
         return result, stale
 
     def _rescore_previous(self, previous: list[PublishedValue | None],
-                          stale: list[tuple[int, Published]]) -> None:
+                          stale: list[tuple[int, Published]], scorings: Sequence[Scoring],
+                          ) -> None:
         """Fill in the values of ``stale`` snapshots, each with the model it was published
-        with (loaded by :meth:`emit` beforehand)."""
-        by_version: dict[str, list[tuple[int, Published]]] = {}
+        with (loaded by :meth:`emit` beforehand) and its tenant's value settings."""
+        by_version: dict[tuple[str, int], list[tuple[int, Published]]] = {}
+        configs: dict[int, ValueConfig] = {}
         for i, snapshot in stale:
-            by_version.setdefault(snapshot.model_version, []).append((i, snapshot))
-        for version, found in by_version.items():
+            config = scorings[i].config
+            configs[id(config)] = config
+            by_version.setdefault((snapshot.model_version, id(config)), []).append((i, snapshot))
+        for (version, config_id), found in by_version.items():
             values = self._scorer.score([p.summary for _, p in found],
-                                        [p.as_of for _, p in found], version)
+                                        [p.as_of for _, p in found], version, configs[config_id])
             for (i, _), v in zip(found, values, strict=True):
                 previous[i] = PublishedValue(self._codec.value(v), v["total_clv"])
 

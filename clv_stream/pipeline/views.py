@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clv_stream.domain import segments as seg
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.tenant import TenantSettings
 from clv_stream.events.times import iso
-from clv_stream.pipeline.scoring import Scorer
+from clv_stream.pipeline.scoring import Scorer, Scoring
 from clv_stream.settings import Settings
-from clv_stream.store.port import Customer, StateStore
+from clv_stream.store.port import Customer, CustomerState, StateStore
 
 __all__ = ["CustomerViews"]
 
@@ -23,11 +24,23 @@ class CustomerViews:
                  model: ScoringModel | None = None) -> None:
         self._store = store
         self._scorer = scorer or Scorer(settings, store, model)
-        self.currency = settings.currency
 
     @property
     def model(self) -> ScoringModel:
         return self._scorer.model
+
+    @property
+    def tenants(self) -> Mapping[str, TenantSettings]:
+        return self._scorer.tenants
+
+    async def set_tenants(self, tenants: Mapping[str, TenantSettings] | None = None) -> None:
+        """Score tenants with these settings (None: those in the store now)."""
+        await self._scorer.set_tenants(await self._store.tenants() if tenants is None
+                                       else tenants)
+
+    def scoring(self, tenant: str) -> Scoring:
+        """How ``tenant``'s customers are scored now (model, currency, cut points)."""
+        return self._scorer.of_tenant(tenant, self._scorer.current)
 
     async def as_of(self) -> str:
         return iso(await self._store.clock())
@@ -42,14 +55,27 @@ class CustomerViews:
         id names a customer of the default tenant)."""
         states = await self._store.customers(customers)
         clock = await self._store.clock()
-        scoring = self._scorer.current
-        values = self._scorer.score([s.summary for s in states], clock, scoring.model)
-        rules = scoring.rules
-        cols = seg.Columns.of(values, [s.summary.last_ts for s in states])
-        labels = rules.encoded_labels(cols, [""] * len(values))
-        return [
-            {"customer_id": s.customer_id, "tenant_id": s.tenant, "as_of": iso(clock),
-             "currency": self.currency, "model_version": scoring.model.version, "value": v,
-             "segments": rules.decode(label)}
-            for s, v, label in zip(states, values, labels, strict=True)
-        ]
+        views: list[dict[str, Any]] = []
+        for scoring, part in self._by_scoring(states):
+            values = self._scorer.score([s.summary for s in part], clock, scoring.model,
+                                        scoring.config)
+            rules = scoring.rules
+            cols = seg.Columns.of(values, [s.summary.last_ts for s in part])
+            labels = rules.encoded_labels(cols, [""] * len(values))
+            views.extend(
+                {"customer_id": s.customer_id, "tenant_id": s.tenant, "as_of": iso(clock),
+                 "currency": scoring.currency, "model_version": scoring.model.version,
+                 "value": v, "segments": rules.decode(label)}
+                for s, v, label in zip(part, values, labels, strict=True))
+        order = {s.key: i for i, s in enumerate(states)}
+        return sorted(views, key=lambda v: order[(v["tenant_id"], v["customer_id"])])
+
+    def _by_scoring(self, states: Sequence[CustomerState],
+                    ) -> list[tuple[Scoring, list[CustomerState]]]:
+        """``states`` split by how their tenants are scored (one part for most)."""
+        current = self._scorer.current
+        parts: dict[int, tuple[Scoring, list[CustomerState]]] = {}
+        for st in states:
+            scoring = self._scorer.of_tenant(st.tenant, current)
+            parts.setdefault(id(scoring), (scoring, []))[1].append(st)
+        return list(parts.values())

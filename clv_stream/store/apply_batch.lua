@@ -16,6 +16,9 @@
 -- customer. A new customer's order costs four calls (SET NX, HMGET, EXISTS, HSET) instead
 -- of about a dozen. Redis' Lua allocates slowly: tables are built whole, buffers reused.
 --
+-- Customers per tenant: a batch that creates customers' hashes adds them to P:{0}:tenants
+-- (tenant -> count), in this same call, so the count goes back in time with the state.
+--
 -- Home partition and due times: a customer's "home" (hash field k) is the orders partition
 -- its correctly keyed records arrive on; P:due:{home} holds when it is next due for a
 -- time-driven look (publish.lua writes it), P:due those without a home. The consume lane
@@ -99,6 +102,7 @@ local function profit_of(net, mbp) return math.floor((net * mbp + 5000) / 10000)
 -- every field it will hold, "w*" flags mark summary fields to write back, and its orders
 -- and days live in two small maps.
 local customers, touched = {}, {}
+local created = {}  -- tenant -> customers whose hash this batch created
 local buf = {}  -- argument buffer of HSET/HDEL, reused: unpack(buf, 1, n)
 
 local function order_of(c, order_id)
@@ -138,7 +142,7 @@ local function summary_of(c)
   return summary_text(c.n, c.r, c.pr, c.f or 0, c.l or 0, c.nd, first_day_net(c))  -- summary.lua
 end
 
-local function customer(cid, order_id, day)
+local function customer(cid, tenant, order_id, day)
   -- first touch in this batch: one HMGET reads the summary and, with it, the order and the
   -- purchase day of the event that touches it (most customers get one event a batch)
   local c = customers[cid]
@@ -149,7 +153,7 @@ local function customer(cid, order_id, day)
   -- a customer with none of these fields may still have other order fields (a refund that
   -- came before its order): only one whose hash does not exist is known to have nothing
   local fresh = not (v[1] or v[6] or v[7] or v[9] or v[10]) and redis.call('EXISTS', key) == 0
-  c = {id = cid, key = key, n = tonumber(v[1]) or 0, r = tonumber(v[2]) or 0, pr = tonumber(v[3]) or 0,
+  c = {id = cid, tenant = tenant, key = key, n = tonumber(v[1]) or 0, r = tonumber(v[2]) or 0, pr = tonumber(v[3]) or 0,
        f = tonumber(v[4]), l = tonumber(v[5]), nd = tonumber(v[6]) or 0, pub = v[7] or '', sg = v[8] or '',
        k = tonumber(v[11]), k0 = tonumber(v[11]),
        wn = false, wr = false, wf = false, wl = false, wnd = false, pubc = false, fresh = fresh,
@@ -210,7 +214,13 @@ local function flush(c)
   for day, d in pairs(c.days) do
     if d.dirty and d.count > 0 then n = put(n, 'd:' .. day, d.count .. '|' .. fmt(d.net)) end
   end
-  if n > 0 then call_chunked('HSET', c.key, n) end
+  if n > 0 then
+    call_chunked('HSET', c.key, n)
+    if c.fresh then  -- its hash is created now: one more customer of its tenant
+      c.fresh = false
+      created[c.tenant] = (created[c.tenant] or 0) + 1
+    end
+  end
   for day, d in pairs(c.days) do
     if d.dirty and d.count <= 0 then gone = gone + 1; buf[gone] = 'd:' .. day end
     d.dirty = false
@@ -286,7 +296,8 @@ local applied, duplicates, redelivered = 0, 0, 0
 for base = 0, #recs - 1, FIELDS do
   local part, offset = recs[base + 1], recs[base + 2]
   local event_id, kind, order_id = recs[base + 3], recs[base + 4], recs[base + 5]
-  local c = customer(customer_ref(recs[base + 10], recs[base + 6], default_tenant), order_id,
+  local tenant = recs[base + 10]
+  local c = customer(customer_ref(tenant, recs[base + 6], default_tenant), tenant, order_id,
                      math.floor(recs[base + 8] / DAY))
   track(part)
   if offset <= stored[part] then
@@ -327,6 +338,10 @@ for _, cid in ipairs(touched) do
   out[k + 6], out[k + 7], out[k + 8], out[k + 9], out[k + 10] = c.l or 0, c.nd, first_day_net(c), c.pub, c.sg
   out[k + 11] = c.k or -1
   k = k + 11
+end
+
+for tenant, n in pairs(created) do
+  redis.call('HINCRBY', group_prefix(prefix) .. ':tenants', tenant, n)
 end
 
 out[6] = look_due(out, k, prefix, part_key, customers, shards, due_limit, as_of)  -- due_look.lua

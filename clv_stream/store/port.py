@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol
 
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.tenant import TenantSettings
 from clv_stream.store.types import (
     ApplyResult,
     Claim,
@@ -77,6 +78,22 @@ class StateStore(Protocol):
     async def model(self, version: str) -> ScoringModel | None: ...
 
     async def save_model(self, model: ScoringModel, make_current: bool = True) -> None: ...
+
+    async def tenants(self) -> dict[str, TenantSettings]:
+        """Every tenant's own settings (tenants never set are not listed)."""
+        ...
+
+    async def set_tenant(self, tenant: str, settings: TenantSettings) -> None:
+        """Store ``tenant``'s settings whole, and bump :meth:`tenants_revision`."""
+        ...
+
+    async def tenants_revision(self) -> int:
+        """A number that changes whenever a tenant's settings do (0: never set)."""
+        ...
+
+    async def tenant_customers(self) -> dict[str, int]:
+        """Customers per tenant, counted as they are first stored (kept with the state)."""
+        ...
 
     async def claim(self, topic: str, partitions: Mapping[int, int],
                     now: float | None = None) -> tuple[bool, list[Claim]]: ...

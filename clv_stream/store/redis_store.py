@@ -24,6 +24,9 @@ Key layout (``P`` is ``CLV_REDIS_KEY_PREFIX``, default ``clv``)::
                               partition (the lane that owns the partition sweeps it)
     P:due               zset  the same, for customers without a home (never keyed right)
     P:models            hash  version -> model JSON;  P:model:current -> version
+    P:{0}:tenants       hash  tenant -> customers stored (counted by apply_batch.lua)
+    P:tenants           hash  tenant -> its settings (``TenantSettings`` JSON)
+    P:tenants:rev       string, bumped by every change of P:tenants (workers poll it)
     P:lease:{name}      string, a worker's lease (e.g. a refit pass), expires
     P:flag:{name}       string, a fact with an expiry (e.g. a refit pass is done)
 
@@ -48,7 +51,8 @@ import orjson
 import redis.asyncio as aioredis
 
 from clv_stream.domain.model import ScoringModel
-from clv_stream.exceptions import ModelError
+from clv_stream.domain.tenant import TenantSettings
+from clv_stream.exceptions import ConfigError, ModelError
 from clv_stream.store import replies
 from clv_stream.store.errors import translated
 from clv_stream.store.scripts import script_source
@@ -286,3 +290,29 @@ class RedisStore:
                 if make_current:
                     pipe.set(self.key("model", "current"), model.version)
                 await pipe.execute()
+
+    async def tenants(self) -> dict[str, TenantSettings]:
+        with translated():
+            stored = await self._r.hgetall(self.key("tenants"))
+        found: dict[str, TenantSettings] = {}
+        for tenant, raw in stored.items():
+            try:
+                found[str(tenant)] = TenantSettings.from_json(raw)
+            except ValueError as exc:  # written by hand, or by a newer version
+                raise ConfigError(f"settings of tenant {tenant!r} cannot be read: "
+                                  f"{type(exc).__name__}") from exc
+        return found
+
+    async def set_tenant(self, tenant: str, settings: TenantSettings) -> None:
+        with translated():
+            await self._r.hset(self.key("tenants"), tenant, settings.to_json())
+            await self._r.incr(self.key("tenants", "rev"))  # after the write: readers see it
+
+    async def tenants_revision(self) -> int:
+        with translated():
+            return int(await self._r.get(self.key("tenants", "rev")) or 0)
+
+    async def tenant_customers(self) -> dict[str, int]:
+        with translated():
+            counts = await self._r.hgetall(self.key("{0}", "tenants"))
+        return {str(t): int(n) for t, n in counts.items()}

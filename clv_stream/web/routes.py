@@ -100,9 +100,9 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
                     del caches[idle]
 
             async def compute() -> dict[str, Any]:
-                model = views.model  # the current one, hot reloads included
+                model, tenants = views.model, views.tenants  # current ones, hot reloads included
                 return await asyncio.get_running_loop().run_in_executor(
-                    reporter, compute_report, settings, model, skipped, tenant)
+                    reporter, compute_report, settings, model, skipped, tenant, tenants)
 
             found = caches[tenant] = ReportCache(compute, settings.report_interval)
         return found
@@ -169,6 +169,23 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
     class TenantReport(View):
         async def get(self, request: Request, tenant: str) -> Response:
             return await report_of(self, tenant, segments_only=False)
+
+    @app.page("/tenants")
+    class Tenants(View):
+        async def get(self, request: Request) -> Response:
+            try:
+                counts = await store.tenant_customers()
+            except StoreError as exc:
+                logger.warning("tenants: store unavailable (%s)", type(exc).__name__)
+                return self.json({"error": "store unavailable"}, status=503)
+            own = views.tenants
+            return self.json({"tenants": [
+                {"tenant_id": t, "customers": counts.get(t, 0),
+                 "currency": views.scoring(t).currency,
+                 "model_version": views.scoring(t).model.version,
+                 "settings": own[t].model_dump(mode="json", exclude_none=True)
+                 if t in own else {}}
+                for t in sorted({*counts, *own})]})
 
     @app.page("/healthz")
     class Healthz(View):

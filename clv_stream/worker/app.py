@@ -16,7 +16,7 @@ import faust
 import mode
 
 from clv_stream.domain.model import ScoringModel
-from clv_stream.exceptions import ClvStreamError, ModelError, StoreError
+from clv_stream.exceptions import ClvStreamError, ConfigError, ModelError, StoreError
 from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import BatchOutcome, CustomerViews, Pipeline
 from clv_stream.settings import Settings
@@ -48,6 +48,7 @@ class OrdersService(mode.Service):
         self.sink = KafkaSink(settings)
         self.loop_ = BatchLoop(settings, self.pipeline.process, self.sink, self._confirm,
                                self.store, self.health, on_event=self.metrics.reliability_event)
+        self._tenants_revision = -1
         self.refit = RefitPass(self.store, self.pipeline, self.sink, self.loop_,
                                settings.refit_rate, owner=f"{socket.gethostname()}:{os.getpid()}",
                                on_progress=self.metrics.refit_done.set)
@@ -68,6 +69,9 @@ class OrdersService(mode.Service):
             self.pipeline.model = model
         logger.info("scoring with model %s", self.pipeline.model.version)
         self.metrics.model(self.pipeline.model.version)
+        # before the first batch: a tenant's amounts are converted into its own currency
+        self._tenants_revision = await self.store.tenants_revision()
+        await self.pipeline.set_tenants(await self.store.tenants())
         await self.sink.start()
         await self.loop_.start()
 
@@ -121,9 +125,34 @@ class OrdersService(mode.Service):
         """Hot reload: poll for the current model; its refit pass runs in the background."""
         while not self.should_stop:
             model = await self._current_model()
+            await self._tenants()
             if model is not None and self.refit.running is None:
-                self.add_future(self.refit.maybe_run(model.version))
+                self.add_future(self._refits(model.version))
             await self.sleep(self.settings.model_poll_interval)
+
+    async def _refits(self, version: str) -> None:
+        """The platform model's refit pass, then those of tenants' own models."""
+        await self.refit.maybe_run(version)
+        for tenant, own in list(self.pipeline.tenants.items()):
+            if own.model_version and not self.should_stop:
+                await self.refit.maybe_run(own.model_version, tenant)
+
+    async def _tenants(self) -> None:
+        """Hot reload of the tenants' settings, when their revision moved (the settings in
+        use are kept when they cannot be read)."""
+        try:
+            revision = await self.store.tenants_revision()
+            if revision == self._tenants_revision:
+                return
+            tenants = await self.store.tenants()
+            await self.pipeline.set_tenants(tenants)
+            self._tenants_revision = revision
+            logger.info("tenants' settings: revision %s, %s tenants", revision, len(tenants))
+        except StoreError as exc:
+            logger.warning("cannot check the tenants' settings (%s)", type(exc).__name__)
+        except ConfigError as exc:
+            logger.error("the tenants' settings cannot be used (%s); the ones in use are kept",
+                         exc)
 
     async def _current_model(self) -> ScoringModel | None:
         """The store's current model, now scoring; None (and the model in use kept) when it

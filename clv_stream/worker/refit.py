@@ -1,7 +1,8 @@
 """Background re-scoring after a new model version: ``cause: model_refit`` updates.
 
 One worker at a time does the pass for a version: it holds a short lease in the store
-(``refit:{version}``, renewed every page; a pass whose lease another worker took stops), and
+(``refit:{version}``, or ``refit:{tenant}:{version}`` for a tenant's own model, whose pass
+re-scores that tenant's customers only; renewed every page; a pass whose lease another worker took stops), and
 marks the version done at the end (a flag ``refit:{version}:done``). Lease and flag go
 through the store port, so a store failure is a ``StoreError`` like any other. Every worker
 checks the current version's pass each model poll and takes it over when it is neither done
@@ -42,43 +43,54 @@ class RefitPass:
         self._owner = owner
         self._on_progress = on_progress
         self.running: str | None = None
+        self._done: set[tuple[str | None, str]] = set()  # passes known done: not asked again
 
-    async def maybe_run(self, version: str) -> None:
-        """Run the pass for ``version`` unless it is done, running here, or leased elsewhere."""
-        if self.running == version:
+    async def maybe_run(self, version: str, tenant: str | None = None) -> None:
+        """Run the pass for ``version`` (over ``tenant``'s customers only, for a model of a
+        tenant's own) unless it is done, running here, or leased elsewhere."""
+        if self.running is not None or (tenant, version) in self._done:
             return
+        key = self._key(version, tenant)
         try:
-            if await self._store.flag(self._key(version, "done")):
+            if await self._store.flag(f"{key}:done"):
+                self._done.add((tenant, version))
                 return
-            if not await self._store.take_lease(self._key(version), self._owner, LEASE_S):
+            if not await self._store.take_lease(key, self._owner, LEASE_S):
                 return
         except StoreError as exc:  # a Redis hiccup: the next poll tries again
             logger.warning("refit pass for %s not started (%s)", version, type(exc).__name__)
             return
         self.running = version
         try:
-            await self._run(version)
+            await self._run(version, tenant, key)
             # done or superseded: let go now (an interrupted pass's lease lapses by itself)
             with contextlib.suppress(StoreError):
-                await self._store.release_lease(self._key(version), self._owner)
+                await self._store.release_lease(key, self._owner)
         except ClvStreamError as exc:  # Redis or the broker failed: the next poll resumes it
             logger.warning("refit pass for %s interrupted (%s); it will be resumed", version,
                            type(exc).__name__)
         finally:
             self.running = None
 
-    def _key(self, version: str, *suffix: str) -> str:
-        return ":".join(("refit", version, *suffix))
+    def _key(self, version: str, tenant: str | None) -> str:
+        return f"refit:{version}" if tenant is None else f"refit:{tenant}:{version}"
 
-    async def _run(self, version: str) -> None:
+    def _version(self, tenant: str | None) -> str | None:
+        """The version now scoring ``tenant`` with a model of its own (None: the platform's)."""
+        if tenant is None:
+            return self._pipeline.model.version
+        own = self._pipeline.tenants.get(tenant)
+        return own.model_version if own else None
+
+    async def _run(self, version: str, tenant: str | None, key: str) -> None:
         started, done, updates = time.monotonic(), 0, 0
-        async for ids in self._store.scan_customer_ids(count=PAGE):
-            if self._pipeline.model.version != version:
+        async for ids in self._store.scan_customer_ids(count=PAGE, tenant=tenant):
+            if self._version(tenant) != version:
                 logger.info("model %s superseded; its refit pass stops", version)
                 return
             updates += await self._loop.exclusive(self._page(ids, version))
             done += len(ids)
-            if not await self._store.renew_lease(self._key(version), self._owner, LEASE_S):
+            if not await self._store.renew_lease(key, self._owner, LEASE_S):
                 logger.warning("model %s refit pass: lease taken by another worker; it stops",
                                version)
                 return
@@ -87,7 +99,8 @@ class RefitPass:
             logger.info("model %s refit pass: %s customers re-scored, %s updates",
                         version, done, updates)
             await self._pace(started, done)
-        await self._store.set_flag(self._key(version, "done"), DONE_TTL_S)
+        await self._store.set_flag(f"{key}:done", DONE_TTL_S)
+        self._done.add((tenant, version))
         logger.info("model %s refit pass done: %s customers, %s updates in %.1fs",
                     version, done, updates, time.monotonic() - started)
 
