@@ -24,9 +24,11 @@ from pydantic import SecretStr
 
 from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis
 from clv_stream.devinfra.stack import EMBEDDED_BROKER_ENV, WorkerProcess
+from clv_stream.domain.tenant import TenantSettings
 from clv_stream.events.models import CustomerValue
 from clv_stream.report import ReportCache, ReportUnavailable, Skipped
 from clv_stream.sources import synthetic_orders
+from tests.corpus import order
 from tests.integration.harness import Harness
 
 #: Before 0001-01-01 in epoch seconds: a first order no calendar can date (scoring raises).
@@ -84,6 +86,34 @@ def test_the_v1_paths_are_the_default_tenant_s(served: Harness) -> None:
     status, report = _json(served, "/tenants/shop-2/report")
     assert (status, report["tenant_id"], report["overall"]["customers"]) == (200, "shop-2", 0)
     assert _json(served, "/tenants/sh*p/report")[0] == 400  # not a tenant id (nor a glob)
+
+
+async def test_a_tenant_s_settings_reach_the_running_worker_and_tenants_are_listed(
+        served: Harness) -> None:
+    store = served.store()
+    try:
+        await store.set_tenant("shop-eu", TenantSettings(currency="EUR"))
+        known = len([k async for page in store.scan_customer_ids(tenant="default")
+                     for k in page])
+    finally:
+        await store.close()
+
+    def listed() -> Any:
+        rows = {t["tenant_id"]: t for t in _json(served, "/tenants")[1]["tenants"]}
+        return rows if rows.get("shop-eu", {}).get("currency") == "EUR" else None
+
+    rows = _until(listed, what="the worker reading the tenant's settings")  # no restart
+    assert rows["default"]["customers"] == known
+    assert rows["shop-eu"]["settings"] == {"currency": "EUR"}
+    high = await served.produce_events([order(order_id="eu-1", customer_id="eu-buyer",
+                                              tenant_id="shop-eu", amount="11.00",
+                                              currency="USD")])
+    await served.wait_confirmed(high)
+    status, body = _json(served, "/tenants/shop-eu/customers/eu-buyer")
+    # 11 USD at the platform's rates crossed into EUR (1 / 1.10)
+    assert (status, body["currency"], body["value"]["net_revenue"]) == (200, "EUR", "10.00")
+    rows = {t["tenant_id"]: t for t in _json(served, "/tenants")[1]["tenants"]}
+    assert rows["shop-eu"]["customers"] == 1
 
 
 def test_health_metrics_and_dashboard(served: Harness) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.tenant import TenantSettings
 from clv_stream.events.validation import Order
 from clv_stream.exceptions import Fenced, StateRolledBack
 from clv_stream.settings import Settings
@@ -195,3 +196,20 @@ async def test_a_writer_that_saw_more_applied_than_the_store_holds_is_refused(
 
 async def test_a_store_answers_ping(store: StateStore) -> None:
     assert await store.ping()
+
+
+async def test_tenants_settings_round_trip_and_customers_are_counted_per_tenant(
+        store: StateStore) -> None:
+    assert (await store.tenants(), await store.tenants_revision()) == ({}, 0)
+    await store.set_tenant("eu", TenantSettings(currency="EUR"))
+    await store.set_tenant("eu", TenantSettings(currency="EUR", model_version="v1@eu"))
+    assert await store.tenants() == {"eu": TenantSettings(currency="EUR", model_version="v1@eu")}
+    assert await store.tenants_revision() == 2
+
+    def placed(i: int, customer: str, tenant: str) -> Positioned:
+        return Positioned(0, i, _placed(i, customer)._replace(tenant=tenant))
+
+    await store.apply(TOPIC, [placed(0, "ann", "eu"), placed(1, "bob", "eu"),
+                              placed(2, "ann", "default"), placed(3, "ann", "eu")])
+    await store.apply(TOPIC, [placed(3, "ann", "eu"), placed(4, "cy", "eu")])  # redelivered
+    assert await store.tenant_customers() == {"eu": 3, "default": 1}

@@ -115,7 +115,8 @@ async def test_the_same_customer_id_under_two_tenants_is_two_customers_and_fits_
         assert overall["revenue"] == f"{revenue:.2f}"
 
     # the fit of one tenant: a model of its own, scoring its customers and no one else's
-    assert list(fitted["tenants"]) == [FIT_TENANT] and fitted["platform"] is None
+    assert list(fitted["tenants"]) == [FIT_TENANT]
+    assert fitted["platform"] is None
     own = fitted["tenants"][FIT_TENANT]["model"]["version"]
     assert own == f"v-test@{FIT_TENANT}"
     assert len(before) == len(after) == 5 * CUSTOMERS
@@ -166,7 +167,8 @@ async def test_a_tenant_s_currency_margin_and_cut_points_are_its_own(
     assert (eu["currency"], eu["current"]["net_revenue"], eu["current"]["historic_clv"]) == (
         "EUR", "80.00", "16.00")
     assert (platform["currency"], platform["current"]["historic_clv"]) == ("USD", "50.00")
-    assert tiers["eu"] == "vip" and tiers["default"] != "vip"  # its own cut points
+    assert tiers["eu"] == "vip"
+    assert tiers["default"] != "vip"
     # a tenant's own rate wins; a currency it has no rate for is dead-lettered
     assert (gb["currency"], gb["current"]["net_revenue"]) == ("GBP", "75.00")
     assert [d["error"]["code"] for d in dead] == ["unknown_currency"]
