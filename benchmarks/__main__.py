@@ -9,7 +9,9 @@ and ``benchmarks/results/latest.md``. Sections (``--only``):
 * ``memory``: Redis bytes per customer (and per dedupe key) at 100k and 1M customers;
 * ``cpu``: worker CPU seconds per 1,000 orders at a steady offered load;
 * ``soak``: worker RSS over ``--soak-seconds`` at a steady offered load;
-* ``scaleout``: one vs two workers in one consumer group: throughput and correctness.
+* ``scaleout``: one vs two workers in one consumer group: throughput and correctness;
+* ``platforms``: standalone Redis vs a 3-primary Redis Cluster with 1 and 2 workers (CPU per
+  order of every process), 10 vs 1,000 tenants, Redis bytes per customer with tenants.
 
 Quick look: ``python -m benchmarks --orders 50000 --soak-seconds 60 --memory-customers 20000``.
 """
@@ -33,7 +35,8 @@ logger = logging.getLogger(__name__)
 #: section -> (module in benchmarks.sections, coroutine function)
 RUNNERS = {"throughput": ("throughput", "run"), "latency": ("latency", "run"),
            "memory": ("memory", "run"), "cpu": ("cpu_soak", "run_cpu"),
-           "soak": ("cpu_soak", "run_soak"), "scaleout": ("scaleout", "run")}
+           "soak": ("cpu_soak", "run_soak"), "scaleout": ("scaleout", "run"),
+           "platforms": ("platforms", "run")}
 #: ``redis_costs`` and ``sink_costs`` are modules of their own (``python -m benchmarks.<name>``)
 SECTIONS = tuple(RUNNERS)
 
@@ -67,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
                         "quirk 9")
     p.add_argument("--memory-customers", default="100000,1000000",
                    help="memory: customer counts to measure at")
+    p.add_argument("--platform-tenants", type=int, default=10,
+                   help="platforms: shops of the synthetic platform the stores are compared on")
+    p.add_argument("--platform-customers", type=int, default=100_000,
+                   help="platforms: customers of the bytes-per-customer measurement")
     p.add_argument("--steady-rate", type=float, default=5000.0,
                    help="cpu and soak: offered load, orders/s")
     p.add_argument("--cpu-seconds", type=float, default=30.0, help="cpu: seconds measured")

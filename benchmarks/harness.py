@@ -23,10 +23,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
 from benchmarks.workload import Message
-from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis, free_port
+from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis, EmbeddedRedisCluster, free_port
 from clv_stream.devinfra.stack import EMBEDDED_BROKER_ENV, WorkerProcess
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.factory import open_store
+from clv_stream.store.port import StateStore
 from clv_stream.worker.partitioner import partitions_for
 
 __all__ = ["Bench", "CpuTrace", "Lane", "OutRecord", "ProcessMeter", "paced", "produce", "read_all",
@@ -66,6 +67,7 @@ class Bench:
     def __init__(self, worker_src: str | None = None, **worker_settings: Any) -> None:
         self.broker = EmbeddedBroker(ready_timeout_s=30.0)
         self.redis = EmbeddedRedis(ready_timeout_s=30.0)
+        self.cluster: EmbeddedRedisCluster | None = None  # started by the first cluster lane
         self.worker_src = worker_src
         self.worker_settings = worker_settings
 
@@ -75,14 +77,35 @@ class Bench:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.cluster is not None:
+            self.cluster.close()
         self.redis.close()
         self.broker.close()
 
-    def lane(self, name: str, orders_topic: str | None = None, **overrides: Any) -> Lane:
-        """New topics (orders unless given, the three outputs), group and Redis prefix."""
+    def redis_cluster(self) -> EmbeddedRedisCluster:
+        """A local Redis Cluster of 3 primaries and 3 replicas, for the whole run."""
+        if self.cluster is None:
+            self.cluster = EmbeddedRedisCluster(primaries=3, replicas=1, ready_timeout_s=60.0)
+            self.cluster.start()
+        return self.cluster
+
+    def redis_pids(self, lane: Lane) -> dict[str, int | None]:
+        """The redis-server processes ``lane``'s state lives on (each cluster node's)."""
+        if not lane.settings.redis_cluster:
+            return {"redis": self.redis.pid}
+        nodes = self.redis_cluster().nodes
+        return {f"redis{i}": node.pid for i, node in enumerate(nodes)}
+
+    def lane(self, name: str, orders_topic: str | None = None, cluster: bool = False,
+             **overrides: Any) -> Lane:
+        """New topics (orders unless given, the three outputs), group and Redis prefix;
+        ``cluster``: state on :meth:`redis_cluster` (``CLV_REDIS_CLUSTER``)."""
         tag = f"{name}-{uuid.uuid4().hex[:6]}"
+        if cluster:
+            overrides = {"redis_cluster": True, **overrides}
+        url = self.redis_cluster().url if cluster else self.redis.url
         settings = Settings(
-            kafka_bootstrap=self.broker.bootstrap, redis_url=SecretStr(self.redis.url),
+            kafka_bootstrap=self.broker.bootstrap, redis_url=SecretStr(url),
             redis_key_prefix=tag, topic_orders=orders_topic or f"{tag}.orders",
             topic_updates=f"{tag}.clv.updates", topic_segments=f"{tag}.clv.segments",
             topic_deadletter=f"{tag}.clv.deadletter", consumer_group=f"{tag}-g",
@@ -142,9 +165,9 @@ class Bench:
         finally:
             await store.close()
 
-    def store(self, lane: Lane) -> RedisStore:
-        """The lane's Redis store, as its worker sees it (close it when done)."""
-        return RedisStore.from_url(self.redis.url, lane.settings.redis_key_prefix)
+    def store(self, lane: Lane) -> StateStore:
+        """The lane's store, as its worker opens it (close it when done)."""
+        return open_store(lane.settings)
 
 
 def applied_orders(applied: Mapping[int, int]) -> int:

@@ -46,32 +46,42 @@ def _iso(ts: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-def _event(kind: str, oid: str, cid: str, amount: str, ts: int) -> Message:
-    value = (f'{{"schema_version":1,"event_type":"{kind}","order_id":"{oid}",'
+def _event(kind: str, oid: str, cid: str, amount: str, ts: int, tenant: str = "") -> Message:
+    shop_of = f'"tenant_id":"{tenant}",' if tenant else ""
+    value = (f'{{"schema_version":1,"event_type":"{kind}",{shop_of}"order_id":"{oid}",'
              f'"customer_id":"{cid}","amount":"{amount}","currency":"USD",'
              f'"occurred_at":"{_iso(ts)}","channel":"web"}}')
     return cid.encode(), value.encode()
 
 
-def shop(customers: int, orders: int | None = None, seed: int = 7, tag: str = "s") -> list[Message]:
-    """A shop's orders in event-time order; ``orders`` caps (and then defines) the count."""
+def shop(customers: int, orders: int | None = None, seed: int = 7, tag: str = "s",
+         tenants: int = 0) -> list[Message]:
+    """A shop's orders in event-time order; ``orders`` caps (and then defines) the count.
+
+    ``tenants``: a platform of that many shops (customer ``c`` of shop ``shop-{c % tenants}``,
+    every shop with the same customer ids: ``tag`` + the customer's number in its shop);
+    0: one shop, no ``tenant_id``.
+    """
     rng = random.Random(seed)
     start = SHOP_END - 540 * DAY
     timed: list[tuple[int, Message]] = []
     for c in range(customers):
-        cid = f"{tag}{c:07d}"
+        cid = f"{tag}{c // tenants if tenants else c:07d}"
+        tenant = f"shop-{c % tenants}" if tenants else ""
         t = start + int(rng.random() * 0.8 * 540 * DAY)
         n = 0
         while t < SHOP_END:
             n += 1
             oid, amount = f"{cid}-{n}", f"{rng.uniform(5, 150):.2f}"
-            timed.append((t, _event("order_placed", oid, cid, amount, t)))
+            timed.append((t, _event("order_placed", oid, cid, amount, t, tenant)))
             roll = rng.random()
             if roll < 0.05:
-                timed.append((t + 7200, _event("order_cancelled", oid, cid, amount, t + 7200)))
+                timed.append((t + 7200, _event("order_cancelled", oid, cid, amount, t + 7200,
+                                               tenant)))
             elif roll < 0.12:
                 refund = f"{float(amount) * 0.3:.2f}"
-                timed.append((t + 3 * DAY, _event("order_refunded", oid, cid, refund, t + 3 * DAY)))
+                timed.append((t + 3 * DAY, _event("order_refunded", oid, cid, refund,
+                                                  t + 3 * DAY, tenant)))
             if rng.random() < 0.4:  # drops out after this order: ~2.5 orders a customer
                 break
             t += int(rng.expovariate(1 / 45) * DAY) + 1

@@ -32,6 +32,8 @@ __all__ = ["run"]
 
 logger = logging.getLogger(__name__)
 CHUNK_CUSTOMERS = 100_000
+#: The event_id dedupe keys (in slot group 0 on a standalone Redis: redis_store.py).
+DEDUPE_KEYS = "clv:{0}:e:*"
 BATCH = 2000
 
 
@@ -39,12 +41,13 @@ async def _used(client: aioredis.Redis) -> int:
     return int((await client.info("memory"))["used_memory"])
 
 
-async def _feed(pipeline: Pipeline, customers: int) -> int:
+async def _feed(pipeline: Pipeline, customers: int, tenants: int = 0) -> int:
     """The shop's orders through the pipeline, in blocks of customers; return the orders."""
     orders = 0
     for block in range(0, customers, CHUNK_CUSTOMERS):
         n = min(CHUNK_CUSTOMERS, customers - block)
-        messages = workload.shop(n, seed=block, tag=f"m{block // CHUNK_CUSTOMERS}-")
+        messages = workload.shop(n, seed=block, tag=f"m{block // CHUNK_CUSTOMERS}-",
+                                 tenants=tenants)
         for lo in range(0, len(messages), BATCH):
             batch = [RawRecord("orders", 0, orders + i, k, v)
                      for i, (k, v) in enumerate(messages[lo:lo + BATCH])]
@@ -77,7 +80,8 @@ async def _unlink(client: aioredis.Redis, pattern: str) -> None:
         await client.unlink(*batch)
 
 
-async def measure(customers: int) -> dict[str, Any]:
+async def measure(customers: int, tenants: int = 0) -> dict[str, Any]:
+    """``tenants``: customers spread over that many tenants (0: the default tenant's)."""
     server = EmbeddedRedis(ready_timeout_s=30.0)
     server.start()
     try:
@@ -86,15 +90,15 @@ async def measure(customers: int) -> dict[str, Any]:
         client = aioredis.Redis.from_url(server.url, decode_responses=True)
         base = await _used(client)
         started = time.perf_counter()
-        orders = await _feed(Pipeline(settings, store), customers)
+        orders = await _feed(Pipeline(settings, store), customers, tenants)
         fed_s = time.perf_counter() - started
         full = await _used(client)
-        hashes, hash_avg = await _sample(client, "clv:c:*", 2000)
-        dedupe, dedupe_avg = await _sample(client, "clv:e:*", 2000)
+        hashes, hash_avg = await _sample(client, "clv:t:*" if tenants else "clv:c:*", 2000)
+        dedupe, dedupe_avg = await _sample(client, DEDUPE_KEYS, 2000)
         due = sum([int(await client.memory_usage(k, samples=0) or 0)
                    for k in ("clv:due", "clv:due:0")])
         keys = int(await client.dbsize())
-        await _unlink(client, "clv:e:*")
+        await _unlink(client, DEDUPE_KEYS)
         without = await _used(client)
         await store.close()
         await client.aclose()
@@ -103,7 +107,8 @@ async def measure(customers: int) -> dict[str, Any]:
     # the keyspace table (8 bytes a bucket, a power of two >= keys) does not shrink when the
     # dedupe keys go: move their share of it from the customers' column to theirs
     table_share = 8 * (1 << max(keys, 1).bit_length()) * dedupe / max(keys, 1)
-    return {"customers": hashes, "orders": orders, "used_memory_mb": (full - base) / 2**20,
+    return {"customers": hashes, "tenants": tenants or 1, "orders": orders,
+            "used_memory_mb": (full - base) / 2**20,
             "bytes_per_customer": (without - base - table_share) / hashes,
             "customer_hash_avg": hash_avg, "due_index_per_customer": due / hashes,
             "dedupe_keys": dedupe,
@@ -113,7 +118,7 @@ async def measure(customers: int) -> dict[str, Any]:
 
 async def run(bench: Bench, args: argparse.Namespace) -> list[Table]:
     table = Table("Redis memory (bytes), worker's key layout, after a synthetic shop",
-                  ["customers", "orders", "used_memory_mb", "bytes_per_customer",
+                  ["customers", "tenants", "orders", "used_memory_mb", "bytes_per_customer",
                    "customer_hash_avg", "due_index_per_customer", "dedupe_keys",
                    "bytes_per_dedupe_key", "dedupe_key_usage_avg", "pipeline_orders_per_s"])
     for count in (int(c) for c in args.memory_customers.split(",")):

@@ -52,8 +52,8 @@ async def measure_worker(bench: Bench, lane: Lane, orders: int, workers: int = 1
     profiled: dict[str, float] = {}
     s = lane.settings
     try:
-        async with CpuTrace({**pids, "redis": bench.redis.pid,
-                             "broker": bench.broker.pid}) as trace:
+        redis = bench.redis_pids(lane)
+        async with CpuTrace({**pids, **redis, "broker": bench.broker.pid}) as trace:
             progress = await bench.wait_applied(lane)
             await asyncio.sleep(1.0)  # the last batch's produce and confirm
             if spy is not None:
@@ -78,7 +78,8 @@ async def measure_worker(bench: Bench, lane: Lane, orders: int, workers: int = 1
             "updates": len(updates), "segments": len(others), "seconds": last - first,
             "out_bytes": sum(len(r.value) for r in (*updates, *others)),
             "cpu_worker_per_1k": worker_cpu / orders * 1000,
-            "cpu_redis_per_1k": cpu["redis"] / orders * 1000,
+            "cpu_redis_per_1k": sum(cpu[k] for k in redis) / orders * 1000,
+            "cpu_redis_each_per_1k": {k: cpu[k] / orders * 1000 for k in redis},
             "cpu_broker_per_1k": cpu["broker"] / orders * 1000, "profile": profiled}
 
 
