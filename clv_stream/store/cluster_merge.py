@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 
 from clv_stream.exceptions import Fenced, StateRolledBack, StoreUnavailable
 from clv_stream.store.types import ApplyResult, Claim, CustomerState
@@ -36,7 +36,8 @@ def _ref(state: CustomerState, default_tenant: str) -> str:
         f"{state.tenant}\0{state.customer_id}"
 
 
-def merge_claims(per_group: Sequence[list[Claim]], generations: Mapping[int, int]) -> list[Claim]:
+def merge_claims(per_group: Sequence[list[Claim]], generations: Mapping[int, int],
+                 lost: Set[tuple[int, int]] = frozenset()) -> list[Claim]:
     """One claim per partition from every group's (all groups were claimed).
 
     generation: -1 when any group refused (a newer owner holds it there), else the one
@@ -44,21 +45,22 @@ def merge_claims(per_group: Sequence[list[Claim]], generations: Mapping[int, int
     (a group that lost writes makes the worker re-read from there; groups that applied
     more skip what is redelivered); confirmed -1 when one of them has none. as_of and
     model version: those of the group that applied the most (the last batch); look: the
-    latest pending look of any group.
+    latest pending look of any group. ``lost``: (group index, partition) of groups known
+    to have lost all they held of it: they count as holding nothing applied (-1).
     """
     out = []
     for p in sorted(generations):
-        rows = [c for claims in per_group for c in claims if c.partition == p]
-        gen = -1 if any(c.generation < 0 for c in rows) else generations[p]
-        holding = [c for c in rows if c.applied >= 0]
+        rows = [(g, c) for g, claims in enumerate(per_group) for c in claims if c.partition == p]
+        gen = -1 if any(c.generation < 0 for _, c in rows) else generations[p]
+        holding = [c for g, c in rows if c.applied >= 0 or (g, p) in lost]
         if not holding:
-            out.append(Claim(p, gen, -1, -1, 0, "", max((c.look for c in rows), default=0)))
+            out.append(Claim(p, gen, -1, -1, 0, "", max((c.look for _, c in rows), default=0)))
             continue
         last = max(holding, key=lambda c: c.applied)
         confirmed = (-1 if any(c.confirmed < 0 for c in holding)
                      else min(c.confirmed for c in holding))
         out.append(Claim(p, gen, min(c.applied for c in holding), confirmed, last.as_of,
-                         last.model_version, max(c.look for c in rows)))
+                         last.model_version, max(c.look for _, c in rows)))
     return out
 
 

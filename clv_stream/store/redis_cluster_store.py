@@ -39,7 +39,11 @@ batch's positions). So every guarantee holds per group:
   last wrote or read there, and fences each call with that; a group holding less raises
   ``StateRolledBack`` and the worker claims again. A claim merges the groups' offsets as
   the lowest (the worker re-reads from the group that lost the most; the others skip the
-  redelivered records). A group's loss is noticed by the next call to it: every batch
+  redelivered records); a group that holds nothing of a partition any more (its
+  ``created`` marker gone while others have theirs, or this store saw it hold an offset)
+  counts as holding nothing applied, so the partition is re-read from the start. (A
+  worker restarted after such a loss has no memory of the offsets: it only knows by the
+  ``created`` marker.) A group's loss is noticed by the next call to it: every batch
   calls the groups of its records and of its partitions, an idle lane's look calls all.
 * the clock: each group keeps the latest event time it applied; ``clock()`` is the
   latest of all (as one Redis's). A batch is scored at one event time in all its groups:
@@ -291,6 +295,13 @@ class RedisClusterStore(RedisStore):
         claims = [[p, gen] for p, gen in sorted(generations.items())]
         per_group = await self._each([self._claim_group(topic, g, n, claims, wall)
                                       for g in range(n)])
+        lost = {(g, c.partition) for g, (_, rows) in enumerate(per_group) for c in rows
+                if c.applied < 0 and ((had_state and not held[g][0])
+                                      or self._seen.get((topic, g, c.partition), -1) >= 0)}
+        if lost:
+            logger.error("slot groups lost all their state of partitions %s (a failover to an "
+                         "empty replica?): the worker re-reads them from the start",
+                         sorted({p for _, p in lost}))
         for p in partitions:
             self._known[(topic, p)] = -1
         for g, (_, rows) in enumerate(per_group):
@@ -298,7 +309,7 @@ class RedisClusterStore(RedisStore):
                 self._seen[(topic, g, c.partition)] = c.applied
                 self._known[(topic, c.partition)] = max(self._known[(topic, c.partition)],
                                                         c.applied)
-        return had_state, merge_claims([rows for _, rows in per_group], generations)
+        return had_state, merge_claims([rows for _, rows in per_group], generations, lost)
 
     async def _held(self, topic: str, g: int, n: int,
                     partitions: list[int]) -> tuple[bool, dict[int, int]]:
