@@ -66,21 +66,16 @@ def merge_claims(per_group: Sequence[list[Claim]], generations: Mapping[int, int
 
 def merge_offsets(per_group: Iterable[Mapping[str, str]], kind: str) -> dict[int, int]:
     """applied (``kind`` "a") or confirmed ("c") offsets per partition from each group's
-    partition hash: the lowest over the groups holding an applied offset for the
-    partition; a partition one of them has not confirmed is left out of the confirmed."""
-    lowest: dict[int, int] = {}
-    missing: set[int] = set()
+    partition hash: the highest any group holds, how far the partition's batches got (a
+    group a batch did not call had no records in it). Progress, for reports and waits:
+    where a worker resumes is the claim's business (:func:`merge_claims`: the lowest)."""
+    highest: dict[int, int] = {}
     for fields in per_group:
-        for name in fields:
-            if not name.startswith("a:"):
-                continue
-            p = int(name[2:])
-            value = fields.get(f"{kind}:{p}")
-            if value is None:
-                missing.add(p)
-            else:
-                lowest[p] = min(int(value), lowest.get(p, int(value)))
-    return {p: o for p, o in sorted(lowest.items()) if p not in missing}
+        for name, value in fields.items():
+            if name.startswith(kind + ":"):
+                p = int(name[2:])
+                highest[p] = max(int(value), highest.get(p, -1))
+    return dict(sorted(highest.items()))
 
 
 def first_error(errors: Iterable[BaseException]) -> BaseException | None:

@@ -50,6 +50,7 @@ batch's positions). So every guarantee holds per group:
   when the caller passes none, the latest clock this store has seen (read from the
   cluster at first use) or the batch's latest event time, whichever is later (an
   event_id duplicate can move it on, unlike one Redis's clock).
+* ``applied_offsets`` / ``confirmed_offsets`` report progress: the highest any group holds.
 * publish: entries go to their customers' groups; the fence and the confirmed offsets to
   those and to the groups the partition's last batch called (a confirmed offset is where
   a claim resumes; those groups hold the batch's applied offset).
