@@ -20,7 +20,7 @@ from benchmarks.report import Table
 from clv_stream.domain.aggregate import Summary, aggregate_of
 from clv_stream.events.validation import OrderValidator
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.factory import open_store
 
 __all__ = ["run"]
 
@@ -31,7 +31,7 @@ async def _mismatches(settings: Settings, messages: list[workload.Message]) -> t
     """(customers whose Redis aggregate differs from the batch aggregate, customers)."""
     validator = OrderValidator(settings)
     expected = aggregate_of(validator.validate(v, time.time()) for _, v in messages)
-    store = RedisStore.from_url(settings.redis_dsn, settings.redis_key_prefix)
+    store = open_store(settings)
     try:
         ids = sorted(expected)
         actual: dict[str, Summary] = {}

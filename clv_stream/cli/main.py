@@ -66,15 +66,20 @@ def _uvloop() -> asyncio.AbstractEventLoop | None:
 def dev(
     broker_port: Annotated[int, typer.Option(help="Port of the embedded broker")] = 9092,
     redis_port: Annotated[int, typer.Option(help="Port of the embedded redis-server")] = 6379,
+    redis_cluster: Annotated[bool, typer.Option(
+        help="An embedded Redis Cluster (3 primaries x 1 replica, free ports) instead of one "
+             "redis-server; the worker runs with CLV_REDIS_CLUSTER=true")] = False,
 ) -> None:
     """Embedded stack: a local broker, redis-server, the worker and its HTTP API. Ctrl-C stops all."""
     from clv_stream.devinfra.stack import DevStack
 
     settings = _settings()
     _exit_on_sigterm()  # before anything starts: a SIGTERM during start-up also cleans up
-    with DevStack(settings, broker_port=broker_port, redis_port=redis_port) as stack:
+    with DevStack(settings, broker_port=broker_port, redis_port=redis_port,
+                  redis_cluster=redis_cluster) as stack:
         s = stack.settings
-        console.print(f"[bold green]clv-stream dev[/] broker {s.kafka_bootstrap} · redis "
+        redis = "redis cluster" if s.redis_cluster else "redis"
+        console.print(f"[bold green]clv-stream dev[/] broker {s.kafka_bootstrap} · {redis} "
                       f"{redacted(s.redis_dsn)} · http://{s.web_host}:{s.web_port}/  (Ctrl-C stops all)")
         _wait_for_signal()
 

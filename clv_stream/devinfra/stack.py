@@ -1,4 +1,5 @@
-"""The embedded stack behind ``clv-stream dev`` and ``demo``: broker, redis-server, worker.
+"""The embedded stack behind ``clv-stream dev`` and ``demo``: broker, redis-server (or a
+Redis Cluster of 3 x (1 + 1) nodes: ``dev --redis-cluster``), worker.
 
 Each part is a child process that stops with the stack (and dies with its parent on
 Linux), so Ctrl-C or SIGTERM leaves nothing behind.
@@ -20,6 +21,7 @@ from pydantic import SecretStr
 from clv_stream.devinfra._process import ManagedProcess, Started
 from clv_stream.devinfra.broker import EmbeddedBroker
 from clv_stream.devinfra.ports import free_port
+from clv_stream.devinfra.redis_cluster import EmbeddedRedisCluster
 from clv_stream.devinfra.redis_server import EmbeddedRedis
 from clv_stream.events.topics import topic_names
 from clv_stream.settings import Settings
@@ -79,13 +81,18 @@ class DevStack(Started):
     """Start a broker, a redis-server and a worker on local ports; stop all on exit.
 
     ``settings`` gives the topics and everything else; the connection settings of the
-    returned :attr:`settings` point at the embedded servers.
+    returned :attr:`settings` point at the embedded servers. ``redis_cluster``: an
+    embedded Redis Cluster (3 primaries, a replica each, on free ports) instead of one
+    redis-server, and the worker runs with ``CLV_REDIS_CLUSTER=true``.
     """
 
     def __init__(self, settings: Settings, *, broker_port: int | None = None,
-                 redis_port: int | None = None, worker: bool = True) -> None:
+                 redis_port: int | None = None, worker: bool = True,
+                 redis_cluster: bool = False) -> None:
         self.broker = EmbeddedBroker(port=broker_port)
-        self.redis = EmbeddedRedis(port=redis_port)
+        self.redis: EmbeddedRedis | EmbeddedRedisCluster = (
+            EmbeddedRedisCluster() if redis_cluster else EmbeddedRedis(port=redis_port))
+        self._cluster = redis_cluster
         self._base = settings
         self._with_worker = worker
         self.worker: WorkerProcess | None = None
@@ -98,6 +105,7 @@ class DevStack(Started):
             self.settings = self._base.model_copy(update={
                 "kafka_bootstrap": self.broker.bootstrap,
                 "redis_url": SecretStr(self.redis.url),
+                "redis_cluster": self._cluster or self._base.redis_cluster,
             })
             s = self.settings
             self.broker.create_topics(topic_names(s), partitions=s.topic_partitions)

@@ -4,7 +4,9 @@
 --       a new assignment; else the generation this worker held, taken back after Redis went
 --       back in time), now (epoch seconds, wall clock)
 -- Per partition, a new assignment gets the stored generation + 1, so the previous owner's
--- later writes are refused (check_fence). Taking back restores the caller's generation
+-- later writes are refused (check_fence); a claim may carry a third value, a floor (the
+-- cluster store: the highest generation any slot group holds), and then gets
+-- max(stored, floor) + 1. Taking back restores the caller's generation
 -- unless a newer owner has claimed the partition since (then -1: fenced).
 -- Returns: {marker (1: this Redis held clv-stream state before this call, 0: it did not),
 --           then per partition: partition, generation (-1: fenced), applied, confirmed
@@ -22,7 +24,7 @@ local legacy = prefix .. ':off:' .. topic
 local marker = redis.call('SET', prefix .. ':created', ARGV[4], 'NX') and 0 or 1
 local out = {marker}
 for _, claim in ipairs(claims) do
-  local p, mine = claim[1], claim[2]
+  local p, mine, floor = claim[1], claim[2], claim[3] or 0
   local v = redis.call('HMGET', key, 'g:' .. p, 'a:' .. p, 'c:' .. p, 'k:' .. p, 'v:' .. p, 'l:' .. p)
   local gen, applied, confirmed = tonumber(v[1]) or 0, v[2], v[3]
   if applied == false then
@@ -32,7 +34,7 @@ for _, claim in ipairs(claims) do
       redis.call('HSET', key, 'a:' .. p, old, 'c:' .. p, old)
     end
   end
-  local new = gen + 1
+  local new = math.max(gen, floor) + 1
   if mine > 0 then
     new = mine
     if gen > mine then new = -1 end

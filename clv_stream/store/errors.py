@@ -1,7 +1,9 @@
 """The one boundary where redis-py errors become :class:`~clv_stream.exceptions.StoreError`.
 
-Every call :class:`~clv_stream.store.redis_store.RedisStore` makes runs inside
-:func:`translated`, so nothing outside ``store/`` sees a redis-py exception.
+Every call :class:`~clv_stream.store.redis_store.RedisStore` (and the cluster store) makes
+runs inside :func:`translated`, so nothing outside ``store/`` sees a redis-py exception. A
+Redis Cluster's passing states (a slot moving or not served while a replica takes over, the
+client's retries used up on them) are outages too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ __all__ = ["translated"]
 #: dataset loaded): the worker waits for them as for a lost connection (authentication
 #: errors are connection errors in redis-py already).
 _TRANSIENT = frozenset({"OOM", "READONLY", "MISCONF", "LOADING", "BUSY", "MASTERDOWN",
-                        "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN"})
+                        "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN", "MOVED", "ASK"})
 
 #: The codes redis-py takes off the message of the refusals it has a class for.
 _CODE_OF = {rexc.OutOfMemoryError: "OOM", rexc.ReadOnlyError: "READONLY",
@@ -35,8 +37,14 @@ def translated() -> Iterator[None]:
         raise _because(StoreUnavailable(str(exc)), type(exc).__name__) from exc
     except rexc.ResponseError as exc:
         raise _because(_refusal(exc), refusal_code(exc)) from exc
+    except rexc.ClusterError as exc:  # e.g. "TTL exhausted": redirected until retries ran out
+        raise _because(StoreUnavailable(str(exc)), type(exc).__name__) from exc
     except rexc.RedisError as exc:
         raise _because(StoreError(str(exc)), type(exc).__name__) from exc
+    except rexc.CrossSlotTransactionError as exc:  # a bug, not an outage
+        raise _because(StoreError(str(exc)), type(exc).__name__) from exc
+    except rexc.RedisClusterException as exc:  # a slot not served, no node reachable
+        raise _because(StoreUnavailable(str(exc)), type(exc).__name__) from exc
 
 
 def _because(error: StoreError, reason: str) -> StoreError:

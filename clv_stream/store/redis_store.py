@@ -69,13 +69,16 @@ from clv_stream.store.types import (
     key_of,
 )
 
-__all__ = ["RedisStore"]
+__all__ = ["Client", "RedisStore"]
+
+#: A client of one Redis, or of a Redis Cluster (the cluster store's).
+Client = aioredis.Redis | aioredis.RedisCluster
 
 
 class RedisStore:
     """Async access to clv-stream's state in one Redis (standalone or primary/replica)."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str, dedupe_window_ms: int,
+    def __init__(self, client: Client, prefix: str, dedupe_window_ms: int,
                  default_tenant: str = "default") -> None:
         self._r = client
         self._p = prefix
@@ -95,11 +98,17 @@ class RedisStore:
         return cls(client, prefix, dedupe_window_ms, default_tenant)
 
     @property
-    def client(self) -> aioredis.Redis:
+    def client(self) -> Client:
         return self._r
 
     def key(self, *parts: str) -> str:
         return ":".join((self._p, *parts))
+
+    def meta_key(self, *parts: str) -> str:
+        """A key of the store's own data (models, leases, flags, settings), not of a
+        customer or a partition: ``P:{parts}`` here; a Redis Cluster keeps them in one slot
+        (:class:`~clv_stream.store.redis_cluster_store.RedisClusterStore`)."""
+        return self.key(*parts)
 
     async def close(self) -> None:
         await self._r.aclose()
@@ -246,36 +255,38 @@ class RedisStore:
     async def take_lease(self, name: str, owner: str, ttl_s: int) -> bool:
         """Hold ``P:lease:{name}`` for ``ttl_s`` seconds when it is free; False when held."""
         with translated():
-            return bool(await self._r.set(self.key("lease", name), owner, nx=True, ex=ttl_s))
+            return bool(await self._r.set(self.meta_key("lease", name), owner, nx=True, ex=ttl_s))
 
     async def renew_lease(self, name: str, owner: str, ttl_s: int) -> bool:
         """Hold ``owner``'s lease ``ttl_s`` seconds more (taken back if it lapsed); False
         when another owner holds it now (``lease.lua``)."""
         with translated():
-            return bool(await self._lease(args=[self.key("lease", name), owner, ttl_s]))
+            key = self.meta_key("lease", name)
+            return bool(await self._lease(keys=[key], args=[key, owner, ttl_s]))
 
     async def release_lease(self, name: str, owner: str) -> None:
         """Let go of ``owner``'s lease (another owner's is left be)."""
         with translated():
-            await self._lease(args=[self.key("lease", name), owner, 0])
+            key = self.meta_key("lease", name)
+            await self._lease(keys=[key], args=[key, owner, 0])
 
     async def flag(self, name: str) -> bool:
         """Whether ``P:flag:{name}`` is set (see :meth:`set_flag`)."""
         with translated():
-            return bool(await self._r.exists(self.key("flag", name)))
+            return bool(await self._r.exists(self.meta_key("flag", name)))
 
     async def set_flag(self, name: str, ttl_s: int) -> None:
         with translated():
-            await self._r.set(self.key("flag", name), "1", ex=ttl_s)
+            await self._r.set(self.meta_key("flag", name), "1", ex=ttl_s)
 
     async def current_model(self) -> ScoringModel | None:
         with translated():
-            version = await self._r.get(self.key("model", "current"))
+            version = await self._r.get(self.meta_key("model", "current"))
         return None if version is None else await self.model(str(version))
 
     async def model(self, version: str) -> ScoringModel | None:
         with translated():
-            raw = await self._r.hget(self.key("models"), version)
+            raw = await self._r.hget(self.meta_key("models"), version)
         if raw is None:
             return None
         try:
@@ -286,14 +297,14 @@ class RedisStore:
     async def save_model(self, model: ScoringModel, make_current: bool = True) -> None:
         with translated():
             async with self._r.pipeline(transaction=True) as pipe:
-                pipe.hset(self.key("models"), model.version, orjson.dumps(model.to_json_dict()))
+                pipe.hset(self.meta_key("models"), model.version, orjson.dumps(model.to_json_dict()))
                 if make_current:
-                    pipe.set(self.key("model", "current"), model.version)
+                    pipe.set(self.meta_key("model", "current"), model.version)
                 await pipe.execute()
 
     async def tenants(self) -> dict[str, TenantSettings]:
         with translated():
-            stored = await self._r.hgetall(self.key("tenants"))
+            stored = await self._r.hgetall(self.meta_key("tenants"))
         found: dict[str, TenantSettings] = {}
         for tenant, raw in stored.items():
             try:
@@ -305,12 +316,12 @@ class RedisStore:
 
     async def set_tenant(self, tenant: str, settings: TenantSettings) -> None:
         with translated():
-            await self._r.hset(self.key("tenants"), tenant, settings.to_json())
-            await self._r.incr(self.key("tenants", "rev"))  # after the write: readers see it
+            await self._r.hset(self.meta_key("tenants"), tenant, settings.to_json())
+            await self._r.incr(self.meta_key("tenants", "rev"))  # after the write: readers see it
 
     async def tenants_revision(self) -> int:
         with translated():
-            return int(await self._r.get(self.key("tenants", "rev")) or 0)
+            return int(await self._r.get(self.meta_key("tenants", "rev")) or 0)
 
     async def tenant_customers(self) -> dict[str, int]:
         with translated():

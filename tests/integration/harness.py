@@ -2,7 +2,8 @@
 
 ``Harness`` produces orders, waits until the worker has applied them (by the offsets the
 Lua script stores), reads the output topics and the store. Everything goes through the
-same public surfaces a user has: Kafka topics, Redis state via ``RedisStore``, HTTP.
+same public surfaces a user has: Kafka topics, Redis state via the store the settings open
+(``RedisStore``, or ``RedisClusterStore`` on a cluster with ``redis_cluster=True``), HTTP.
 """
 
 from __future__ import annotations
@@ -21,17 +22,19 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
-from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis, free_port
+from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis, EmbeddedRedisCluster, free_port
 from clv_stream.devinfra.stack import EMBEDDED_BROKER_ENV, WorkerProcess
 from clv_stream.domain.aggregate import Summary
 from clv_stream.settings import Settings
-from clv_stream.store.redis_store import RedisStore
+from clv_stream.store.factory import open_store
+from clv_stream.store.port import StateStore
 
 Message = tuple[bytes | None, bytes]  # (key, value)
 
 
 class Harness:
-    def __init__(self, broker: EmbeddedBroker, redis: EmbeddedRedis, **overrides: Any) -> None:
+    def __init__(self, broker: EmbeddedBroker, redis: EmbeddedRedis | EmbeddedRedisCluster,
+                 **overrides: Any) -> None:
         tag = f"t{uuid.uuid4().hex[:8]}"
         self.settings = Settings(
             kafka_bootstrap=broker.bootstrap, redis_url=SecretStr(redis.url),
@@ -60,7 +63,7 @@ class Harness:
 
     @classmethod
     @contextmanager
-    def running(cls, broker: EmbeddedBroker, redis: EmbeddedRedis,
+    def running(cls, broker: EmbeddedBroker, redis: EmbeddedRedis | EmbeddedRedisCluster,
                 **overrides: Any) -> Iterator[Harness]:
         """A harness with its worker started; the worker is stopped on the way out."""
         h = cls(broker, redis, **overrides)
@@ -127,8 +130,8 @@ class Harness:
         return out
 
     # --- Redis -----------------------------------------------------------------------
-    def store(self) -> RedisStore:
-        return RedisStore.from_url(self.settings.redis_dsn, self.settings.redis_key_prefix)
+    def store(self) -> StateStore:
+        return open_store(self.settings)
 
     async def wait_applied(self, high: dict[int, int], limit_s: float = 60.0) -> None:
         """Until the worker's stored offsets reach ``high`` on every partition."""

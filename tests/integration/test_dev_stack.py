@@ -9,6 +9,8 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from clv_stream.devinfra import free_port
 
 
@@ -37,11 +39,11 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _start_dev(web: int) -> subprocess.Popen[bytes]:
+def _start_dev(web: int, *extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CLV_WEB_PORT": str(web), "CLV_LOG_LEVEL": "WARNING"}
     return subprocess.Popen([sys.executable, "-m", "clv_stream.cli.main", "dev",
-                             "--broker-port", str(free_port()), "--redis-port", str(free_port())],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             "--broker-port", str(free_port()), "--redis-port", str(free_port()),
+                             *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def _terminate_and_check(proc: subprocess.Popen[bytes], children: set[int]) -> None:
@@ -54,9 +56,10 @@ def _terminate_and_check(proc: subprocess.Popen[bytes], children: set[int]) -> N
     assert not [c for c in children if _alive(c)], "orphans left behind"
 
 
-def test_dev_serves_and_stops_cleanly_on_sigterm() -> None:
+@pytest.mark.parametrize("extra", [(), ("--redis-cluster",)], ids=["redis", "redis-cluster"])
+def test_dev_serves_and_stops_cleanly_on_sigterm(extra: tuple[str, ...]) -> None:
     web = free_port()
-    proc = _start_dev(web)
+    proc = _start_dev(web, *extra)
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -69,8 +72,12 @@ def test_dev_serves_and_stops_cleanly_on_sigterm() -> None:
                 assert time.monotonic() < deadline, "dev stack did not come up"
                 time.sleep(0.3)
         children = _children(proc.pid)
-        assert len(children) >= 3  # broker, redis-server, worker
+        # broker, redis-server (or the cluster's 6 nodes), worker
+        assert len(children) >= (8 if extra else 3)
         _terminate_and_check(proc, children)
+        if extra:
+            assert proc.stdout is not None
+            assert b"redis cluster redis://" in proc.stdout.read()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from clv_stream.devinfra import EmbeddedRedisCluster
 from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.tenant import TenantSettings
@@ -25,7 +26,7 @@ from clv_stream.store.port import DueLook, Positioned, StateStore
 from clv_stream.store.snapshot import Published
 
 #: store kind -> the fixture of the server it runs on (its ``url`` goes in ``CLV_REDIS_URL``).
-SERVERS = {"redis": "redis_server"}
+SERVERS = {"redis": "redis_server", "redis-cluster": "redis_cluster"}
 
 TOPIC = "orders"
 DAY = 86400
@@ -39,6 +40,14 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
     s = open_store(settings, request.param)
     yield s
     await s.close()
+    if request.param == "redis-cluster":
+        _flush(server)
+
+
+def _flush(cluster: EmbeddedRedisCluster) -> None:
+    """Every primary's keys gone (the standalone tests flush their Redis too)."""
+    for node in cluster.primaries():
+        node.command("FLUSHALL")
 
 
 def _placed(i: int, customer: str = "ann", amount: int = 1000) -> Order:
