@@ -23,7 +23,7 @@ from clv_stream.pipeline.transition import Transition, unchanged
 from clv_stream.settings import Settings
 from clv_stream.store.port import CustomerKey, CustomerState
 from clv_stream.store.snapshot import Published, encode_summary, snapshot_text
-from clv_stream.store.types import customer_ref
+from clv_stream.store.types import PublishEntry, customer_ref
 
 __all__ = ["Emitter"]
 
@@ -141,7 +141,7 @@ class Emitter:
                         t.event_id("s", dim, old, new), t.customer_json, t.tenant_json, dim, old,
                         new, tail)))
             if snapshot:
-                publish.append(((tenant, cid), snapshot, label, due))
+                publish.append(PublishEntry((tenant, cid), snapshot, label, due))
         if staged is not None:
             self._run_stages(Scored(states, current, labels, staged, clock, version), records)
 

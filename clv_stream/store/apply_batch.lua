@@ -28,7 +28,8 @@
 --
 -- ARGV: prefix, topic, dedupe_window_ms, records: a JSON array, flat, 10 values per record
 --       (partition, offset, event_id, kind, order_id, customer_id, amount_minor, ts, margin_bp,
---       tenant),
+--       tenant; a subscription event has an upper-case kind and, for order_id, its line for
+--       the customer's set of subscription events: "\n" event_id "\t" ...),
 --       home ("1": every record is keyed by its customer_id, so an applied record's
 --       partition is its customer's home), due_limit, shards: a JSON array of the lane's
 --       partitions (-1: the index of customers without a home), fence: a JSON object
@@ -45,7 +46,8 @@
 --           follow for the records; the due customers' rows come after them), looked (due
 --           index entries looked at: re-scored, handed to their home, or dropped),
 --           then per customer: its ref (common.lua: customer_key), orders, net, profit, first_ts, last_ts,
---           purchase_days, first_day_net (integers), pub, segments, home (-1: none)}
+--           purchase_days, first_day_net (integers), pub, segments, home (-1: none),
+--           subscription events (common.lua: customer_row)}
 
 local prefix, topic = ARGV[1], ARGV[2]
 local window_ms = ARGV[3]
@@ -149,13 +151,14 @@ local function customer(cid, tenant, order_id, day)
   if c then return c end
   local key = customer_key(prefix, cid)
   local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg',
-                       'o:' .. order_id, 'd:' .. day, 'k')
+                       'o:' .. order_id, 'd:' .. day, 'k', 'sb')
   -- a customer with none of these fields may still have other order fields (a refund that
   -- came before its order): only one whose hash does not exist is known to have nothing
-  local fresh = not (v[1] or v[6] or v[7] or v[9] or v[10]) and redis.call('EXISTS', key) == 0
+  local fresh = not (v[1] or v[6] or v[7] or v[9] or v[10] or v[12])
+    and redis.call('EXISTS', key) == 0
   c = {id = cid, tenant = tenant, key = key, n = tonumber(v[1]) or 0, r = tonumber(v[2]) or 0, pr = tonumber(v[3]) or 0,
        f = tonumber(v[4]), l = tonumber(v[5]), nd = tonumber(v[6]) or 0, pub = v[7] or '', sg = v[8] or '',
-       k = tonumber(v[11]), k0 = tonumber(v[11]),
+       k = tonumber(v[11]), k0 = tonumber(v[11]), sb = v[12] or '', wsb = false,
        wn = false, wr = false, wf = false, wl = false, wnd = false, pubc = false, fresh = fresh,
        orders = {[order_id] = parse_order(v[9])}, days = {[day] = parse_day(v[10])}}
   customers[cid] = c
@@ -205,6 +208,7 @@ local function flush(c)
   if c.wf then n = put(n, 'f', c.f) end
   if c.wl then n = put(n, 'l', c.l) end
   if c.wnd then n = put(n, 'nd', c.nd) end
+  if c.wsb then n = put(n, 'sb', c.sb); c.wsb = false end
   if c.k ~= c.k0 then n = put(n, 'k', c.k); move_due(c) end
   c.wn, c.wr, c.wf, c.wl, c.wnd = false, false, false, false, false
   for order_id, o in pairs(c.orders) do
@@ -308,7 +312,15 @@ for base = 0, #recs - 1, FIELDS do
   else
     local ts = recs[base + 8]
     if home then c.k = part end
-    apply(c, kind, order_id, recs[base + 7], ts, recs[base + 9])
+    if string.byte(kind) < 97 then
+      -- a subscription event (upper-case kind): its line joins the customer's set (sb),
+      -- once, whatever the order; the worker derives the subscriptions from the set
+      if not string.find(c.sb, '\n' .. event_id .. '\t', 1, true) then
+        c.sb, c.wsb = c.sb .. order_id, true
+      end
+    else
+      apply(c, kind, order_id, recs[base + 7], ts, recs[base + 9])
+    end
     if ts > clock then clock = ts end
     applied = applied + 1
   end
@@ -336,8 +348,8 @@ for _, cid in ipairs(touched) do
   flush(c)
   out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = cid, c.n, c.r, c.pr, c.f or 0
   out[k + 6], out[k + 7], out[k + 8], out[k + 9], out[k + 10] = c.l or 0, c.nd, first_day_net(c), c.pub, c.sg
-  out[k + 11] = c.k or -1
-  k = k + 11
+  out[k + 11], out[k + 12] = c.k or -1, c.sb
+  k = k + 12
 end
 
 for tenant, n in pairs(created) do

@@ -59,10 +59,18 @@ local function stored_first_day_net(key, f)
   return raw and tonumber(string.match(raw, '|(.*)$')) or 0
 end
 
+-- The fields of a customer's hash a reply row is made of (HMGET them in this order).
+local ROW_FIELDS = {'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg', 'k', 'sb'}
+
+-- Whether HMGET(ROW_FIELDS) found a customer to answer for: a counting order, a
+-- publication, or subscription events.
+local function row_known(v) return v[1] or v[7] or v[10] end
+
 -- One customer's reply row (read_customers.lua, and apply_batch.lua's due customers).
--- v: HMGET of the customer's hash for n, r, pr, f, l, nd, pub, sg, k. Writes the row to
--- out[k + 1 .. k + 11]: customer ref (customer_key), orders, net, profit, first_ts, last_ts, purchase_days,
--- first_day_net (integers), pub, segments, home (-1: none); returns the new k.
+-- v: HMGET of the customer's hash for ROW_FIELDS. Writes the row to out[k + 1 .. k + 12]:
+-- customer ref (customer_key), orders, net, profit, first_ts, last_ts, purchase_days,
+-- first_day_net (integers), pub, segments, home (-1: none), subscription events (sb: the
+-- lines apply_batch.lua appends, "" for none); returns the new k.
 local function customer_row(out, k, prefix, cid, v)
   local first_day_net = stored_first_day_net(customer_key(prefix, cid), v[4])
   local pub = v[7] or ''
@@ -74,6 +82,7 @@ local function customer_row(out, k, prefix, cid, v)
   out[k + 1] = cid
   for j = 1, 6 do out[k + 1 + j] = tonumber(v[j]) or 0 end
   out[k + 8], out[k + 9], out[k + 10], out[k + 11] = first_day_net, pub, v[8] or '', tonumber(v[9]) or -1
-  return k + 11
+  out[k + 12] = v[10] or ''
+  return k + 12
 end
 

@@ -23,9 +23,9 @@ local function look_due(out, k, prefix, part_key, touched, homes, limit, as_of)
       local cid, at = found[j], found[j + 1]
       left = left - 1
       if touched[cid] == nil then
-        local v = redis.call('HMGET', customer_key(prefix, cid), 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg', 'k')
+        local v = redis.call('HMGET', customer_key(prefix, cid), unpack(ROW_FIELDS))
         local home_now = tonumber(v[9]) or -1
-        if not (v[1] or v[7]) then
+        if not row_known(v) then
           redis.call('ZREM', index, cid)  -- its state is gone: nothing to look at
         elseif home_now ~= shard then
           -- its home moved (or a publication raced the move)

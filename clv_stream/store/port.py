@@ -95,6 +95,11 @@ class StateStore(Protocol):
         """Customers per tenant, counted as they are first stored (kept with the state)."""
         ...
 
+    async def subscription_totals(self, tenant: str) -> dict[str, int]:
+        """The sum over ``tenant``'s customers of the subscription totals they published
+        (:class:`PublishEntry.subscription_totals`): ``"YYYY-MM|name" -> integer``."""
+        ...
+
     async def claim(self, topic: str, partitions: Mapping[int, int],
                     now: float | None = None) -> tuple[bool, list[Claim]]: ...
 

@@ -1,7 +1,9 @@
 -- clv-stream: record what a batch published, for every customer it emitted for.
 --
--- ARGV: prefix, entries: a JSON array, flat, 4 values per customer
---       (customer ref (customer_key in common.lua), pub snapshot, segment labels, next due event time or -1 for never),
+-- ARGV: prefix, entries: a JSON array, flat, 6 values per customer
+--       (customer ref (customer_key in common.lua), pub snapshot, segment labels, next due
+--       event time or -1 for never, its tenant, its subscription totals or false when they
+--       are unchanged: "field=n;field=n;..." with field "YYYY-MM|name"),
 --       topic, fence: a JSON object partition -> [generation, the batch's highest offset
 --       (-1: none)] (check_fence in common.lua; {}: unfenced, e.g. a refit page), confirmed:
 --       a JSON object partition -> the batch's highest offset, recorded as c:<p> (the
@@ -11,6 +13,11 @@
 -- of the home the hash holds now, or P:due for customers without one) one ZADD and one
 -- ZREM (in chunks, so unpack stays within Lua's stack limit). The home is read here, not
 -- taken from the caller, as it may have moved since the caller read the customer.
+--
+-- Subscription totals: a customer's hash keeps in mc what it adds to its tenant's totals
+-- (P:{0}:subs:{tenant}, a hash "YYYY-MM|name" -> integer); new totals replace the old ones
+-- by adding the difference, field by field, so the tenant's totals stay the sum over its
+-- customers whatever order their events came in, and a replayed publication changes nothing.
 --
 -- A snapshot whose summary is the one the hash holds now (the usual case: the customer was
 -- just published) is stored compact (summary.lua says how, and who expands it).
@@ -37,11 +44,33 @@ local function compact(key, pub)
   return compact_snapshot(pub, now), index  -- summary.lua
 end
 
-for i = 1, #entries, 4 do
+local function parse_totals(text)
+  local found = {}
+  for field, n in string.gmatch(text or '', '([^;=]+)=([^;]+)') do found[field] = tonumber(n) end
+  return found
+end
+
+local function replace_totals(key, tenant, text)
+  local old = parse_totals(redis.call('HGET', key, 'mc'))
+  local new = parse_totals(text)
+  local totals = group_prefix(prefix) .. ':subs:' .. tenant
+  for field, n in pairs(new) do
+    local d = n - (old[field] or 0)
+    if d ~= 0 then redis.call('HINCRBY', totals, field, string.format('%d', d)) end
+    old[field] = nil
+  end
+  for field, n in pairs(old) do
+    if n ~= 0 then redis.call('HINCRBY', totals, field, string.format('%d', -n)) end
+  end
+  if text == '' then redis.call('HDEL', key, 'mc') else redis.call('HSET', key, 'mc', text) end
+end
+
+for i = 1, #entries, 6 do
   local cid, at = entries[i], entries[i + 3]
   local key = customer_key(prefix, cid)
   local pub, index = compact(key, entries[i + 1])
   redis.call('HSET', key, 'pub', pub, 'sg', entries[i + 2])
+  if entries[i + 5] then replace_totals(key, entries[i + 4], entries[i + 5]) end
   if at < 0 then
     local args = never[index] or {}
     never[index] = args
@@ -64,4 +93,4 @@ for p, offset in pairs(cjson.decode(ARGV[5] or '{}')) do
   local was = tonumber(redis.call('HGET', part_key, 'c:' .. p) or '-1')
   if offset > was then redis.call('HSET', part_key, 'c:' .. p, string.format('%d', offset)) end
 end
-return #entries / 4
+return #entries / 6

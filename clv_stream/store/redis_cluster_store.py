@@ -19,6 +19,9 @@
     P:{tag}:clock          string  the latest event time applied in the group
     P:{tag}:created        string  set by the first claim (a new Redis from one that lost all)
     P:{tag}:{0}:tenants    hash    tenant -> customers of the group (added up when read)
+    P:{tag}:{0}:subs:{tenant}
+                           hash    the tenant's subscription totals of the group's customers
+                                   (added up when read)
     P:{meta}:models, P:{meta}:model:current, P:{meta}:lease:{name}, P:{meta}:flag:{name},
     P:{meta}:tenants, P:{meta}:tenants:rev
                                    as RedisStore's, in one slot (a model is saved in MULTI)
@@ -393,6 +396,16 @@ class RedisClusterStore(RedisStore):
             for tenant, count in found.items():
                 counts[tenant] = counts.get(tenant, 0) + int(count)
         return counts
+
+    async def subscription_totals(self, tenant: str) -> dict[str, int]:
+        """Each group's totals of ``tenant`` (``P:{tag}:{0}:subs:{tenant}``) added up."""
+        n = await self.slot_groups()
+        totals: dict[str, int] = {}
+        for found in await self._each([
+                self._hgetall(f"{self._prefix(g, n)}:{{0}}:subs:{tenant}") for g in range(n)]):
+            for field, count in found.items():
+                totals[field] = totals.get(field, 0) + int(count)
+        return {f: t for f, t in totals.items() if t}
 
     async def _get(self, key: str) -> Any:
         with translated():

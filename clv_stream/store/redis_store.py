@@ -25,6 +25,9 @@ Key layout (``P`` is ``CLV_REDIS_KEY_PREFIX``, default ``clv``)::
     P:due               zset  the same, for customers without a home (never keyed right)
     P:models            hash  version -> model JSON;  P:model:current -> version
     P:{0}:tenants       hash  tenant -> customers stored (counted by apply_batch.lua)
+    P:{0}:subs:{tenant} hash  "YYYY-MM|name" -> integer: the tenant's subscription totals,
+                              the sum of what its customers published (publish.lua; each
+                              customer's share is kept in its hash, field mc)
     P:tenants           hash  tenant -> its settings (``TenantSettings`` JSON)
     P:tenants:rev       string, bumped by every change of P:tenants (workers poll it)
     P:lease:{name}      string, a worker's lease (e.g. a refit pass), expires
@@ -327,3 +330,8 @@ class RedisStore:
         with translated():
             counts = await self._r.hgetall(self.key("{0}", "tenants"))
         return {str(t): int(n) for t, n in counts.items()}
+
+    async def subscription_totals(self, tenant: str) -> dict[str, int]:
+        with translated():
+            found = await self._r.hgetall(self.key("{0}", "subs", tenant))
+        return {str(f): int(n) for f, n in found.items() if int(n)}

@@ -27,7 +27,7 @@ from clv_stream.store.types import (
 __all__ = ["apply_args", "claims", "fence_json", "offsets_json", "parse_apply",
            "publish_args", "states"]
 
-_PER_CUSTOMER = 11  # customer_row() in common.lua
+_PER_CUSTOMER = 12  # customer_row() in common.lua
 _PER_CLAIM = 7  # claim.lua
 
 
@@ -51,12 +51,18 @@ def apply_args(records: Sequence[Positioned]) -> bytes:
 
 
 def publish_args(entries: Sequence[PublishEntry], default_tenant: str) -> bytes:
-    """The entries, flat: 4 values per customer (publish.lua's ARGV[2]; -1: never due)."""
+    """The entries, flat: 6 values per customer (publish.lua's ARGV[2]; -1: never due; the
+    tenant and subscription totals "" and False when they are unchanged)."""
     flat: list[Any] = []
     add = flat.extend
-    for customer, snapshot, segments, next_due in entries:
-        add((ref(customer, default_tenant), snapshot, segments,
-             -1 if next_due is None else next_due))
+    for entry in entries:
+        customer, snapshot, segments, next_due = entry[:4]
+        totals = entry[4] if len(entry) > 4 else None  # a plain 4-tuple: no totals
+        cref = ref(customer, default_tenant)
+        tenant = (customer[0] if not isinstance(customer, str) else default_tenant
+                  ) if totals is not None else ""
+        add((cref, snapshot, segments, -1 if next_due is None else next_due, tenant,
+             False if totals is None else totals))
     return orjson.dumps(flat)
 
 
@@ -74,12 +80,13 @@ def parse_apply(reply: list[Any], default_tenant: str) -> ApplyResult:
 
 
 def states(reply: list[Any], start: int, default_tenant: str) -> list[CustomerState]:
-    """Customer rows from ``start``: ref, the 7 summary integers, pub, segments, home."""
+    """Customer rows from ``start``: ref, the 7 summary integers, pub, segments, home, and
+    the customer's subscription events (their lines, as stored)."""
     rows = []
     for i in range(start, len(reply), _PER_CUSTOMER):
         tenant, cid = key_of(reply[i], default_tenant)
         rows.append(CustomerState(cid, Summary(*reply[i + 1:i + 8]), reply[i + 8],
-                                  reply[i + 9], reply[i + 10], tenant))
+                                  reply[i + 9], reply[i + 10], tenant, reply[i + 11]))
     return rows
 
 

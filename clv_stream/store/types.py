@@ -42,9 +42,16 @@ def key_of(ref: str, default_tenant: str) -> CustomerKey:
 #: (``StateRolledBack``). Empty: unfenced.
 Fence = Mapping[int, tuple[int, int]]
 
-#: What a batch published for one customer: (the customer, snapshot as ``Published.encode``,
-#: segment labels, event time of its next time-driven look or None for never).
-PublishEntry = tuple[Customer, str, str, int | None]
+class PublishEntry(NamedTuple):
+    """What a batch published for one customer."""
+
+    customer: Customer
+    snapshot: str  # as ``Published.encode``
+    segments: str
+    next_due: int | None  # event time of its next time-driven look; None: never
+    #: what the customer adds to its tenant's subscription totals now (``SUB_TOTALS``
+    #: lines, "" for nothing), replacing what it added before; None: unchanged
+    subscription_totals: str | None = None
 
 
 class Claim(NamedTuple):
@@ -85,6 +92,8 @@ class CustomerState(NamedTuple):
     segments: str
     home: int = -1  # the orders partition of its keyed records; -1: none known
     tenant: str = "default"
+    #: its subscription events as the store keeps them (one line each; "" for none)
+    subscriptions: str = ""
 
     @property
     def key(self) -> CustomerKey:

@@ -222,3 +222,37 @@ async def test_tenants_settings_round_trip_and_customers_are_counted_per_tenant(
                               placed(2, "ann", "default"), placed(3, "ann", "eu")])
     await store.apply(TOPIC, [placed(3, "ann", "eu"), placed(4, "cy", "eu")])  # redelivered
     assert await store.tenant_customers() == {"eu": 3, "default": 1}
+
+
+def _subscription(i: int, line_id: str, customer: str = "ann") -> Positioned:
+    """A subscription event as the store sees it: an upper-case kind, and its line for the
+    customer's set of subscription events in the order_id slot."""
+    line = f"\n{line_id}\tS\tsub-1\t{T0 + i}\t1000\tmonth\t1\t\t"
+    return Positioned(0, i, Order(line_id, "S", line, customer, 1000, T0 + i, 10000))
+
+
+async def test_subscription_events_are_kept_once_as_a_set(store: StateStore) -> None:
+    await store.apply(TOPIC, [_subscription(0, "e1"), _subscription(1, "e2")])
+    again = await store.apply(TOPIC, [_subscription(2, "e1")])  # re-sent: deduplicated
+    assert (again.applied, again.duplicates) == (0, 1)
+    [ann] = await store.customers(["ann"])
+    assert ann.subscriptions.count("\ne1\t") == ann.subscriptions.count("\ne2\t") == 1
+    assert ann.summary.orders == 0  # subscription payments are not orders
+
+
+async def test_subscription_totals_are_the_sum_of_what_customers_published_last(
+        store: StateStore) -> None:
+    from clv_stream.store.types import PublishEntry
+
+    await store.apply(TOPIC, [_subscription(0, "e1"), _subscription(1, "f1", "bob")])
+    await store.publish([PublishEntry("ann", "", "", None, "2024-01|new:1=4800;2024-01|n=1"),
+                         PublishEntry("bob", "", "", None, "2024-01|new:1=100;2024-02|n=1")])
+    assert await store.subscription_totals("default") == {
+        "2024-01|new:1": 4900, "2024-01|n": 1, "2024-02|n": 1}
+    # ann's totals are replaced (a replay of the same publication changes nothing)
+    for _ in range(2):
+        await store.publish([PublishEntry("ann", "", "", None, "2024-01|new:1=9600")])
+    await store.publish([PublishEntry("bob", "", "", None, None)])  # unchanged
+    assert await store.subscription_totals("default") == {
+        "2024-01|new:1": 9700, "2024-02|n": 1}
+    assert await store.subscription_totals("shop-1") == {}
