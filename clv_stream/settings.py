@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     value_tier_cuts: tuple[Decimal, Decimal, Decimal] = (
         Decimal(100), Decimal(500), Decimal(2000)
     )
+    #: A subscription whose paid period ended without a renewal is churned (at its period
+    #: end) once this much event time has passed since.
+    subscription_grace: timedelta = timedelta(days=3)
     at_risk_days: int = Field(default=90, ge=1)
     lapsed_days: int = Field(default=365, ge=2)
 
