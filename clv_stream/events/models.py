@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Strict, Tag
 
 from clv_stream.events.fields import (
     MAX_AMOUNT,
@@ -34,6 +34,14 @@ from clv_stream.events.patterns import (
     MARGIN_PATTERN,
     TENANT_PATTERN,
     TIME_PATTERN,
+)
+from clv_stream.events.subscriptions import (
+    SUBSCRIPTION_EVENTS,
+    SubscriptionCancelled,
+    SubscriptionChanged,
+    SubscriptionReactivated,
+    SubscriptionRenewed,
+    SubscriptionStarted,
 )
 
 __all__ = [
@@ -54,6 +62,7 @@ __all__ = [
     "DeadLetterError",
     "Dimension",
     "EventType",
+    "InputEvent",
     "OrderEvent",
     "SegmentChange",
 ]
@@ -79,6 +88,11 @@ class Cause(StrEnum):
     ORDER_PLACED = "order_placed"
     ORDER_REFUNDED = "order_refunded"
     ORDER_CANCELLED = "order_cancelled"
+    SUBSCRIPTION_STARTED = "subscription_started"
+    SUBSCRIPTION_RENEWED = "subscription_renewed"
+    SUBSCRIPTION_CHANGED = "subscription_changed"
+    SUBSCRIPTION_CANCELLED = "subscription_cancelled"
+    SUBSCRIPTION_REACTIVATED = "subscription_reactivated"
     MODEL_REFIT = "model_refit"
     TIME_DECAY = "time_decay"
 
@@ -146,6 +160,29 @@ class OrderEvent(BaseModel):
     @property
     def idempotency_key(self) -> str:
         return self.event_id or f"{self.order_id}:{self.event_type.value}"
+
+
+def _input_tag(value: Any) -> str:
+    """Which member of :class:`InputEvent` reads ``value``: a subscription event by its
+    ``event_type``; anything else as an order, which names the error."""
+    event_type = (value.get("event_type") if isinstance(value, dict)
+                  else getattr(value, "event_type", None))
+    return event_type if type(event_type) is str and event_type in SUBSCRIPTION_EVENTS else "order"
+
+
+class InputEvent(RootModel[Annotated[
+    Annotated[OrderEvent, Tag("order")]
+    | Annotated[SubscriptionStarted, Tag("subscription_started")]
+    | Annotated[SubscriptionRenewed, Tag("subscription_renewed")]
+    | Annotated[SubscriptionChanged, Tag("subscription_changed")]
+    | Annotated[SubscriptionCancelled, Tag("subscription_cancelled")]
+    | Annotated[SubscriptionReactivated, Tag("subscription_reactivated")],
+    Discriminator(_input_tag),
+]]):
+    """One message on the ``orders`` topic: an order event or one of the five subscription
+    events, told apart by ``event_type``. ``schemas/orders.schema.json`` is this union."""
+
+    model_config = ConfigDict(title="InputEvent")
 
 
 class CustomerValue(BaseModel):
