@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["BAD_INPUTS", "order"]
+__all__ = ["BAD_INPUTS", "DROP", "order", "subscription"]
 
 
 def order(**overrides: Any) -> dict[str, Any]:
@@ -25,6 +25,30 @@ def order(**overrides: Any) -> dict[str, Any]:
 
 
 _DROP = object()
+DROP = _DROP  #: as a keyword argument's value: leave that field out
+
+#: the fields each subscription event type has, beyond the common ones
+_SUBSCRIPTION_FIELDS: dict[str, dict[str, Any]] = {
+    "subscription_started": {"amount": "29.00", "currency": "USD", "interval": "month"},
+    "subscription_renewed": {"amount": "29.00", "currency": "USD"},
+    "subscription_changed": {"amount": "49.00", "currency": "USD", "interval": "month"},
+    "subscription_cancelled": {},
+    "subscription_reactivated": {"amount": "29.00", "currency": "USD", "interval": "month"},
+}
+
+
+def subscription(event_type: str = "subscription_started", **overrides: Any) -> dict[str, Any]:
+    """A valid subscription event of ``event_type``; keyword arguments replace or add fields."""
+    event: dict[str, Any] = {
+        "schema_version": 1,
+        "event_type": event_type,
+        "subscription_id": "sub-1",
+        "customer_id": "c-1",
+        "occurred_at": "2024-03-01T10:00:00Z",
+        **_SUBSCRIPTION_FIELDS[event_type],
+    }
+    event.update(overrides)
+    return {k: v for k, v in event.items() if v is not _DROP}
 
 
 def _json(**overrides: Any) -> bytes:

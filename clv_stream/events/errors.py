@@ -33,5 +33,13 @@ class ErrorCode(StrEnum):
     INVALID_EVENT_ID = "invalid_event_id"
     INVALID_MARGIN = "invalid_margin"
     INVALID_TENANT_ID = "invalid_tenant_id"
+    INVALID_SUBSCRIPTION_ID = "invalid_subscription_id"
+    INVALID_PLAN_ID = "invalid_plan_id"
+    INVALID_INTERVAL = "invalid_interval"
+    #: not an integer from 1, or more than three years of periods of its interval
+    INVALID_INTERVAL_COUNT = "invalid_interval_count"
+    #: not an RFC 3339 date-time with an offset (before ``CLV_MIN_EVENT_TIME`` is
+    #: ``timestamp_out_of_range``, as for ``occurred_at``)
+    INVALID_EFFECTIVE_AT = "invalid_effective_at"
     INVALID_FIELD = "invalid_field"
     PROCESSING_ERROR = "processing_error"  # a bug tripped by this record; see the worker log

@@ -11,24 +11,37 @@ models stay the single source of truth for the contract.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, Strict, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Strict, Tag
 
+from clv_stream.events.fields import (
+    MAX_AMOUNT,
+    SCHEMA_VERSION,
+    Amount,
+    Currency,
+    EventTime,
+    Identifier,
+    Margin,
+    SchemaVersion,
+    TenantId,
+)
 from clv_stream.events.patterns import (
     AMOUNT_PATTERN,
-    AMOUNT_RE,
-    CURRENCY_PATTERN,
     IDENTIFIER_PATTERN,
     MARGIN_PATTERN,
-    MARGIN_RE,
-    NAIVE_TIME_RE,
     TENANT_PATTERN,
     TIME_PATTERN,
-    TIME_RE,
+)
+from clv_stream.events.subscriptions import (
+    SUBSCRIPTION_EVENTS,
+    SubscriptionCancelled,
+    SubscriptionChanged,
+    SubscriptionReactivated,
+    SubscriptionRenewed,
+    SubscriptionStarted,
 )
 
 __all__ = [
@@ -37,6 +50,7 @@ __all__ = [
     "IDENTIFIER_PATTERN",
     "KIND_OF_EVENT",
     "MARGIN_PATTERN",
+    "MAX_AMOUNT",
     "SCHEMA_VERSION",
     "TENANT_PATTERN",
     "TIME_PATTERN",
@@ -48,19 +62,11 @@ __all__ = [
     "DeadLetterError",
     "Dimension",
     "EventType",
+    "InputEvent",
     "OrderEvent",
     "SegmentChange",
 ]
 
-SCHEMA_VERSION = 1
-#: Amounts must stay below this, so minor units times a margin in basis points stay exact in
-#: a double (Redis Lua numbers): 10^9 x 10^2 minor units x 10^4 < 2^53.
-MAX_AMOUNT = Decimal(10) ** 9
-
-
-Identifier = Annotated[
-    str, Strict(), Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN)
-]
 Money = Annotated[Decimal, Field(description="Decimal string in the reporting currency")]
 TenantOfCustomer = Annotated[str, Field(
     description="The customer's tenant (CLV_DEFAULT_TENANT when its events named none)")]
@@ -82,6 +88,11 @@ class Cause(StrEnum):
     ORDER_PLACED = "order_placed"
     ORDER_REFUNDED = "order_refunded"
     ORDER_CANCELLED = "order_cancelled"
+    SUBSCRIPTION_STARTED = "subscription_started"
+    SUBSCRIPTION_RENEWED = "subscription_renewed"
+    SUBSCRIPTION_CHANGED = "subscription_changed"
+    SUBSCRIPTION_CANCELLED = "subscription_cancelled"
+    SUBSCRIPTION_REACTIVATED = "subscription_reactivated"
     MODEL_REFIT = "model_refit"
     TIME_DECAY = "time_decay"
 
@@ -98,76 +109,6 @@ class ChurnBand(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
-
-
-def _schema_version(value: Any) -> int:
-    # JSON Schema's "integer" is a number without a fraction: 1.0 is the integer 1
-    if (type(value) is int or type(value) is float) and value == SCHEMA_VERSION:
-        return SCHEMA_VERSION
-    raise PydanticCustomError("unsupported_schema_version", "schema_version {v} is not supported",
-                              {"v": repr(value)[:40]})
-
-
-def _number(value: Any) -> Decimal | None:
-    """A JSON number (never a boolean) as the exact Decimal of its shortest repr; else None."""
-    if type(value) is int:
-        return Decimal(value)
-    if type(value) is float:
-        return Decimal(repr(value))
-    return None
-
-
-def _amount(value: Any) -> Decimal:
-    if type(value) is str:
-        if AMOUNT_RE.match(value):
-            return Decimal(value)
-        try:  # only to name the error: "-1" is negative, "1e300" too large, "NaN" not finite
-            number: Decimal | None = Decimal(value)
-        except (InvalidOperation, ValueError):
-            number = None
-    else:
-        number = _number(value)
-        if number is not None and number.is_finite() and 0 <= number < MAX_AMOUNT:
-            return number
-    if number is None:
-        raise PydanticCustomError("invalid_amount", "amount must be a JSON number or a decimal string")
-    if not number.is_finite():
-        raise PydanticCustomError("finite_number", "amount must be finite")
-    if number < 0:
-        raise PydanticCustomError("greater_than_equal", "amount must be at least 0")
-    if number >= MAX_AMOUNT:
-        raise PydanticCustomError("less_than", "amount must be below 1000000000")
-    raise PydanticCustomError(
-        "invalid_amount", "an amount string is digits, optionally a point and digits (as 12.50)"
-    )
-
-
-def _margin(value: Any) -> Decimal:
-    if type(value) is str:
-        if MARGIN_RE.match(value):
-            return Decimal(value)
-    else:
-        number = _number(value)
-        if number is not None and number.is_finite() and 0 <= number <= 1:
-            return number
-    raise PydanticCustomError(
-        "invalid_margin", "margin must be a number or a decimal string (as 0.35) from 0 to 1"
-    )
-
-
-def _occurred_at(value: Any) -> datetime:
-    if type(value) is str:
-        if TIME_RE.match(value):
-            try:
-                return datetime.fromisoformat(value)
-            except ValueError:  # a day the month does not have, or year 0
-                raise PydanticCustomError("datetime_parsing", "occurred_at is no date") from None
-        if NAIVE_TIME_RE.fullmatch(value):
-            raise PydanticCustomError("timezone_aware", "occurred_at needs an offset (Z or +HH:MM)")
-    raise PydanticCustomError(
-        "datetime_parsing", "occurred_at must be an RFC 3339 date-time with an offset, as"
-        " 2024-03-01T10:00:00Z"
-    )
 
 
 class OrderEvent(BaseModel):
@@ -201,49 +142,47 @@ class OrderEvent(BaseModel):
         extra="ignore", frozen=True, title="OrderEvent", regex_engine="python-re"
     )
 
-    schema_version: Annotated[
-        int,
-        PlainValidator(_schema_version),
-        WithJsonSchema({"type": "integer", "const": SCHEMA_VERSION}),
-    ]
+    schema_version: SchemaVersion
     event_type: EventType
     event_id: Identifier | None = Field(
         default=None, description='Idempotency key; default "{order_id}:{event_type}"'
     )
     order_id: Identifier
     customer_id: Identifier
-    amount: Annotated[
-        Decimal,
-        PlainValidator(_amount),
-        WithJsonSchema({"anyOf": [
-            {"type": "number", "minimum": 0, "exclusiveMaximum": int(MAX_AMOUNT)},
-            {"type": "string", "pattern": AMOUNT_PATTERN},
-        ]}),
-        Field(description="Decimal string or number"),
-    ]
-    currency: Annotated[str, Strict(), Field(pattern=CURRENCY_PATTERN)]
-    occurred_at: Annotated[
-        datetime,
-        PlainValidator(_occurred_at),
-        WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIME_PATTERN}),
-        Field(description="RFC 3339 with offset"),
-    ]
-    margin: Annotated[
-        Decimal,
-        PlainValidator(_margin),
-        WithJsonSchema({"anyOf": [
-            {"type": "number", "minimum": 0, "maximum": 1},
-            {"type": "string", "pattern": MARGIN_PATTERN},
-        ]}),
-    ] | None = None
+    amount: Annotated[Amount, Field(description="Decimal string or number")]
+    currency: Currency
+    occurred_at: Annotated[EventTime, Field(description="RFC 3339 with offset")]
+    margin: Margin | None = None
     channel: Annotated[str, Strict(), Field(max_length=256)] | None = None
-    tenant_id: Annotated[
-        str, Strict(), Field(min_length=1, max_length=64, pattern=TENANT_PATTERN)
-    ] | None = Field(default=None, description="The shop or account; default CLV_DEFAULT_TENANT")
+    tenant_id: TenantId | None = Field(
+        default=None, description="The shop or account; default CLV_DEFAULT_TENANT")
 
     @property
     def idempotency_key(self) -> str:
         return self.event_id or f"{self.order_id}:{self.event_type.value}"
+
+
+def _input_tag(value: Any) -> str:
+    """Which member of :class:`InputEvent` reads ``value``: a subscription event by its
+    ``event_type``; anything else as an order, which names the error."""
+    event_type = (value.get("event_type") if isinstance(value, dict)
+                  else getattr(value, "event_type", None))
+    return event_type if type(event_type) is str and event_type in SUBSCRIPTION_EVENTS else "order"
+
+
+class InputEvent(RootModel[Annotated[
+    Annotated[OrderEvent, Tag("order")]
+    | Annotated[SubscriptionStarted, Tag("subscription_started")]
+    | Annotated[SubscriptionRenewed, Tag("subscription_renewed")]
+    | Annotated[SubscriptionChanged, Tag("subscription_changed")]
+    | Annotated[SubscriptionCancelled, Tag("subscription_cancelled")]
+    | Annotated[SubscriptionReactivated, Tag("subscription_reactivated")],
+    Discriminator(_input_tag),
+]]):
+    """One message on the ``orders`` topic: an order event or one of the five subscription
+    events, told apart by ``event_type``. ``schemas/orders.schema.json`` is this union."""
+
+    model_config = ConfigDict(title="InputEvent")
 
 
 class CustomerValue(BaseModel):

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from clv_stream.events.models import ClvUpdate, DeadLetter, OrderEvent, SegmentChange
+from clv_stream.events.models import ClvUpdate, DeadLetter, InputEvent, SegmentChange
 from clv_stream.settings import Settings
 
 __all__ = ["TOPICS", "Topic", "output_topics", "topic_names"]
@@ -37,7 +37,7 @@ class Topic:
 
 
 TOPICS: list[Topic] = [
-    Topic("topic_orders", OrderEvent, "input", "orders"),
+    Topic("topic_orders", InputEvent, "input", "orders"),
     Topic("topic_updates", ClvUpdate, "output", "clv.updates"),
     Topic("topic_segments", SegmentChange, "output", "clv.segments"),
     Topic("topic_deadletter", DeadLetter, "output", "clv.deadletter"),

@@ -1,4 +1,5 @@
-"""Raw Kafka bytes -> a normalised :class:`Order`, or :class:`~clv_stream.exceptions.InvalidEvent`.
+"""Raw Kafka bytes -> a normalised :class:`Order` (or, when asked, :class:`SubscriptionChange`),
+or :class:`~clv_stream.exceptions.InvalidEvent`.
 
 Everything the aggregate step needs is computed here, once, at the edge: the amount in the
 reporting currency's minor units (an exact integer), the event time in epoch seconds, the
@@ -9,13 +10,17 @@ A message is read once per path with the same JSON reader (orjson): the fast pat
 (:mod:`clv_stream.events.fastpath`) answers the common case, and whatever it leaves goes to
 :class:`~clv_stream.events.models.OrderEvent`, which names the error. Both accept exactly
 what ``schemas/orders.schema.json`` accepts, then apply the rules that depend on settings.
+
+Subscription events (:mod:`clv_stream.events.subscriptions`) always take the model path,
+and only when the caller asks for them (``subscriptions=True``): until the store applies
+them, the pipeline asks for orders only and they stay ``unknown_event_type``, as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import orjson
 from pydantic import ValidationError
@@ -25,13 +30,20 @@ from clv_stream.events.fastpath import FastDecoder
 from clv_stream.events.models import KIND_OF_EVENT, OrderEvent
 from clv_stream.events.money import Money
 from clv_stream.events.patterns import is_tenant_id
+from clv_stream.events.subscriptions import (
+    KIND_OF_SUBSCRIPTION_EVENT,
+    SUBSCRIPTION_EVENTS,
+    Priced,
+    SubscriptionCancelled,
+    SubscriptionChanged,
+    SubscriptionEvent,
+    SubscriptionStarted,
+    Terms,
+)
 from clv_stream.exceptions import InvalidEvent
 from clv_stream.settings import Settings
 
-__all__ = ["ErrorCode", "Money", "Order", "OrderValidator"]
-
-
-
+__all__ = ["ErrorCode", "Money", "Order", "OrderValidator", "SubscriptionChange"]
 
 _AMOUNT_CODES = {
     "finite_number": ErrorCode.NON_FINITE_AMOUNT,
@@ -47,7 +59,14 @@ _FIELD_CODES = {
     "event_type": ErrorCode.UNKNOWN_EVENT_TYPE,
     "schema_version": ErrorCode.UNSUPPORTED_SCHEMA_VERSION,
     "tenant_id": ErrorCode.INVALID_TENANT_ID,
+    "subscription_id": ErrorCode.INVALID_SUBSCRIPTION_ID,
+    "plan_id": ErrorCode.INVALID_PLAN_ID,
+    "interval": ErrorCode.INVALID_INTERVAL,
+    "interval_count": ErrorCode.INVALID_INTERVAL_COUNT,
+    "effective_at": ErrorCode.INVALID_EFFECTIVE_AT,
 }
+#: errors of rules across fields (no field in their location): the code and the field to blame
+_MODEL_RULES = {"invalid_interval_count": (ErrorCode.INVALID_INTERVAL_COUNT, "interval_count")}
 
 
 class Order(NamedTuple):
@@ -66,6 +85,31 @@ class Order(NamedTuple):
     margin_bp: int  # gross margin rate in basis points, 0..10000
     channel: str | None = None
     tenant: str = "default"  # the shop on the platform (contract v2 ``tenant_id``)
+
+
+class SubscriptionChange(NamedTuple):
+    """A validated subscription event, normalised as :class:`Order` is: exact minor units of
+    the tenant's reporting currency, epoch seconds, basis points.
+
+    A field the event does not carry is ``None``: ``amount_minor`` of a cancellation,
+    ``interval`` and ``interval_count`` of a renewal or cancellation, ``plan_id`` where none
+    is named, ``effective_at`` unless a cancellation gives one (``None``: the end of the paid
+    period). ``margin_bp`` is set by ``subscription_started`` only (its ``margin``, else the
+    tenant's default margin); later events keep the subscription's.
+    """
+
+    kind: str  # "s" started, "n" renewed, "h" changed, "x" cancelled, "a" reactivated
+    event_id: str
+    subscription_id: str
+    customer_id: str
+    tenant: str
+    amount_minor: int | None  # per billing period, in the reporting currency's minor units
+    ts: int  # occurred_at, epoch seconds (UTC)
+    interval: str | None  # "day", "week", "month" or "year"
+    interval_count: int | None
+    plan_id: str | None
+    margin_bp: int | None
+    effective_at: int | None  # epoch seconds (UTC)
 
 
 def tenant_of(raw: bytes | None, default_tenant: str) -> str | None:
@@ -105,11 +149,20 @@ class OrderValidator:
     def _money(self, tenant: str) -> Money:
         return self._tenant_money.get(tenant, self.money)
 
-    def validate(self, raw: bytes | None, now: float) -> Order:
-        """Return the normalised order, or raise :class:`InvalidEvent`.
+    @overload
+    def validate(self, raw: bytes | None, now: float, *,
+                 subscriptions: Literal[False] = False) -> Order: ...
+    @overload
+    def validate(self, raw: bytes | None, now: float, *,
+                 subscriptions: bool) -> Order | SubscriptionChange: ...
+
+    def validate(self, raw: bytes | None, now: float, *,
+                 subscriptions: bool = False) -> Order | SubscriptionChange:
+        """Return the normalised event, or raise :class:`InvalidEvent`.
 
         ``now`` is the wall clock (epoch seconds), used only to reject far-future dates
-        (``math.inf`` accepts any).
+        (``math.inf`` accepts any). Without ``subscriptions``, a subscription event is
+        ``unknown_event_type``, as every event but the three order events was before them.
         """
         if raw is None:
             raise InvalidEvent(ErrorCode.INVALID_JSON, "message has no value (tombstone)")
@@ -126,13 +179,17 @@ class OrderValidator:
             message = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise InvalidEvent(ErrorCode.INVALID_JSON, str(exc)[:300]) from None
+        model = _subscription_model(message) if subscriptions else None
         try:
+            if model is not None:
+                return self._subscription(model.model_validate(message), now)
             event = OrderEvent.model_validate(message)
         except ValidationError as exc:
             raise _translate(exc) from None
         return self._normalise(event, now)
 
-    def _normalise(self, event: OrderEvent, now: float) -> Order:
+    def _ts(self, event: OrderEvent | SubscriptionEvent, now: float) -> int:
+        """``occurred_at`` in epoch seconds, if it lies in the accepted window."""
         ts = event.occurred_at.timestamp()
         if not self._min_ts <= ts <= now + self._skew_s:
             raise InvalidEvent(
@@ -141,6 +198,50 @@ class OrderValidator:
                 f" {self._settings.max_clock_skew} in the future",
                 "occurred_at",
             )
+        return int(ts // 1)
+
+    def _subscription(self, event: SubscriptionEvent, now: float) -> SubscriptionChange:
+        ts = self._ts(event, now)
+        tenant = self._default_tenant if event.tenant_id is None else event.tenant_id
+        money = self._money(tenant)
+        amount = money.to_minor(event.amount, event.currency) if isinstance(event, Priced) else None
+        margin_bp = plan_id = None
+        if isinstance(event, SubscriptionStarted | SubscriptionChanged):
+            plan_id = event.plan_id
+        if isinstance(event, SubscriptionStarted):
+            margin_bp = (money.default_margin_bp if event.margin is None
+                         else _basis_points(event.margin))
+        return SubscriptionChange(
+            kind=KIND_OF_SUBSCRIPTION_EVENT[event.event_type],
+            event_id=event.idempotency_key,
+            subscription_id=event.subscription_id,
+            customer_id=event.customer_id,
+            tenant=tenant,
+            amount_minor=amount,
+            ts=ts,
+            interval=event.interval.value if isinstance(event, Terms) else None,
+            interval_count=event.interval_count if isinstance(event, Terms) else None,
+            plan_id=plan_id,
+            margin_bp=margin_bp,
+            effective_at=self._effective_at(event),
+        )
+
+    def _effective_at(self, event: SubscriptionEvent) -> int | None:
+        """A cancellation's ``effective_at`` in epoch seconds: any time from
+        ``CLV_MIN_EVENT_TIME`` on (earlier than ``occurred_at`` is a backdated cancellation)."""
+        if not isinstance(event, SubscriptionCancelled) or event.effective_at is None:
+            return None
+        at = event.effective_at.timestamp()
+        if at < self._min_ts:
+            raise InvalidEvent(
+                ErrorCode.TIMESTAMP_OUT_OF_RANGE,
+                f"effective_at is before {self._settings.min_event_time.isoformat()}",
+                "effective_at",
+            )
+        return int(at // 1)
+
+    def _normalise(self, event: OrderEvent, now: float) -> Order:
+        ts = self._ts(event, now)
         tenant = self._default_tenant if event.tenant_id is None else event.tenant_id
         money = self._money(tenant)
         margin_bp = (
@@ -152,11 +253,16 @@ class OrderValidator:
             order_id=event.order_id,
             customer_id=event.customer_id,
             amount_minor=money.to_minor(event.amount, event.currency),
-            ts=int(ts // 1),
+            ts=ts,
             margin_bp=margin_bp,
             channel=event.channel,
             tenant=tenant,
         )
+
+
+def _subscription_model(message: Any) -> type[SubscriptionEvent] | None:
+    event_type = message.get("event_type") if type(message) is dict else None
+    return SUBSCRIPTION_EVENTS.get(event_type) if type(event_type) is str else None
 
 
 def _basis_points(rate: Decimal) -> int:
@@ -167,6 +273,9 @@ def _translate(exc: ValidationError) -> InvalidEvent:
     """Map pydantic's first error to one :class:`ErrorCode`."""
     error = exc.errors(include_url=False)[0]
     kind, loc = error["type"], error["loc"]
+    if not loc and kind in _MODEL_RULES:
+        code, rule_field = _MODEL_RULES[kind]
+        return InvalidEvent(code, _message(error), rule_field)
     field = str(loc[0]) if loc else None
     return InvalidEvent(_code_for(kind, field), _message(error), field)
 

@@ -43,7 +43,8 @@ def test_there_is_an_example_of_every_record() -> None:
 def test_every_example_is_valid_against_its_schema(example: dict[str, Any]) -> None:
     if "event_type" in example:
         name = "orders"
-        OrderValidator(Settings()).validate(orjson.dumps(example), math.inf)  # not rejected
+        OrderValidator(Settings()).validate(orjson.dumps(example), math.inf,  # not rejected
+                                            subscriptions=True)
     else:
         name = ("clv.updates" if "current" in example else
                 "clv.segments" if "dimension" in example else "clv.deadletter")
