@@ -13,7 +13,13 @@ from clv_stream.events.codec import DeadLetterInput, JsonCodec, OutputCodec
 from clv_stream.events.money import Money
 from clv_stream.events.records import OutRecord, RawRecord
 from clv_stream.events.times import iso
-from clv_stream.events.validation import ErrorCode, Order, OrderValidator, tenant_of
+from clv_stream.events.validation import (
+    ErrorCode,
+    Order,
+    OrderValidator,
+    SubscriptionChange,
+    tenant_of,
+)
 from clv_stream.exceptions import InvalidEvent, StoreError
 from clv_stream.pipeline.emitter import Causes, Emitter
 from clv_stream.pipeline.outcome import BatchOutcome, Replay
@@ -184,7 +190,7 @@ class Pipeline:
         now = self._wall()
         for raw in batch:
             try:
-                order = self._validator.validate(raw.value, now)
+                order = self._validator.validate(raw.value, now, subscriptions=True)
             except InvalidEvent as exc:
                 out.invalid += 1
                 out.records.append(self._dead_letter(raw, exc, now))
@@ -200,8 +206,8 @@ class Pipeline:
         out.full_look = result.looked >= limit
         out.applied, out.duplicates = result.applied, result.duplicates
         out.redelivered, out.clock, out.due = result.redelivered, result.clock, len(result.due)
-        last: dict[CustomerKey, Order] = {(p.order.tenant, p.order.customer_id): p.order
-                                          for p in valid}
+        last: dict[CustomerKey, Order | SubscriptionChange] = {
+            (p.order.tenant, p.order.customer_id): p.order for p in valid}
         causes = {cid: (CAUSES[o.kind], o.event_id) for cid, o in last.items()}
         if not result.due:
             await self._emit(result.customers, result.clock, causes, out, scoring)

@@ -6,14 +6,16 @@ import hashlib
 from typing import NamedTuple
 
 from clv_stream.events.models import EVENT_OF_KIND
+from clv_stream.events.subscriptions import KIND_OF_SUBSCRIPTION_EVENT
 from clv_stream.store.port import CustomerState
 from clv_stream.store.snapshot import is_snapshot_of
 
 __all__ = ["CAUSES", "ORDER_CAUSES", "Transition", "unchanged"]
 
-#: The ``cause`` of an order event's kind (``Order.kind``): its event type.
-CAUSES = EVENT_OF_KIND
-ORDER_CAUSES = frozenset(CAUSES.values())
+#: The ``cause`` of an event's kind (``Order.kind``, ``SubscriptionChange.kind``): its event
+#: type.
+CAUSES = {**EVENT_OF_KIND, **{kind: event for event, kind in KIND_OF_SUBSCRIPTION_EVENT.items()}}
+ORDER_CAUSES = frozenset(EVENT_OF_KIND.values())
 
 
 class Transition(NamedTuple):

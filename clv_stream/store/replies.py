@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from clv_stream.domain.aggregate import Summary
+from clv_stream.events.validation import SubscriptionChange
 from clv_stream.store.types import (
     ApplyResult,
     Claim,
@@ -25,7 +26,7 @@ from clv_stream.store.types import (
 )
 
 __all__ = ["apply_args", "claims", "fence_json", "offsets_json", "parse_apply",
-           "publish_args", "states"]
+           "publish_args", "states", "subscription_changes", "subscription_line"]
 
 _PER_CUSTOMER = 12  # customer_row() in common.lua
 _PER_CLAIM = 7  # claim.lua
@@ -40,14 +41,56 @@ def fence_json(fence: Fence | None) -> bytes:
 
 
 def apply_args(records: Sequence[Positioned]) -> bytes:
-    """The records, flat: 10 values per record (apply_batch.lua's ARGV[4])."""
+    """The records, flat: 10 values per record (apply_batch.lua's ARGV[4]); a subscription
+    event goes with an upper-case kind and its :func:`subscription_line` for order_id."""
     flat: list[Any] = []
     add = flat.extend
     for rec in records:
         o = rec.order
-        add((rec.partition, rec.offset, o.event_id, o.kind, o.order_id,
-             o.customer_id, o.amount_minor, o.ts, o.margin_bp, o.tenant))
+        if isinstance(o, SubscriptionChange):
+            add((rec.partition, rec.offset, o.event_id, o.kind.upper(), subscription_line(o),
+                 o.customer_id, o.amount_minor or 0, o.ts, o.margin_bp or 0, o.tenant))
+        else:
+            add((rec.partition, rec.offset, o.event_id, o.kind, o.order_id,
+                 o.customer_id, o.amount_minor, o.ts, o.margin_bp, o.tenant))
     return orjson.dumps(flat)
+
+
+#: The fields of a subscription event's line in a customer's set (``sb``), tab-separated
+#: ("" for None), after a newline: the event id first, so a line is found by
+#: ``"\n" + event_id + "\t"`` (identifiers hold no control characters).
+SUBSCRIPTION_LINE = SubscriptionChange._fields
+
+
+def subscription_line(change: SubscriptionChange) -> str:
+    """``change`` as the store keeps it in the customer's set of subscription events."""
+    fields = (change.event_id, *(v for k, v in zip(SUBSCRIPTION_LINE, change, strict=True)
+                                 if k != "event_id"))
+    return "\n" + "\t".join("" if v is None else str(v) for v in fields)
+
+
+def subscription_changes(text: str) -> list[SubscriptionChange]:
+    """The lines of a customer's set of subscription events, read back."""
+    found = []
+    names = [k for k in SUBSCRIPTION_LINE if k != "event_id"]
+    for line in text.split("\n"):
+        if not line:
+            continue
+        event_id, *rest = line.split("\t")
+        values: dict[str, Any] = {"event_id": event_id}
+        for name, raw in zip(names, rest, strict=True):
+            values[name] = _typed(name, raw)
+        found.append(SubscriptionChange(**values))
+    return found
+
+
+_INTS = frozenset({"amount_minor", "ts", "interval_count", "margin_bp", "effective_at"})
+
+
+def _typed(name: str, raw: str) -> Any:
+    if raw == "":
+        return None
+    return int(raw) if name in _INTS else raw
 
 
 def publish_args(entries: Sequence[PublishEntry], default_tenant: str) -> bytes:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from clv_stream.domain.aggregate import Summary
-from clv_stream.events.validation import Order
+from clv_stream.events.validation import Order, SubscriptionChange
 from clv_stream.store.snapshot import Published
 
 __all__ = ["ApplyResult", "Claim", "Customer", "CustomerKey", "CustomerState", "DueLook", "Fence",
@@ -69,11 +69,12 @@ class Claim(NamedTuple):
 
 
 class Positioned(NamedTuple):
-    """A validated order and where it came from in Kafka (a tuple: one per event)."""
+    """A validated event (an order or a subscription event) and where it came from in Kafka
+    (a tuple: one per event)."""
 
     partition: int
     offset: int
-    order: Order
+    order: Order | SubscriptionChange
 
 
 class DueLook(NamedTuple):

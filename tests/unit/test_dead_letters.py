@@ -8,7 +8,6 @@ import pytest
 from clv_stream.pipeline import KEY_LIMIT, RAW_LIMIT, Pipeline, RawRecord
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import RedisStore
-from tests.corpus import subscription
 
 
 @pytest.fixture
@@ -50,15 +49,3 @@ async def test_small_messages_are_kept_whole(pipeline: Pipeline) -> None:
     assert body["key"] is None
     assert (body["key_truncated"], body["raw_truncated"]) == (False, False)
     assert body["error"]["code"] == "missing_field"
-
-
-@pytest.mark.parametrize("event_type", ["subscription_started", "subscription_renewed",
-                                        "subscription_changed", "subscription_cancelled",
-                                        "subscription_reactivated"])
-async def test_valid_subscription_events_are_dead_lettered_until_the_store_applies_them(
-        pipeline: Pipeline, event_type: str) -> None:
-    # the validator accepts them (subscriptions=True), the pipeline does not ask it to yet
-    raw = orjson.dumps(subscription(event_type))
-    _, body = await _dead_letter(pipeline, b"c-1", raw)
-    assert body["error"]["code"] == "unknown_event_type"
-    assert body["raw"] == raw.decode()
