@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 #: One letter per event type, in the order events of the same instant are applied.
-KIND_ORDER = {"s": 0, "a": 1, "x": 2, "n": 3, "c": 4}
+KIND_ORDER = {"s": 0, "a": 1, "h": 2, "n": 3, "x": 4}
 #: g(unit): MRR of ``amount`` per ``interval_count`` c is ``amount x g / (48 c)`` minor units a
 #: month (month 48/48, year 4/48 = 1/12, week 208/48 = 52/12, day 1461/48 = 365.25/12).
 UNIT_WEIGHT = {"month": 48, "year": 4, "week": 208, "day": 1461}
@@ -69,7 +69,8 @@ _SECONDS_PER = {"day": 86400, "week": 7 * 86400}
 class SubEvent(NamedTuple):
     """A subscription event as the store keeps it (amounts in reporting-currency minor units)."""
 
-    kind: str  # s=started, n=renewed, x=changed, c=cancelled, a=reactivated
+    kind: str  # s=started, n=renewed, h=changed, x=cancelled, a=reactivated (as the
+    # events layer's ``SubscriptionChange.kind``)
     event_id: str
     subscription_id: str
     ts: int  # occurred_at, epoch seconds
@@ -287,10 +288,10 @@ class _Fold:
             self.charge(t, self.terms._replace(amount_minor=_or(e.amount_minor, self.terms.amount_minor)))
         elif e.kind == "a":
             self.charge(t, _terms_of(e, self.terms))
-        elif e.kind == "x" and self.live:
+        elif e.kind == "h" and self.live:
             self.terms = _terms_of(e, self.terms)
             self.point(t, self.terms.mrr)
-        elif e.kind == "c" and self.live:
+        elif e.kind == "x" and self.live:
             self.cancel_at = max(t, self.end if e.effective_at is None else e.effective_at)
 
 

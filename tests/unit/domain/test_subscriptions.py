@@ -40,11 +40,11 @@ def renew(ts: int, amount: int = 1000, sid: str = "A", eid: str | None = None) -
 
 
 def change(ts: int, amount: int, unit: str = "month", count: int = 1, sid: str = "A") -> SubEvent:
-    return SubEvent("x", f"{sid}:x:{ts}", sid, ts, amount, unit, count)
+    return SubEvent("h", f"{sid}:h:{ts}", sid, ts, amount, unit, count)
 
 
 def cancel(ts: int, effective: int | None = None, sid: str = "A") -> SubEvent:
-    return SubEvent("c", f"{sid}:c:{ts}", sid, ts, effective_at=effective)
+    return SubEvent("x", f"{sid}:x:{ts}", sid, ts, effective_at=effective)
 
 
 def reactivate(ts: int, amount: int, unit: str = "month", count: int = 1, sid: str = "A") -> SubEvent:
@@ -321,14 +321,14 @@ UNITS = ["month", "month", "year", "week", "day"]
 def subscription_events(draw: st.DrawFn, sid: str = "A", customer: str = "") -> list[SubEvent]:
     events = []
     for i in range(draw(st.integers(1, 9))):
-        kind = draw(st.sampled_from("snnnnxxcca"))
+        kind = draw(st.sampled_from("snnnnhhxxa"))
         ts = BASE + draw(st.integers(0, 300)) * D // 2 + draw(st.sampled_from([0, 0, 1, 3600]))
         amount = draw(st.integers(0, 5000))
         unit, count = draw(st.sampled_from(UNITS)), draw(st.integers(1, 3))
         eid = f"{customer}{sid}:{kind}{i}"
         if kind == "n":
             events.append(SubEvent(kind, eid, sid, ts, amount))
-        elif kind == "c":
+        elif kind == "x":
             effective = draw(st.sampled_from([None, ts, ts + 10 * D, ts - D]))
             events.append(SubEvent(kind, eid, sid, ts, effective_at=effective))
         else:
