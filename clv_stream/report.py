@@ -29,7 +29,9 @@ from decimal import Decimal
 from typing import Any
 
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.subscriptions import portfolio
 from clv_stream.domain.tenant import TenantSettings
+from clv_stream.events.times import iso
 from clv_stream.exceptions import StoreError
 from clv_stream.pipeline import CustomerViews
 from clv_stream.settings import Settings
@@ -130,11 +132,16 @@ async def build_report(store: StateStore, views: CustomerViews, lifespan_years: 
             for dim, label in view["segments"].items():
                 groups.by_segment.setdefault(dim, {}).setdefault(label, Portfolio()).add(value)
     scoring = views.scoring(tenant)
+    totals = await store.subscription_totals(tenant)
+    clock = await store.clock()
     return {
         "tenant_id": tenant,
-        "as_of": (await views.as_of()),
+        "as_of": iso(clock),
         "currency": scoring.currency,
         "model_version": scoring.model.version,
+        "subscriptions": portfolio(
+            {tuple(field.split("|", 1)): n for field, n in totals.items()},  # type: ignore[misc]
+            clock, scoring.config.decimals) if totals else None,
         "overall": groups.overall.figures(lifespan_years),
         "segments": {
             dim: {label: p.figures(lifespan_years) for label, p in sorted(labels.items())}

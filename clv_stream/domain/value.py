@@ -28,6 +28,7 @@ import numpy.typing as npt
 from clv_stream.domain.aggregate import SECONDS_PER_DAY, Summary
 from clv_stream.domain.inputs import ModelInputs, model_inputs
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.subscription_value import SubscriberValue
 from clv_stream.events.times import iso  # re-exported: formatting lives with parsing
 
 __all__ = ["ValueConfig", "churn_band", "iso", "score"]
@@ -61,17 +62,35 @@ def score(
     as_of: float | Sequence[float],
     model: ScoringModel,
     cfg: ValueConfig,
+    subscribers: Sequence[SubscriberValue | None] | None = None,
 ) -> list[dict[str, Any]]:
     """One ``CustomerValue`` dict (JSON-ready, money as decimal strings) per summary.
 
-    ``as_of`` (epoch seconds) is one time for all, or one per summary.
+    ``as_of`` (epoch seconds) is one time for all, or one per summary. ``subscribers``: each
+    customer's subscription figures (None: it has no subscription), which add to its
+    historic and total CLV (:mod:`~clv_stream.domain.subscription_value`).
     """
     if not summaries:
         return []
     times = np.broadcast_to(np.asarray(as_of, dtype=np.float64), (len(summaries),))
     inputs = model_inputs(summaries, times, cfg.decimals, cfg.default_margin_bp / 1e4)
     pred = _predict(inputs, model, cfg)
-    return _records(summaries, inputs, pred, times, cfg)
+    records = _records(summaries, inputs, pred, times, cfg)
+    for record, summary, sub in zip(records, summaries, subscribers or (), strict=False):
+        if sub is not None:
+            _add_subscriptions(record, summary, sub, cfg.decimals)
+    return records
+
+
+def _add_subscriptions(record: dict[str, Any], summary: Summary, sub: SubscriberValue,
+                       d: int) -> None:
+    """Paid subscription revenue joins the historic CLV; the sBG's prediction, the total."""
+    historic = summary.profit_minor + sub.profit_minor
+    record["historic_clv"] = _money(historic, d)
+    total = historic / 10.0**d + float(record["predicted_clv"]) + sub.predicted_minor / 10.0**d
+    record["total_clv"] = f"{total:.{d}f}"
+    record["subscription_revenue"] = _money(sub.revenue_minor, d)
+    record["subscription"] = sub.fields(d)
 
 
 def _predict(inputs: ModelInputs, model: ScoringModel, cfg: ValueConfig) -> dict[str, Any]:
@@ -170,6 +189,7 @@ def _records(
     """
     d = cfg.decimals
     unit = 10.0**d
+    zero = _money(0, d)
     x = inputs.x
     years = np.maximum(1.0, inputs.T.astype(np.int64) / 365.25)
     profit = np.array([s.profit_minor for s in summaries], dtype=np.float64)
@@ -202,6 +222,8 @@ def _records(
             "churn_risk": risk6,
             "churn_risk_band": churn_band(risk6),
             "expected_next_order_at": None if nxt != nxt else iso(nxt),
+            "subscription_revenue": zero,
+            "subscription": None,
         }
         for s, x, t_x, age, trad, hist, alive, expected, aov, clv, risk6, nxt in rows
     ]

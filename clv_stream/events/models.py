@@ -65,6 +65,7 @@ __all__ = [
     "InputEvent",
     "OrderEvent",
     "SegmentChange",
+    "SubscriptionValue",
 ]
 
 Money = Annotated[Decimal, Field(description="Decimal string in the reporting currency")]
@@ -103,6 +104,7 @@ class Dimension(StrEnum):
     VALUE_TIER = "value_tier"
     LIFECYCLE = "lifecycle"
     RFM = "rfm"
+    SUBSCRIPTION = "subscription"
 
 
 class ChurnBand(StrEnum):
@@ -185,6 +187,21 @@ class InputEvent(RootModel[Annotated[
     model_config = ConfigDict(title="InputEvent")
 
 
+class SubscriptionValue(BaseModel):
+    """A customer's subscriptions (``CustomerValue.subscription``; null without any)."""
+
+    model_config = ConfigDict(title="SubscriptionValue")
+
+    active_subscriptions: int = Field(description="Subscriptions paid up now")
+    mrr: Money
+    first_started_at: datetime | None
+    renewals: int
+    retention_probability: float | None = Field(
+        description="Of the next renewal of its largest renewing subscription (sBG)")
+    expected_renewals: float = Field(description="Within CLV_HORIZON_MONTHS (sBG)")
+    predicted_subscription_clv: Money
+
+
 class CustomerValue(BaseModel):
     """A customer's value as of ``as_of`` (see the README for every field's definition)."""
 
@@ -209,6 +226,9 @@ class CustomerValue(BaseModel):
     churn_risk: float
     churn_risk_band: ChurnBand
     expected_next_order_at: datetime | None
+    subscription_revenue: Money = Field(
+        default=Decimal(0), description="Paid subscription amounts (also in historic_clv)")
+    subscription: SubscriptionValue | None = None
 
 
 class ClvUpdate(BaseModel):

@@ -19,6 +19,7 @@ from clv_stream.pipeline.outcome import BatchOutcome
 from clv_stream.pipeline.previous import PreviousValues, PublishedValue
 from clv_stream.pipeline.scoring import Scorer, Scoring
 from clv_stream.pipeline.stages import OutputStage, Scored
+from clv_stream.pipeline.subscribers import subscribed
 from clv_stream.pipeline.transition import Transition, unchanged
 from clv_stream.settings import Settings
 from clv_stream.store.port import CustomerKey, CustomerState
@@ -51,6 +52,7 @@ class Emitter:
         self._codec = codec
         self._stages = tuple(stages)
         self._published = PreviousValues(settings.previous_cache)
+        self._grace_s = int(settings.subscription_grace.total_seconds())
         self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clv-emit")
 
     def close(self) -> None:
@@ -100,10 +102,15 @@ class Emitter:
     def _build(self, states: Sequence[CustomerState], texts: Sequence[str],
                previous: Sequence[PublishedValue | None], scoring: Scoring, clock: int,
                causes: Causes, out: BatchOutcome) -> None:
+        subs = subscribed(states, clock, scoring.model, scoring.config, self._grace_s)
+        has_subs = any(subs)
         current = self._scorer.score([s.summary for s in states], clock, scoring.model,
-                                     scoring.config)
+                                     scoring.config, [s.value if s else None for s in subs])
         rules, version, codec = scoring.rules, scoring.model.version, self._codec
-        cols = seg.Columns.of(current, [s.summary.last_ts for s in states])
+        last_ts = [s.summary.last_ts for s in states]
+        cols = seg.Columns.of(current, last_ts, [s.value.segment if s else 0 for s in subs],
+                              [s.value.next_change_at if s else None for s in subs]
+                              ) if has_subs else seg.Columns.of(current, last_ts)
         labels = rules.encoded_labels(cols, [s.segments for s in states])
         dues = rules.next_due(cols, clock)
         as_of, records, publish = iso(clock), out.records, out.publish
@@ -112,8 +119,8 @@ class Emitter:
         default_tenant = self._s.default_tenant
         tenants: dict[str, bytes] = {}  # a batch's tenants, encoded once
         staged: list[Transition] | None = [] if self._stages else None
-        for state, text, cur, prev, label, due in zip(states, texts, current, previous, labels,
-                                                      dues, strict=True):
+        for state, text, cur, prev, label, due, sub in zip(states, texts, current, previous,
+                                                           labels, dues, subs, strict=True):
             cid, tenant = state.customer_id, state.tenant
             why, source = causes[(tenant, cid)]
             snapshot = state.pub
@@ -141,7 +148,8 @@ class Emitter:
                         t.event_id("s", dim, old, new), t.customer_json, t.tenant_json, dim, old,
                         new, tail)))
             if snapshot:
-                publish.append(PublishEntry((tenant, cid), snapshot, label, due))
+                publish.append(PublishEntry((tenant, cid), snapshot, label, due,
+                                            sub.totals if sub else None))
         if staged is not None:
             self._run_stages(Scored(states, current, labels, staged, clock, version), records)
 
@@ -157,7 +165,7 @@ class Emitter:
 
     def _should_update(self, cur: dict[str, Any], prev: PublishedValue | None) -> bool:
         if prev is None:
-            return bool(cur["orders"] > 0)
+            return bool(cur["orders"] > 0 or cur["subscription"] is not None)
         old, new = Decimal(prev.total_clv), Decimal(cur["total_clv"])
         delta = abs(new - old)
         if delta == 0:

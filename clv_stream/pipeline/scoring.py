@@ -12,6 +12,7 @@ from typing import Any
 from clv_stream.domain import segments as seg
 from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.subscription_value import SubscriberValue
 from clv_stream.domain.tenant import TenantSettings
 from clv_stream.domain.value import ValueConfig, score
 from clv_stream.exceptions import ModelError
@@ -133,7 +134,8 @@ class Scorer:
 
     def score(self, summaries: Sequence[Summary], as_of: float | Sequence[float],
               model: ScoringModel | str, config: ValueConfig | None = None,
+              subscribers: Sequence[SubscriberValue | None] | None = None,
               ) -> list[dict[str, Any]]:
         """``CustomerValue`` dicts; ``model`` by version must be :meth:`load`-ed already."""
         found = self._models[model] if isinstance(model, str) else model
-        return score(summaries, as_of, found, config or self.config)
+        return score(summaries, as_of, found, config or self.config, subscribers)

@@ -10,6 +10,7 @@ from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.tenant import TenantSettings
 from clv_stream.events.times import iso
 from clv_stream.pipeline.scoring import Scorer, Scoring
+from clv_stream.pipeline.subscribers import subscribed
 from clv_stream.settings import Settings
 from clv_stream.store.port import Customer, CustomerState, StateStore
 
@@ -24,6 +25,7 @@ class CustomerViews:
                  model: ScoringModel | None = None) -> None:
         self._store = store
         self._scorer = scorer or Scorer(settings, store, model)
+        self._grace_s = int(settings.subscription_grace.total_seconds())
 
     @property
     def model(self) -> ScoringModel:
@@ -57,10 +59,13 @@ class CustomerViews:
         clock = await self._store.clock()
         views: list[dict[str, Any]] = []
         for scoring, part in self._by_scoring(states):
+            subs = subscribed(part, clock, scoring.model, scoring.config, self._grace_s)
             values = self._scorer.score([s.summary for s in part], clock, scoring.model,
-                                        scoring.config)
+                                        scoring.config, [s.value if s else None for s in subs])
             rules = scoring.rules
-            cols = seg.Columns.of(values, [s.summary.last_ts for s in part])
+            cols = seg.Columns.of(values, [s.summary.last_ts for s in part],
+                                  [s.value.segment if s else 0 for s in subs],
+                                  [s.value.next_change_at if s else None for s in subs])
             labels = rules.encoded_labels(cols, [""] * len(values))
             views.extend(
                 {"customer_id": s.customer_id, "tenant_id": s.tenant, "as_of": iso(clock),

@@ -10,9 +10,10 @@ from __future__ import annotations
 from clv_stream.domain.segments.lifecycle import Lifecycle
 from clv_stream.domain.segments.rfm import Rfm
 from clv_stream.domain.segments.scheme import SegmentScheme
+from clv_stream.domain.segments.subscription import Subscription
 from clv_stream.domain.segments.value_tier import ValueTier
 
 __all__ = ["DIMENSIONS", "SCHEMES"]
 
-SCHEMES: tuple[type[SegmentScheme], ...] = (ValueTier, Lifecycle, Rfm)
+SCHEMES: tuple[type[SegmentScheme], ...] = (ValueTier, Lifecycle, Rfm, Subscription)
 DIMENSIONS: tuple[str, ...] = tuple(s.name for s in SCHEMES)

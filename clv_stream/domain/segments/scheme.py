@@ -45,10 +45,17 @@ class Columns:
     total_clv: Floats
     net_revenue: Floats
     last_ts: Int64s  # event time (epoch s) of the last order
+    #: subscription status code (``domain.subscription_value.SEGMENT_CODES``; 0: none)
+    subscription: Int64s | None = None
+    #: event time a subscription next changes with time alone (:data:`NEVER`: none)
+    subscription_due: Int64s | None = None
 
     @classmethod
-    def of(cls, values: Sequence[Mapping[str, Any]], last_ts: Sequence[int]) -> Columns:
-        """From ``CustomerValue`` dicts (see ``domain.value.score``) and last order times."""
+    def of(cls, values: Sequence[Mapping[str, Any]], last_ts: Sequence[int],
+           subscription: Sequence[int] | None = None,
+           subscription_due: Sequence[int | None] | None = None) -> Columns:
+        """From ``CustomerValue`` dicts (see ``domain.value.score``) and last order times
+        (and, for a batch with subscribers, their status codes and due times)."""
         return cls(
             np.array([v["orders"] for v in values], dtype=np.int64),
             np.array([v["frequency"] for v in values], dtype=np.int64),
@@ -56,6 +63,9 @@ class Columns:
             np.array([float(v["total_clv"]) for v in values], dtype=np.float64),
             np.array([float(v["net_revenue"]) for v in values], dtype=np.float64),
             np.asarray(last_ts, dtype=np.int64),
+            None if subscription is None else np.asarray(subscription, dtype=np.int64),
+            None if subscription_due is None else np.array(
+                [NEVER if t is None else t for t in subscription_due], dtype=np.int64),
         )
 
 
@@ -67,6 +77,9 @@ class SegmentScheme(ABC):
     name: ClassVar[str]
     #: Every label the scheme gives; :meth:`codes` index into it.
     vocabulary: ClassVar[tuple[str, ...]]
+    #: Whether its labels are about orders: a subscriber without a counting order is
+    #: ``none`` in such a dimension, and labelled in the others.
+    needs_orders: ClassVar[bool] = True
 
     @classmethod
     @abstractmethod

@@ -31,8 +31,12 @@ class SegmentSet:
         sizes = [len(s.vocabulary) for s in self.schemes]
         #: The encoded labels of a customer who has none (never had a counting order).
         self.no_labels = "|" * (len(self.schemes) - 1)
-        #: The encoded labels of a customer whose every order was cancelled.
-        self.all_none = "|".join("none" for _ in self.schemes)
+        #: The encoded labels of a customer whose every order was cancelled (a dimension
+        #: whose first label is "" has no ``none``).
+        self.all_none = "|".join("none" if s.vocabulary[0] else "" for s in self.schemes)
+        #: Which labels of a subscriber without a counting order are ``none`` (those about
+        #: orders); the others are its own.
+        self._order_only = [s.needs_orders for s in self.schemes]
         # every combination, indexed by the schemes' codes as digits (first most significant):
         # a batch then costs one lookup per customer, not a join
         self._radix = [*sizes[1:], 1]
@@ -51,8 +55,15 @@ class SegmentSet:
         for scheme, radix in zip(self.schemes, self._radix, strict=True):
             code = (code + scheme.codes(cols)) * radix
         table, no_labels, all_none = self._table, self.no_labels, self.all_none
-        return [table[c] if k > 0 else (all_none if before.strip("|") else no_labels)
-                for c, k, before in zip(code.tolist(), cols.orders.tolist(), previous, strict=True)]
+        labels = [table[c] if k > 0 else (all_none if before.strip("|") else no_labels)
+                  for c, k, before in zip(code.tolist(), cols.orders.tolist(), previous,
+                                          strict=True)]
+        if cols.subscription is not None:  # subscribers without a counting order
+            for i in np.flatnonzero((cols.orders <= 0) & (cols.subscription > 0)).tolist():
+                parts = table[int(code[i])].split("|")
+                labels[i] = "|".join("none" if order_only else part for part, order_only
+                                     in zip(parts, self._order_only, strict=True))
+        return labels
 
     def next_due(self, cols: Columns, as_of: int) -> list[int | None]:
         """Event time (epoch s) of the next time-driven look at each customer, or None (no
@@ -66,7 +77,10 @@ class SegmentSet:
             flips = scheme.next_due(cols, as_of)
             if flips is not None:
                 due = np.minimum(due, flips)
-        return [d if k > 0 else None for d, k in zip(due.tolist(), cols.orders.tolist(), strict=True)]
+        labelled = cols.orders > 0
+        if cols.subscription is not None:
+            labelled |= cols.subscription > 0
+        return [d if k else None for d, k in zip(due.tolist(), labelled.tolist(), strict=True)]
 
     def changes(self, before: str, after: str) -> list[tuple[str, str | None, str]]:
         """(dimension, from, to) for each dimension whose encoded label changed, in the set's

@@ -20,6 +20,7 @@ DEFAULT_CUTS = (100.0, 500.0, 2000.0)
 class ValueTier(SegmentScheme):
     name: ClassVar[str] = "value_tier"
     vocabulary: ClassVar[tuple[str, ...]] = ("low", "medium", "high", "vip")
+    needs_orders: ClassVar[bool] = False  # total_clv counts a subscriber's value too
 
     cuts: tuple[float, ...] = DEFAULT_CUTS
 

@@ -13,6 +13,7 @@ from clv_stream.domain.aggregate import SECONDS_PER_DAY
 from clv_stream.domain.segments import DIMENSIONS, Columns, SegmentSet
 from clv_stream.domain.segments.lifecycle import Lifecycle
 from clv_stream.domain.segments.rfm import Rfm
+from clv_stream.domain.segments.subscription import Subscription
 from clv_stream.domain.segments.value_tier import ValueTier
 from clv_stream.events.models import Dimension
 
@@ -51,8 +52,10 @@ def test_lifecycle(orders: int, freq: int, since: int, stage: str) -> None:
 
 def test_a_customer_without_a_counting_order_has_no_labels_or_none_everywhere() -> None:
     assert labels(0, 0, 0, 0.0, 0.0, had=False) == {}
-    assert labels(0, 0, 0, 0.0, 0.0, had=True) == dict.fromkeys(DIMENSIONS, "none")
-    assert (SET.no_labels, SET.all_none) == ("||", "none|none|none")
+    # a customer without a subscription has no subscription label ("", not "none")
+    assert labels(0, 0, 0, 0.0, 0.0, had=True) == dict.fromkeys(
+        ("value_tier", "lifecycle", "rfm"), "none")
+    assert (SET.no_labels, SET.all_none) == ("|||", "none|none|none|")
 
 
 def rfm_scores(days_since_last: int, orders: int, net_revenue: float) -> tuple[int, int, int]:
@@ -106,7 +109,8 @@ def test_cut_points_are_read_per_scheme_with_defaults_for_the_rest() -> None:
     built = SegmentSet.from_cuts({"value_tier": (1.0, 2.0, 3.0),
                                   **{f"rfm.{k}": v for k, v in model_rfm.items()}})
     assert built.schemes == (ValueTier((1.0, 2.0, 3.0)), Lifecycle(90, 365),
-                             Rfm((7.0, 30.0, 90.0, 180.0), (2.0, 3.0, 4.0, 10.0)))
+                             Rfm((7.0, 30.0, 90.0, 180.0), (2.0, 3.0, 4.0, 10.0)),
+                             Subscription())
     with pytest.raises(ValueError, match="value_tier"):
         SegmentSet.from_cuts({"value_tier": (3.0, 2.0, 1.0)})
     with pytest.raises(ValueError, match="lifecycle"):
@@ -123,7 +127,7 @@ _RF_GRID = (
     ("hibernating", "hibernating", "at_risk", "at_risk", "at_risk"),
     ("hibernating", "hibernating", "at_risk", "at_risk", "cannot_lose"),
 )
-_REF_DIMENSIONS = ("value_tier", "lifecycle", "rfm")
+_REF_DIMENSIONS = ("value_tier", "lifecycle", "rfm", "subscription")
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,7 @@ def test_the_segment_set_labels_and_due_times_equal_the_per_customer_rules(
         if orders > 0:
             want = ref_encode(ref.labels(orders, freq, since, clv))
         else:
-            want = "none|none|none" if had else "||"
+            want = "none|none|none|" if had else "|||"
         assert got == want
         assert due == ref.next_due(orders, last, as_of)
 

@@ -1,0 +1,124 @@
+"""A subscriber's value: paid revenue, MRR, and the contractual model's prediction.
+
+Per subscription still renewing (``active``; a ``cancelling`` one has no renewal to come):
+the retention model (the sBG, per cohort when fitted so) gives the probability of the next
+renewal, the renewals expected within the horizon, and the discounted expected residual
+lifetime (DERL: future payments, the current paid period excluded, each discounted by the
+monthly ``CLV_DISCOUNT_RATE`` compounded to the billing interval). Its predicted value is
+DERL x the current amount x the subscription's margin. A customer's figures add up its
+subscriptions'; ``retention_probability`` is that of its largest (by MRR) renewing one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from clv_stream.domain.protocols import RetentionModel
+from clv_stream.domain.subscriptions import ZERO, Mrr, SubscriptionState
+from clv_stream.events.times import iso
+
+__all__ = ["SEGMENT_CODES", "SubscriberValue", "months_per_period", "subscriber_value"]
+
+#: Average days in a month (365.25 / 12): how day and week intervals count in months.
+_DAYS_PER_MONTH = 365.25 / 12
+#: ``subscription`` segment labels, by code (0: no subscription, no label).
+SEGMENT_CODES = ("", "active", "cancelling", "churned", "reactivated")
+
+
+def months_per_period(unit: str, count: int) -> float:
+    """The length of a billing period in months."""
+    per = {"month": 1.0, "year": 12.0, "week": 7 / _DAYS_PER_MONTH, "day": 1 / _DAYS_PER_MONTH}
+    return per[unit] * count
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberValue:
+    """One customer's subscription figures (money in minor units of its currency)."""
+
+    revenue_minor: int  # every payment so far
+    profit_minor: int  # payments x their subscription's margin, rounded once
+    predicted_minor: float  # predicted_subscription_clv
+    mrr: Mrr
+    active: int  # subscriptions paid up now (renewing or cancelling)
+    renewals: int
+    first_started_at: int | None
+    retention_probability: float | None
+    expected_renewals: float
+    segment: int  # index into SEGMENT_CODES
+    next_change_at: int | None  # when a subscription next changes with time alone
+
+    def fields(self, decimals: int) -> dict[str, Any]:
+        """``CustomerValue.subscription`` (JSON-ready)."""
+        return {
+            "active_subscriptions": self.active,
+            "mrr": _money(self.mrr.to_minor(), decimals),
+            "first_started_at": None if self.first_started_at is None
+            else iso(self.first_started_at),
+            "renewals": self.renewals,
+            "retention_probability": None if self.retention_probability is None
+            else round(self.retention_probability, 6),
+            "expected_renewals": round(self.expected_renewals, 6),
+            "predicted_subscription_clv": f"{self.predicted_minor / 10**decimals:.{decimals}f}",
+        }
+
+
+def subscriber_value(states: Mapping[str, SubscriptionState], model: RetentionModel,
+                     horizon_months: int, monthly_discount: float,
+                     default_margin_bp: int) -> SubscriberValue:
+    """The figures of one customer's subscriptions (``states``, as of their ``as_of``)."""
+    revenue = sum(s.paid_minor for s in states.values())
+    profit = sum(_profit(s.paid_minor, _margin(s, default_margin_bp)) for s in states.values())
+    live = [s for s in states.values() if s.status in ("active", "cancelling")]
+    renewing = [s for s in live if s.status == "active"]
+    predicted, expected, best = 0.0, 0.0, None
+    for s in renewing:
+        if s.unit is None or s.interval_count is None or s.amount_minor is None:
+            continue  # a renewing subscription always has terms; for the type checker
+        model_of = getattr(model, "of", None)  # a per-cohort model picks the subscription's
+        own: RetentionModel = model_of(s.cohort) if callable(model_of) else model
+        period = months_per_period(s.unit, s.interval_count)
+        renewals = np.array([float(s.renewals)])
+        d = (1 + monthly_discount) ** period - 1
+        derl = float(own.discounted_residual_lifetime(renewals, d)[0])
+        predicted += derl * s.amount_minor * _margin(s, default_margin_bp) / 10_000
+        periods = np.array([float(int(horizon_months // period))])
+        expected += float(own.expected_renewals(periods, renewals)[0])
+        if best is None or s.mrr.value > best[0].mrr.value:
+            best = (s, float(own.retention_probability(renewals)[0]))
+    started = [s.started_at for s in states.values() if s.started_at is not None]
+    dues = [t for s in states.values() if (t := s.next_change_at) is not None]
+    return SubscriberValue(
+        revenue, profit, predicted, sum((s.mrr for s in live), ZERO), len(live),
+        sum(s.renewals for s in states.values()), min(started) if started else None,
+        None if best is None else best[1], expected, _segment(states, live, renewing),
+        min(dues) if dues else None)
+
+
+def _segment(states: Mapping[str, SubscriptionState], live: list[SubscriptionState],
+             renewing: list[SubscriptionState]) -> int:
+    if renewing:
+        return 4 if any(s.reactivations for s in renewing) else 1
+    if live:
+        return 2
+    return 3 if any(s.status == "churned" for s in states.values()) else 0
+
+
+def _margin(state: SubscriptionState, default_bp: int) -> int:
+    return default_bp if state.margin_bp is None else state.margin_bp
+
+
+def _profit(minor: int, margin_bp: int) -> int:
+    return (minor * margin_bp + 5000) // 10_000  # as apply_batch.lua's profit_of
+
+
+def _money(minor: int, decimals: int) -> str:
+    if decimals <= 0:
+        return str(minor)
+    if minor < 0:
+        return "-" + _money(-minor, decimals)
+    text = str(minor).rjust(decimals + 1, "0")
+    return text[:-decimals] + "." + text[-decimals:]

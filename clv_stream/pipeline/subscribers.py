@@ -1,0 +1,56 @@
+"""A scored customer's subscriptions: their state as of the batch's event time, the figures
+they add to its value, and what it adds to its tenant's subscription totals.
+
+The store keeps a customer's subscription events as a set of lines
+(:func:`clv_stream.store.replies.subscription_changes` reads them back); everything else is
+derived here, in the scoring thread, from that set (:mod:`clv_stream.domain.subscriptions`),
+so the figures never depend on the order events arrived in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.protocols import RetentionModel
+from clv_stream.domain.sbg import DEFAULT_SBG
+from clv_stream.domain.subscription_value import SubscriberValue, subscriber_value
+from clv_stream.domain.subscriptions import SubEvent, contributions, states_of
+from clv_stream.domain.value import ValueConfig
+from clv_stream.store.port import CustomerState
+from clv_stream.store.replies import subscription_changes
+
+__all__ = ["Subscribed", "subscribed", "totals_text"]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """One customer's subscription figures, and its share of its tenant's totals."""
+
+    value: SubscriberValue
+    totals: str  # PublishEntry.subscription_totals
+
+
+def subscribed(states: Sequence[CustomerState], as_of: int, model: ScoringModel,
+               cfg: ValueConfig, grace_s: int) -> list[Subscribed | None]:
+    """Per customer, its subscriptions' figures (None for a customer without any)."""
+    retention: RetentionModel = model.retention or DEFAULT_SBG
+    found: list[Subscribed | None] = []
+    for state in states:
+        if not state.subscriptions:
+            found.append(None)
+            continue
+        events = [SubEvent(c.kind, c.event_id, c.subscription_id, c.ts, c.amount_minor,
+                           c.interval, c.interval_count, c.effective_at, c.margin_bp)
+                  for c in subscription_changes(state.subscriptions)]
+        subs = states_of(events, as_of, grace_s)
+        value = subscriber_value(subs, retention, cfg.horizon_months, cfg.discount_rate,
+                                 cfg.default_margin_bp)
+        found.append(Subscribed(value, totals_text(contributions(subs.values(), as_of))))
+    return found
+
+
+def totals_text(shares: Mapping[tuple[str, str], int]) -> str:
+    """``contributions`` as publish.lua reads them: ``month|field=n`` joined by ``;``."""
+    return ";".join(f"{month}|{name}={n}" for (month, name), n in sorted(shares.items()))
