@@ -84,6 +84,10 @@ def _fit(d: _SbgData) -> FitResult[SbgParams]:
         raise ModelError("no subscribers: sBG cannot be fitted")
     if d.churn_w.sum() == 0:
         raise ModelError("no subscriber has churned: sBG cannot be fitted")
+    if not (np.any(d.churn_t >= 2.0) or np.any((d.alive_s >= 2.0) & (d.alive_w > 0))):
+        # only P(T = 1) is observed: every (alpha, beta) of that mean fits equally well
+        raise ModelError("no subscriber is observed past the first renewal: the sBG's alpha "
+                         "and beta are not identified")
     objective = _objective(d)
     best: Optimum | None = None
     failure: ModelError | None = None
