@@ -105,8 +105,11 @@ def expected_renewals(params: SbgParams, periods: ArrayLike, renewals: ArrayLike
     for ``alpha <= 1``.
     """
     h, r = broadcast(np.floor(as_float(periods)), renewals)
-    pairs, inverse = np.unique(np.stack([h.ravel(), r.ravel()]), axis=1, return_inverse=True)
-    horizon, b = pairs[0], params.beta + pairs[1]
+    h_vals, h_code = np.unique(h.ravel(), return_inverse=True)
+    r_vals, r_code = np.unique(r.ravel(), return_inverse=True)
+    keys, first, inverse = np.unique(h_code.ravel() * r_vals.size + r_code.ravel(),
+                                     return_index=True, return_inverse=True)
+    horizon, b = h_vals[keys // r_vals.size], params.beta + r.ravel()[first]
     total = np.zeros_like(b)
     term = np.ones_like(b)
     for k in range(int(horizon.max(initial=0.0))):
