@@ -122,10 +122,11 @@ def _hyp2f1_one(b: FloatArray, c: FloatArray, z: float, terms: int) -> FloatArra
     """``2F1(1, b; c; z)`` for ``0 < b < c``, ``0 <= z < 1`` by Gauss's continued fraction
     (the ratio ``2F1(1, b; c; z) / 2F1(0, b; c-1; z)``), evaluated from the tail.
 
-    All its partial numerators are negative (``c > b``), so every level is in ``[1, 2]``
-    and the backward evaluation is stable; scipy's ``hyp2f1`` returns NaN or loses digits
-    here when ``b`` and ``c`` are large (long-standing subscribers) or ``c - b - 1`` is an
-    integer with ``z`` near 1.
+    For ``c > b > 0`` every partial numerator ``k z`` is negative: a Stieltjes-type
+    fraction (the function is ``E[1 / (1 - z p)]``, ``p ~ Beta(b, c - b)``), whose levels stay
+    positive, so the evaluation from the tail is stable. scipy's ``hyp2f1`` returns NaN or
+    loses digits here when ``b`` and ``c`` are large (long-standing subscribers) or
+    ``c - b - 1`` is an integer with ``z`` near 1.
     """
     c0 = c - 1.0
     level = np.ones_like(b)
