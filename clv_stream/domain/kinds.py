@@ -18,6 +18,7 @@ from clv_stream.domain.fitting import fit_bgnbd, fit_gamma_gamma
 from clv_stream.domain.gamma_gamma import GammaGammaParams
 from clv_stream.domain.inputs import ModelInputs
 from clv_stream.domain.mle import FitResult
+from clv_stream.domain.sbg import SbgCohorts, SbgParams
 from clv_stream.exceptions import ModelError
 
 __all__ = ["ModelKind", "Role", "dump", "kind", "kind_of", "load", "register", "unregister"]
@@ -100,3 +101,7 @@ def _fit_bgnbd(inputs: ModelInputs) -> FitResult[Any]:
 
 register(ModelKind("bgnbd", "purchases", BgNbdParams, _fit_bgnbd))
 register(ModelKind("gamma_gamma", "spend", GammaGammaParams, _fit_gamma_gamma))
+# The sBG is fitted from subscriptions' renewals and churns (domain/sbg_fit.py), not from the
+# order aggregates a kind's ModelInputs fitter receives: no fitter here.
+register(ModelKind("sbg", "retention", SbgParams))
+register(ModelKind("sbg_cohorts", "retention", SbgCohorts))

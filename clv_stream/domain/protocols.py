@@ -67,11 +67,12 @@ class SpendModel(Protocol):
 
 class RetentionModel(Protocol):
     """Contractual retention: subscriptions, where a churn is observed (a renewal that does
-    not come). The shifted-beta-geometric (sBG, Fader & Hardie 2007) comes with the
-    subscriptions issue; nothing implements this yet.
+    not come). The shifted-beta-geometric (sBG, Fader & Hardie 2007) of kinds ``sbg`` and
+    ``sbg_cohorts`` (:mod:`~clv_stream.domain.sbg`).
 
     Time is counted in renewal periods; ``renewals`` is the number of renewals a customer
-    has made so far (0 right after the first payment), still subscribed.
+    has made so far (0 right after the first payment), still subscribed, valued right
+    after that latest payment: the next payment is one period away.
     """
 
     def retention_probability(self, renewals: ArrayLike) -> FloatArray:
@@ -79,11 +80,15 @@ class RetentionModel(Protocol):
         ...
 
     def expected_renewals(self, periods: ArrayLike, renewals: ArrayLike) -> FloatArray:
-        """Expected renewals within the next ``periods`` periods."""
+        """Expected renewals within the next ``periods`` periods (whole periods: a
+        fraction of one adds no renewal)."""
         ...
 
     def discounted_residual_lifetime(self, renewals: ArrayLike,
                                      discount_rate: float) -> FloatArray:
-        """DERL: the expected number of future payments, that of period ``i`` discounted by
-        ``(1 + discount_rate)^i``; times the payment and margin, a subscriber's residual CLV."""
+        """DERL: the expected number of future payments, the one ``i`` periods from now
+        (``i = 1`` the next renewal) discounted by ``(1 + discount_rate)^i``; the current,
+        paid period is excluded. ``discount_rate`` is per renewal period. Times the payment
+        and margin, a subscriber's residual CLV. (Fader & Hardie 2010's DERL leaves the next
+        renewal undiscounted: theirs is this times ``1 + discount_rate``.)"""
         ...
