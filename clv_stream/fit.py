@@ -30,6 +30,9 @@ from clv_stream.domain.fitting import value_tier_cuts
 from clv_stream.domain.inputs import ModelInputs, model_inputs
 from clv_stream.domain.mle import FitResult
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.sbg import SbgCohorts
+from clv_stream.domain.sbg_fit import fit_sbg_cohorts
+from clv_stream.domain.subscriptions import states_of
 from clv_stream.domain.tenant import TenantSettings
 from clv_stream.domain.value import DAYS_PER_MONTH
 from clv_stream.events.money import Money
@@ -37,7 +40,8 @@ from clv_stream.events.validation import Order, OrderValidator
 from clv_stream.exceptions import InvalidEvent, ModelError
 from clv_stream.settings import Settings
 from clv_stream.sources import iter_orders
-from clv_stream.store.port import StateStore
+from clv_stream.store.port import CustomerState, StateStore
+from clv_stream.store.replies import sub_events
 
 __all__ = ["CustomerArrays", "FitReport", "arrays_from_store", "arrays_from_transactions", "arrays_of",
            "fit_model", "summaries_from_store"]
@@ -90,11 +94,19 @@ class FitReport:
     repeat_customers: int
     seconds: float
     holdout: dict[str, Any] | None = None
+    subscriptions: int = 0  # the retention model was fitted on
+
+    def _with(self, retention: RetentionReport) -> FitReport:
+        """This report with the subscriptions' sBG in its model."""
+        model = dataclasses.replace(
+            self.model, retention=retention.model,
+            diagnostics={**self.model.diagnostics, "sbg": retention.diagnostics})
+        return dataclasses.replace(self, model=model, subscriptions=retention.subscriptions)
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"model": self.model.to_json_dict(), "customers": self.customers,
                 "repeat_customers": self.repeat_customers, "seconds": round(self.seconds, 3),
-                "holdout": self.holdout}
+                "holdout": self.holdout, "subscriptions": self.subscriptions}
 
 
 async def arrays_from_store(store: StateStore, settings: Settings,
@@ -107,15 +119,52 @@ async def arrays_from_store(store: StateStore, settings: Settings,
 
 async def summaries_from_store(store: StateStore, tenant: str | None = None,
                                on_page: Callable[[int], None] | None = None,
+                               subscribers: dict[str, list[CustomerState]] | None = None,
                                ) -> dict[str, list[Summary]]:
-    """The live aggregates per tenant (of ``tenant`` only, when given)."""
+    """The live aggregates per tenant (of ``tenant`` only, when given); the customers with
+    subscriptions are also put in ``subscribers``, per tenant, when it is given."""
     found: dict[str, list[Summary]] = {}
     async for ids in store.scan_customer_ids(count=2000, tenant=tenant):
         for state in await store.customers(ids):
             found.setdefault(state.tenant, []).append(state.summary)
+            if subscribers is not None and state.subscriptions:
+                subscribers.setdefault(state.tenant, []).append(state)
         if on_page:
             on_page(len(ids))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionReport:
+    """The sBG fitted on subscriptions (``model``), and how each cohort's fit went."""
+
+    model: SbgCohorts
+    subscriptions: int
+    diagnostics: dict[str, Any]
+
+
+def fit_retention(subscribers: Sequence[CustomerState], as_of: int, grace_s: int,
+                  min_subscribers: int) -> RetentionReport | None:
+    """The sBG per cohort (start month x billing interval) from subscribers' state as of
+    ``as_of``: a subscription that churned after r renewals is a lifetime of r + 1 periods,
+    one still running a lifetime of at least r + 1 (censored); None without subscriptions."""
+    cohorts: list[str] = []
+    renewals: list[int] = []
+    churned: list[bool] = []
+    for customer in subscribers:
+        for state in states_of(sub_events(customer.subscriptions), as_of, grace_s).values():
+            if state.cohort is None:
+                continue  # no start seen
+            cohorts.append(state.cohort)
+            renewals.append(state.renewals)
+            churned.append(state.status == "churned")
+    if not cohorts:
+        return None
+    fitted = fit_sbg_cohorts(cohorts, renewals, churned, min_subscribers)
+    diagnostics = {"pooled": _diag(fitted.pooled),
+                   "cohorts": {k: _diag(v) for k, v in fitted.cohorts.items()},
+                   "pooled_for": fitted.skipped}
+    return RetentionReport(fitted.model, len(cohorts), diagnostics)
 
 
 def arrays_of(summaries: Mapping[str, Sequence[Summary]], as_of: int, settings: Settings,
@@ -171,13 +220,30 @@ def arrays_from_transactions(
 
 def fit_model(arrays: CustomerArrays, settings: Settings, version: str | None = None,
               *, force: bool = False, purchases: str = "bgnbd",
-              spend: str = "gamma_gamma") -> FitReport:
-    """Fit a purchase and a spend model (kinds by name) and derive the value-tier cut points.
+              spend: str = "gamma_gamma", retention: RetentionReport | None = None,
+              ) -> FitReport:
+    """Fit a purchase and a spend model (kinds by name) and derive the value-tier cut points;
+    ``retention``: the subscriptions' sBG fitted alongside (:func:`fit_retention`), stored
+    with them. Without customers with orders but with ``retention``, the purchase and spend
+    models are the built-in ones.
 
     Raises :class:`ModelError` when there is nothing to fit, a kind is unknown or has no
     fitter, or (unless ``force``) when an optimiser did not converge, e.g. on data without
     heterogeneity in drop-out. Diagnostics are keyed by kind name.
     """
+    if retention is not None:
+        try:
+            return fit_model(arrays, settings, version, force=force, purchases=purchases,
+                             spend=spend, retention=None)._with(retention)
+        except ModelError as exc:  # a subscription shop: its orders fit no model
+            model = dataclasses.replace(
+                ScoringModel.default(),
+                version=version or datetime.now(UTC).strftime("v%Y%m%dT%H%M%SZ"),
+                retention=retention.model,
+                diagnostics={"sbg": retention.diagnostics, "as_of": arrays.as_of,
+                             "orders": f"not fitted ({exc}): the built-in purchase and spend "
+                                       "models"})
+            return FitReport(model, len(arrays), 0, 0.0, subscriptions=retention.subscriptions)
     if len(arrays) == 0:
         raise ModelError("no customers with a counting order to fit on")
     started = time.perf_counter()

@@ -19,12 +19,13 @@ from clv_stream.fit import (
     arrays_from_transactions,
     arrays_of,
     fit_model,
+    fit_retention,
     holdout_table,
     summaries_from_store,
 )
 from clv_stream.settings import Settings
 from clv_stream.store.factory import open_store
-from clv_stream.store.port import StateStore
+from clv_stream.store.port import CustomerState, StateStore
 
 __all__ = ["fit_tenants", "run_fit", "run_tenant_fits"]
 
@@ -107,15 +108,20 @@ async def _run(settings: Settings, console: Console, transactions: Path | None, 
                kinds: tuple[str, str]) -> dict[str, Any]:
     store = open_store(settings)
     try:
-        holdout = None
+        holdout, retention = None, None
         if transactions is not None:
             arrays, holdout = arrays_from_transactions(transactions, fmt, settings,
                                                        calibration_end, holdout_end)
         else:
-            found = await _scan_with_progress(store, console)
-            arrays = arrays_of(found, await store.clock(), settings, await store.tenants())
+            subscribers: dict[str, list[CustomerState]] = {}
+            found = await _scan_with_progress(store, console, subscribers=subscribers)
+            clock = await store.clock()
+            arrays = arrays_of(found, clock, settings, await store.tenants())
+            retention = fit_retention([s for ss in subscribers.values() for s in ss], clock,
+                                      int(settings.subscription_grace.total_seconds()),
+                                      settings.min_fit_customers)
         report = fit_model(arrays, settings, version, force=force, purchases=kinds[0],
-                           spend=kinds[1])
+                           spend=kinds[1], retention=None if holdout is not None else retention)
         result = report.to_json_dict()
         if holdout is not None and calibration_end is not None:
             days = ((holdout_end.timestamp() if holdout_end else arrays.as_of)
@@ -130,12 +136,14 @@ async def _run(settings: Settings, console: Console, transactions: Path | None, 
 
 
 async def _scan_with_progress(store: StateStore, console: Console, tenant: str | None = None,
+                              subscribers: dict[str, list[CustomerState]] | None = None,
                               ) -> dict[str, list[Summary]]:
     columns = (SpinnerColumn(), TextColumn("{task.description}: {task.completed} customers"),
                TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("scanning aggregates", total=None)
-        return await summaries_from_store(store, tenant, lambda n: progress.advance(task, n))
+        return await summaries_from_store(store, tenant, lambda n: progress.advance(task, n),
+                                          subscribers)
 
 
 def _print(console: Console, result: dict[str, Any], tenant: str | None = None) -> None:
@@ -149,12 +157,32 @@ def _print(console: Console, result: dict[str, Any], tenant: str | None = None) 
     table.add_column("converged")
     for role in ("purchases", "spend"):
         name = model[role]["kind"]
+        if name not in model["diagnostics"]:  # not fitted: no orders, the built-in model
+            table.add_row(name, "built-in", "", "")
+            continue
         diag = model["diagnostics"][name]
         params = ", ".join(f"{k}={v:.4g}" for k, v in model[role]["params"].items())
         table.add_row(name, params, f"{diag['log_likelihood']:.2f}", str(diag["converged"]))
     console.print(table)
+    if "retention" in model:
+        console.print(_retention_table(model, result.get("subscriptions", 0)))
     console.print(f"value tier cut points (total_clv): {model['tier_cuts']}")
     if result.get("holdout"):
         h = result["holdout"]
         console.print(f"holdout ({h['horizon_days']:.0f} days): actual {h['actual_total']:.0f} "
                       f"vs predicted {h['predicted_total']:.0f} repeat purchase days")
+
+
+def _retention_table(model: dict[str, Any], subscriptions: int) -> Table:
+    """The sBG's parameters: pooled, and per cohort (those with a fit of their own)."""
+    params = model["retention"]["params"]
+    diag = model["diagnostics"].get("sbg", {})
+    table = Table(title=f"sBG retention on {subscriptions} subscriptions")
+    for name in ("cohort", "alpha", "beta", "log-likelihood", "converged"):
+        table.add_column(name)
+    rows = [("pooled", params["pooled"], diag.get("pooled", {}))]
+    rows += [(c, p, diag.get("cohorts", {}).get(c, {})) for c, p in params["cohorts"].items()]
+    for cohort, p, d in rows:
+        table.add_row(cohort, f"{p['alpha']:.4g}", f"{p['beta']:.4g}",
+                      f"{d.get('log_likelihood', float('nan')):.2f}", str(d.get("converged")))
+    return table

@@ -16,10 +16,10 @@ from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.protocols import RetentionModel
 from clv_stream.domain.sbg import DEFAULT_SBG
 from clv_stream.domain.subscription_value import SubscriberValue, subscriber_value
-from clv_stream.domain.subscriptions import SubEvent, contributions, states_of
+from clv_stream.domain.subscriptions import contributions, states_of
 from clv_stream.domain.value import ValueConfig
 from clv_stream.store.port import CustomerState
-from clv_stream.store.replies import subscription_changes
+from clv_stream.store.replies import sub_events
 
 __all__ = ["Subscribed", "subscribed", "totals_text"]
 
@@ -41,10 +41,7 @@ def subscribed(states: Sequence[CustomerState], as_of: int, model: ScoringModel,
         if not state.subscriptions:
             found.append(None)
             continue
-        events = [SubEvent(c.kind, c.event_id, c.subscription_id, c.ts, c.amount_minor,
-                           c.interval, c.interval_count, c.effective_at, c.margin_bp)
-                  for c in subscription_changes(state.subscriptions)]
-        subs = states_of(events, as_of, grace_s)
+        subs = states_of(sub_events(state.subscriptions), as_of, grace_s)
         value = subscriber_value(subs, retention, cfg.horizon_months, cfg.discount_rate,
                                  cfg.default_margin_bp)
         found.append(Subscribed(value, totals_text(contributions(subs.values(), as_of))))

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from clv_stream.domain.aggregate import Summary
+from clv_stream.domain.subscriptions import SubEvent
 from clv_stream.events.validation import SubscriptionChange
 from clv_stream.store.types import (
     ApplyResult,
@@ -26,7 +27,7 @@ from clv_stream.store.types import (
 )
 
 __all__ = ["apply_args", "claims", "fence_json", "offsets_json", "parse_apply",
-           "publish_args", "states", "subscription_changes", "subscription_line"]
+           "publish_args", "states", "sub_events", "subscription_changes", "subscription_line"]
 
 _PER_CUSTOMER = 12  # customer_row() in common.lua
 _PER_CLAIM = 7  # claim.lua
@@ -82,6 +83,13 @@ def subscription_changes(text: str) -> list[SubscriptionChange]:
             values[name] = _typed(name, raw)
         found.append(SubscriptionChange(**values))
     return found
+
+
+def sub_events(text: str) -> list[SubEvent]:
+    """A customer's set of subscription events as the domain folds them."""
+    return [SubEvent(c.kind, c.event_id, c.subscription_id, c.ts, c.amount_minor, c.interval,
+                     c.interval_count, c.effective_at, c.margin_bp)
+            for c in subscription_changes(text)]
 
 
 _INTS = frozenset({"amount_minor", "ts", "interval_count", "margin_bp", "effective_at"})
