@@ -12,16 +12,18 @@ Formats:
 
 from __future__ import annotations
 
+import calendar
 import csv
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-__all__ = ["FORMATS", "iter_orders", "synthetic_orders"]
+__all__ = ["FORMATS", "iter_orders", "synthetic_orders", "synthetic_subscriptions"]
 
 FORMATS = ("jsonl", "csv", "cdnow")
 
@@ -126,3 +128,94 @@ def _customer_history(
         if rng.random() < drop_out:  # drop out after this purchase
             return
         t += timedelta(days=rng.expovariate(max(rate_per_day, 1e-3)))
+
+
+#: Plans of the synthetic subscription shop: (plan id, amount per month, in USD).
+_PLANS = (("basic", Decimal("9.99")), ("plus", Decimal("19.99")), ("pro", Decimal("49.00")))
+#: (interval, interval_count, months per period, weight)
+_INTERVALS = (("month", 1, 1, 70), ("month", 3, 3, 10), ("year", 1, 12, 12), ("week", 1, 0, 8))
+
+
+def synthetic_subscriptions(
+    subscribers: int, *, days: int = 540, end: datetime | None = None, seed: int = 11,
+    currencies: tuple[str, ...] = ("USD",), prefix: str = "sub",
+) -> Iterator[dict[str, Any]]:
+    """A subscription shop's events in time order, deterministic for a ``seed``.
+
+    Each subscriber starts a plan (monthly mostly; quarterly, yearly, weekly too), renews at
+    each period end or churns (about 8 % a period): by not renewing, by cancelling at the
+    period end, or now and then at once; some change plan (upgrades, downgrades, interval
+    changes) and some come back after churning (reactivation). Amounts are in the
+    subscriber's currency, drawn from ``currencies``.
+    """
+    rng = random.Random(seed)
+    end = end or datetime.now(UTC).replace(microsecond=0)
+    start = end - timedelta(days=days)
+    events: list[tuple[datetime, dict[str, Any]]] = []
+    for i in range(subscribers):
+        events.extend(_subscriber(rng, f"{prefix}{i:06d}", start, end, rng.choice(currencies)))
+    events.sort(key=lambda e: (e[0], e[1]["event_id"]))
+    for _, event in events:
+        yield event
+
+
+def _period_end(t: datetime, interval: str, count: int) -> datetime:
+    if interval == "week":
+        return t + timedelta(weeks=count)
+    months = count * (12 if interval == "year" else 1)
+    index = t.month - 1 + months
+    year, month = t.year + index // 12, index % 12 + 1
+    day = min(t.day, calendar.monthrange(year, month)[1])
+    return t.replace(year=year, month=month, day=day)
+
+
+def _subscriber(rng: random.Random, cid: str, start: datetime, end: datetime,
+                currency: str) -> Iterator[tuple[datetime, dict[str, Any]]]:
+    sid = f"{cid}-s"
+    t = start + timedelta(seconds=int(rng.random() * (end - start).total_seconds() * 0.9))
+    interval, count, months, _ = rng.choices(_INTERVALS, [w for *_, w in _INTERVALS])[0]
+    plan = rng.randrange(len(_PLANS))
+
+    def amount() -> str:
+        monthly = _PLANS[plan][1] * (months or Decimal("0.25"))
+        return str(monthly.quantize(Decimal("0.01")))
+
+    def event(kind: str, at: datetime, **fields: Any) -> tuple[datetime, dict[str, Any]]:
+        occurred = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return at, {"schema_version": 1, "event_type": f"subscription_{kind}",
+                    "event_id": f"{sid}:{kind}:{occurred}", "subscription_id": sid,
+                    "customer_id": cid, "occurred_at": occurred, **fields}
+
+    def terms() -> dict[str, Any]:
+        return {"amount": amount(), "currency": currency, "interval": interval,
+                "interval_count": count}
+
+    yield event("started", t, plan_id=_PLANS[plan][0], **terms())
+    paid_to = _period_end(t, interval, count)
+    while paid_to < end:
+        roll = rng.random()
+        if roll < 0.05:  # a plan change within the period
+            at = t + (paid_to - t) / 2
+            plan = max(0, min(len(_PLANS) - 1, plan + rng.choice((-1, 1))))
+            if rng.random() < 0.3:
+                interval, count, months, _ = rng.choice(_INTERVALS)
+            yield event("changed", at, plan_id=_PLANS[plan][0], **terms())
+        if rng.random() < 0.08:  # churns this period
+            how = rng.random()
+            if how < 0.4:
+                yield event("cancelled", t + (paid_to - t) / 3)
+            elif how < 0.55:
+                at = t + (paid_to - t) / 2
+                yield event("cancelled", at, effective_at=at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                paid_to = at
+            if rng.random() < 0.25:  # comes back
+                t = paid_to + timedelta(days=rng.randint(5, 60))
+                if t >= end:
+                    return
+                yield event("reactivated", t, **terms())
+                paid_to = _period_end(t, interval, count)
+                continue
+            return
+        t = paid_to
+        yield event("renewed", t, amount=amount(), currency=currency)
+        paid_to = _period_end(t, interval, count)
