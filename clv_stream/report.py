@@ -139,9 +139,7 @@ async def build_report(store: StateStore, views: CustomerViews, lifespan_years: 
         "as_of": iso(clock),
         "currency": scoring.currency,
         "model_version": scoring.model.version,
-        "subscriptions": portfolio(
-            {tuple(field.split("|", 1)): n for field, n in totals.items()},  # type: ignore[misc]
-            clock, scoring.config.decimals) if totals else None,
+        "subscriptions": portfolio(totals, clock, scoring.config.decimals) if totals else None,
         "overall": groups.overall.figures(lifespan_years),
         "segments": {
             dim: {label: p.figures(lifespan_years) for label, p in sorted(labels.items())}

@@ -42,7 +42,39 @@ def report_tables(report: dict[str, Any]) -> list[Table]:
         for label, figures in labels.items():
             table.add_row(label, *(str(figures[c]) for c, _ in REPORT_COLUMNS))
         tables.append(table)
+    if report.get("subscriptions"):
+        tables.extend(subscription_tables(report["subscriptions"], report["currency"]))
     return tables
+
+
+#: (field of a month of the report's ``subscriptions``, column header)
+MRR_COLUMNS = (("mrr_end", "MRR"), ("new", "new"), ("expansion", "expan."),
+               ("contraction", "contr."), ("churned", "churned"), ("reactivation", "react."),
+               ("net_new", "net new"))
+
+
+def subscription_tables(subs: dict[str, Any], currency: str, months: int = 12) -> list[Table]:
+    """The report's ``subscriptions``: the figures now, and the last ``months`` months'
+    MRR movements and rates."""
+    now = Table(title=f"Subscriptions ({currency})")
+    now.add_column("figure")
+    now.add_column("value", justify="right")
+    for key in ("mrr", "arr", "active_subscribers", "arpu"):
+        now.add_row(key, str(subs[key]))
+    table = Table(title="MRR movements by month")
+    table.add_column("month")
+    for _, header in MRR_COLUMNS:
+        table.add_column(header, justify="right")
+    table.add_column("logo churn", justify="right")
+    table.add_column("renewal", justify="right")
+    for row in subs["months"][-months:]:
+        table.add_row(row["month"], *(str(row[c]) for c, _ in MRR_COLUMNS),
+                      _percent(row["logo_churn"]), _percent(row["renewal_rate"]))
+    return [now, table]
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1%}"
 
 
 def tenants_table(tenants: dict[str, Any]) -> Table:

@@ -39,6 +39,11 @@ class WorkerMetrics:
             "rolled_back (Redis went back in time), state_lost (Redis lost a partition's "
             "state), fenced (another worker owns a partition)", ["event"], registry=r)
 
+        self.mrr = Gauge("clv_subscription_mrr",
+                         "Monthly recurring revenue per tenant, in its reporting currency",
+                         ["tenant"], registry=r)
+        self.subscribers = Gauge("clv_subscription_active_subscribers",
+                                 "Subscribers paid up now, per tenant", ["tenant"], registry=r)
         self.degraded_checks = Gauge(
             "clv_degraded", "1 while the worker waits for a dependency (redis, kafka)",
             ["check"], registry=r)

@@ -95,9 +95,13 @@ class StateStore(Protocol):
         """Customers per tenant, counted as they are first stored (kept with the state)."""
         ...
 
-    async def subscription_totals(self, tenant: str) -> dict[str, int]:
+    async def subscription_totals(self, tenant: str) -> dict[tuple[str, str], int]:
         """The sum over ``tenant``'s customers of the subscription totals they published
-        (:class:`PublishEntry.subscription_totals`): ``"YYYY-MM|name" -> integer``."""
+        (:class:`PublishEntry.subscription_totals`): ``(month "YYYY-MM", name) -> integer``."""
+        ...
+
+    async def subscription_tenants(self) -> set[str]:
+        """The tenants with subscription totals."""
         ...
 
     async def claim(self, topic: str, partitions: Mapping[int, int],

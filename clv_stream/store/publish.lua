@@ -15,7 +15,8 @@
 -- taken from the caller, as it may have moved since the caller read the customer.
 --
 -- Subscription totals: a customer's hash keeps in mc what it adds to its tenant's totals
--- (P:{0}:subs:{tenant}, a hash "YYYY-MM|name" -> integer); new totals replace the old ones
+-- (P:{0}:subs:{tenant}, a hash "YYYY-MM|name" -> integer; P:{0}:subs, a set, names the
+-- tenants that have totals); new totals replace the old ones
 -- by adding the difference, field by field, so the tenant's totals stay the sum over its
 -- customers whatever order their events came in, and a replayed publication changes nothing.
 --
@@ -54,6 +55,7 @@ local function replace_totals(key, tenant, text)
   local old = parse_totals(redis.call('HGET', key, 'mc'))
   local new = parse_totals(text)
   local totals = group_prefix(prefix) .. ':subs:' .. tenant
+  redis.call('SADD', group_prefix(prefix) .. ':subs', tenant)  -- tenants with totals
   for field, n in pairs(new) do
     local d = n - (old[field] or 0)
     if d ~= 0 then redis.call('HINCRBY', totals, field, string.format('%d', d)) end

@@ -19,6 +19,7 @@
     P:{tag}:clock          string  the latest event time applied in the group
     P:{tag}:created        string  set by the first claim (a new Redis from one that lost all)
     P:{tag}:{0}:tenants    hash    tenant -> customers of the group (added up when read)
+    P:{tag}:{0}:subs       set     the tenants with totals in the group
     P:{tag}:{0}:subs:{tenant}
                            hash    the tenant's subscription totals of the group's customers
                                    (added up when read)
@@ -397,7 +398,7 @@ class RedisClusterStore(RedisStore):
                 counts[tenant] = counts.get(tenant, 0) + int(count)
         return counts
 
-    async def subscription_totals(self, tenant: str) -> dict[str, int]:
+    async def subscription_totals(self, tenant: str) -> dict[tuple[str, str], int]:
         """Each group's totals of ``tenant`` (``P:{tag}:{0}:subs:{tenant}``) added up."""
         n = await self.slot_groups()
         totals: dict[str, int] = {}
@@ -405,7 +406,17 @@ class RedisClusterStore(RedisStore):
                 self._hgetall(f"{self._prefix(g, n)}:{{0}}:subs:{tenant}") for g in range(n)]):
             for field, count in found.items():
                 totals[field] = totals.get(field, 0) + int(count)
-        return {f: t for f, t in totals.items() if t}
+        return replies.totals(totals)
+
+    async def subscription_tenants(self) -> set[str]:
+        n = await self.slot_groups()
+        found = await self._each([self._members(f"{self._prefix(g, n)}:{{0}}:subs")
+                                  for g in range(n)])
+        return set().union(*found)
+
+    async def _members(self, key: str) -> set[str]:
+        with translated():
+            return {str(m) for m in await self._r.smembers(key)}
 
     async def _get(self, key: str) -> Any:
         with translated():

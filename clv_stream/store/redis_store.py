@@ -25,6 +25,7 @@ Key layout (``P`` is ``CLV_REDIS_KEY_PREFIX``, default ``clv``)::
     P:due               zset  the same, for customers without a home (never keyed right)
     P:models            hash  version -> model JSON;  P:model:current -> version
     P:{0}:tenants       hash  tenant -> customers stored (counted by apply_batch.lua)
+    P:{0}:subs          set   the tenants with subscription totals
     P:{0}:subs:{tenant} hash  "YYYY-MM|name" -> integer: the tenant's subscription totals,
                               the sum of what its customers published (publish.lua; each
                               customer's share is kept in its hash, field mc)
@@ -331,7 +332,11 @@ class RedisStore:
             counts = await self._r.hgetall(self.key("{0}", "tenants"))
         return {str(t): int(n) for t, n in counts.items()}
 
-    async def subscription_totals(self, tenant: str) -> dict[str, int]:
+    async def subscription_totals(self, tenant: str) -> dict[tuple[str, str], int]:
         with translated():
             found = await self._r.hgetall(self.key("{0}", "subs", tenant))
-        return {str(f): int(n) for f, n in found.items() if int(n)}
+        return replies.totals({str(f): int(n) for f, n in found.items()})
+
+    async def subscription_tenants(self) -> set[str]:
+        with translated():
+            return {str(t) for t in await self._r.smembers(self.key("{0}", "subs"))}

@@ -27,7 +27,8 @@ from clv_stream.store.types import (
 )
 
 __all__ = ["apply_args", "claims", "fence_json", "offsets_json", "parse_apply",
-           "publish_args", "states", "sub_events", "subscription_changes", "subscription_line"]
+           "publish_args", "states", "sub_events", "subscription_changes", "subscription_line",
+           "totals"]
 
 _PER_CUSTOMER = 12  # customer_row() in common.lua
 _PER_CLAIM = 7  # claim.lua
@@ -90,6 +91,17 @@ def sub_events(text: str) -> list[SubEvent]:
     return [SubEvent(c.kind, c.event_id, c.subscription_id, c.ts, c.amount_minor, c.interval,
                      c.interval_count, c.effective_at, c.margin_bp)
             for c in subscription_changes(text)]
+
+
+def totals(stored: Mapping[str, int]) -> dict[tuple[str, str], int]:
+    """Subscription totals as stored (``"YYYY-MM|name" -> n``), keyed (month, name); zeros
+    (everything a customer added, taken back since) left out."""
+    found: dict[tuple[str, str], int] = {}
+    for field, n in stored.items():
+        month, _, name = field.partition("|")
+        if n:
+            found[(month, name)] = n
+    return found
 
 
 _INTS = frozenset({"amount_minor", "ts", "interval_count", "margin_bp", "effective_at"})

@@ -16,6 +16,7 @@ import faust
 import mode
 
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.subscriptions import portfolio
 from clv_stream.exceptions import ClvStreamError, ConfigError, ModelError, StoreError
 from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import BatchOutcome, CustomerViews, Pipeline
@@ -119,6 +120,22 @@ class OrdersService(mode.Service):
         await self.sink.send(outcome.records)
         await self._confirm(outcome)
         return outcome.full_look
+
+    @mode.Service.task
+    async def _subscription_gauges(self) -> None:
+        """MRR and active subscribers per tenant for /metrics, from the tenants' totals (kept
+        as customers are published: no scan), every CLV_REPORT_INTERVAL."""
+        while not self.should_stop:
+            try:
+                for tenant in await self.store.subscription_tenants():
+                    totals = await self.store.subscription_totals(tenant)
+                    scoring = self.pipeline.scorer.of_tenant(tenant, self.pipeline.scorer.current)
+                    now = portfolio(totals, await self.store.clock(), scoring.config.decimals)
+                    self.metrics.mrr.labels(tenant).set(float(now["mrr"]))
+                    self.metrics.subscribers.labels(tenant).set(now["active_subscribers"])
+            except StoreError as exc:
+                logger.warning("subscription gauges not refreshed (%s)", type(exc).__name__)
+            await self.sleep(self.settings.report_interval)
 
     @mode.Service.task
     async def _watch_model(self) -> None:

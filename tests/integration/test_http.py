@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from clv_stream.domain.tenant import TenantSettings
 from clv_stream.events.models import CustomerValue
 from clv_stream.report import ReportCache, ReportUnavailable, Skipped
 from clv_stream.sources import synthetic_orders
-from tests.corpus import order
+from tests.corpus import order, subscription
 from tests.integration.harness import Harness
 
 #: Before 0001-01-01 in epoch seconds: a first order no calendar can date (scoring raises).
@@ -114,6 +115,21 @@ async def test_a_tenant_s_settings_reach_the_running_worker_and_tenants_are_list
     assert (status, body["currency"], body["value"]["net_revenue"]) == (200, "EUR", "10.00")
     rows = {t["tenant_id"]: t for t in _json(served, "/tenants")[1]["tenants"]}
     assert rows["shop-eu"]["customers"] == 1
+
+
+async def test_subscription_gauges_per_tenant(served: Harness) -> None:
+    await served.wait_confirmed(await served.produce_events([
+        subscription(customer_id="gauge-1", subscription_id="g-1", tenant_id="shop-subs",
+                     amount="120.00", interval="year",  # paid up at the stream's clock (now)
+                     occurred_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat())]))
+
+    def gauges() -> Any:
+        text = served.get("/metrics")[1].decode()
+        wanted = ('clv_subscription_mrr{tenant="shop-subs"} 10.0',
+                  'clv_subscription_active_subscribers{tenant="shop-subs"} 1.0')
+        return all(line in text for line in wanted)
+
+    _until(gauges, what="the subscription gauges")
 
 
 def test_health_metrics_and_dashboard(served: Harness) -> None:

@@ -248,11 +248,12 @@ async def test_subscription_totals_are_the_sum_of_what_customers_published_last(
     await store.publish([PublishEntry("ann", "", "", None, "2024-01|new:1=4800;2024-01|n=1"),
                          PublishEntry("bob", "", "", None, "2024-01|new:1=100;2024-02|n=1")])
     assert await store.subscription_totals("default") == {
-        "2024-01|new:1": 4900, "2024-01|n": 1, "2024-02|n": 1}
+        ("2024-01", "new:1"): 4900, ("2024-01", "n"): 1, ("2024-02", "n"): 1}
     # ann's totals are replaced (a replay of the same publication changes nothing)
     for _ in range(2):
         await store.publish([PublishEntry("ann", "", "", None, "2024-01|new:1=9600")])
     await store.publish([PublishEntry("bob", "", "", None, None)])  # unchanged
     assert await store.subscription_totals("default") == {
-        "2024-01|new:1": 9700, "2024-02|n": 1}
+        ("2024-01", "new:1"): 9700, ("2024-02", "n"): 1}
     assert await store.subscription_totals("shop-1") == {}
+    assert await store.subscription_tenants() == {"default"}
