@@ -126,9 +126,10 @@ async def build_report(store: StateStore, views: CustomerViews, lifespan_years: 
         left_out += failed
         for view in found:
             value = view["value"]
-            if value["orders"] <= 0:
+            if value["orders"] <= 0 and value["subscription"] is None:
                 continue
-            groups.overall.add(value)
+            if value["orders"] > 0:  # the order figures are of customers with orders
+                groups.overall.add(value)
             for dim, label in view["segments"].items():
                 groups.by_segment.setdefault(dim, {}).setdefault(label, Portfolio()).add(value)
     scoring = views.scoring(tenant)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ from clv_stream.events.topics import output_topics
 from clv_stream.pipeline import CustomerViews
 from clv_stream.report import build_report
 from clv_stream.settings import Settings
-from clv_stream.sources import synthetic_orders
+from clv_stream.sources import synthetic_orders, synthetic_subscriptions
 from clv_stream.store.factory import open_store
 from clv_stream.worker.credentials import kafka_security
 
@@ -34,9 +35,15 @@ BAD_MESSAGES = [
 
 
 async def run_demo(settings: Settings, console: Console, *, customers: int, rate: float) -> None:
-    orders = list(synthetic_orders(customers))
-    console.print(f"[bold]Feeding {len(orders)} order events of {customers} customers "
-                  f"at ~{rate:.0f}/s[/] (plus {len(BAD_MESSAGES)} broken messages)")
+    """A mixed shop: ``customers`` buying, and a tenth as many subscribers besides."""
+    subscribers = max(1, customers // 10)
+    end = datetime.now(UTC).replace(microsecond=0)
+    orders = sorted([*synthetic_orders(customers, end=end),
+                     *synthetic_subscriptions(subscribers, end=end)],
+                    key=lambda e: datetime.fromisoformat(e["occurred_at"]))
+    console.print(f"[bold]Feeding {len(orders)} events of {customers} customers and "
+                  f"{subscribers} subscribers at ~{rate:.0f}/s[/] (plus {len(BAD_MESSAGES)} "
+                  "broken messages)")
     printer = asyncio.create_task(_print_events(settings, console))
     await _feed(settings, orders, rate)
     await _settle(printer)
@@ -95,6 +102,11 @@ def _line(topic: str, event: dict[str, Any], settings: Settings) -> str:
     if topic == settings.topic_updates:
         cur, prev = event["current"], event["previous"]
         before = prev["total_clv"] if prev else "—"
+        if cur["subscription"] is not None and not cur["orders"]:
+            sub = cur["subscription"]
+            return (f"[cyan]clv[/]      {event['customer_id']:<11} "
+                    f"{event['cause'].removeprefix('subscription_'):<16}total {before:>8} → "
+                    f"{cur['total_clv']:>8}  mrr {sub['mrr']:>7}  renewals {sub['renewals']}")
         return (f"[cyan]clv[/]      {event['customer_id']:<11} {event['cause']:<16}"
                 f"total {before:>8} → {cur['total_clv']:>8} ({_signed(event['delta_clv']):>9})  "
                 f"orders {cur['orders']:>2}  p_alive {cur['p_alive']:.2f}  "
