@@ -71,7 +71,7 @@ def save(section: str, tables: list[Table], extra: dict[str, Any],
 
 
 SECTIONS = ("throughput", "latency", "memory", "cpu", "soak", "scaleout", "platforms",
-            "redis_costs", "sink_costs")
+            "subscriptions", "redis_costs", "sink_costs")
 
 
 def _write_latest(results: Path = RESULTS) -> None:
