@@ -11,7 +11,10 @@ and ``benchmarks/results/latest.md``. Sections (``--only``):
 * ``soak``: worker RSS over ``--soak-seconds`` at a steady offered load;
 * ``scaleout``: one vs two workers in one consumer group: throughput and correctness;
 * ``platforms``: standalone Redis vs a 3-primary Redis Cluster with 1 and 2 workers (CPU per
-  order of every process), 10 vs 1,000 tenants, Redis bytes per customer with tenants.
+  order of every process), 10 vs 1,000 tenants, Redis bytes per customer with tenants;
+* ``subscriptions``: a mixed stream (70 % a shop's orders, 30 % subscription events over the
+  same span) vs the shop's orders only, the same ``--orders`` events, ``--repeat`` pairs back
+  to back: events/s, the pairs' ratio (the issue's goal: within 20 %), CPU and output per event.
 
 Quick look: ``python -m benchmarks --orders 50000 --soak-seconds 60 --memory-customers 20000``.
 """
@@ -36,7 +39,7 @@ logger = logging.getLogger(__name__)
 RUNNERS = {"throughput": ("throughput", "run"), "latency": ("latency", "run"),
            "memory": ("memory", "run"), "cpu": ("cpu_soak", "run_cpu"),
            "soak": ("cpu_soak", "run_soak"), "scaleout": ("scaleout", "run"),
-           "platforms": ("platforms", "run")}
+           "platforms": ("platforms", "run"), "subscriptions": ("subscriptions", "run")}
 #: ``redis_costs`` and ``sink_costs`` are modules of their own (``python -m benchmarks.<name>``)
 SECTIONS = tuple(RUNNERS)
 
@@ -57,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tp-batches", default="2000,5000",
                    help="throughput: our worker once per CLV_BATCH_MAX_RECORDS value here")
     p.add_argument("--repeat", type=int, default=3,
-                   help="throughput: runs of our worker per configuration (median reported)")
+                   help="throughput: runs of our worker per configuration (median reported); "
+                        "platforms and subscriptions: pairs")
     p.add_argument("--naive-orders", type=int, default=20_000,
                    help="orders the naive peer processes (it is slow)")
     p.add_argument("--rates", default="1000,5000,10000,20000",

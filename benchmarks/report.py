@@ -70,8 +70,8 @@ def save(section: str, tables: list[Table], extra: dict[str, Any],
     _write_latest(results)
 
 
-SECTIONS = ("throughput", "latency", "memory", "cpu", "soak", "scaleout", "redis_costs",
-            "sink_costs")
+SECTIONS = ("throughput", "latency", "memory", "cpu", "soak", "scaleout", "platforms",
+            "subscriptions", "redis_costs", "sink_costs")
 
 
 def _write_latest(results: Path = RESULTS) -> None:

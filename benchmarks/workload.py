@@ -9,20 +9,28 @@
   customer, 5% cancelled, 7% partly refunded) in event-time order, for up to millions of
   customers; :func:`fresh` gives one order per never-seen customer (every order then yields
   exactly one ``clv.updates`` record, which is what the latency section needs).
+* :func:`with_subscriptions` turns a shop's orders into a mixed stream of the same length:
+  its first orders in time and a subscription shop's events over the same span
+  (``clv_stream.sources.synthetic_subscriptions``), merged in event-time order.
 """
 
 from __future__ import annotations
 
+import calendar
+import heapq
+import math
 import random
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
-from clv_stream.sources import iter_orders
+from clv_stream.sources import iter_orders, synthetic_subscriptions
 
-__all__ = ["Message", "cdnow", "cdnow_path", "fresh", "live", "shop"]
+__all__ = ["Message", "cdnow", "cdnow_path", "event_time", "fresh", "live", "shop",
+           "with_subscriptions"]
 
 Message = tuple[bytes, bytes]  # (key, value)
 DAY = 86400
@@ -124,3 +132,65 @@ def live(tag: str, seed: int = 11) -> Iterator[Message]:
         if len(placed) > 50_000:
             del placed[:10_000]
         yield _event("order_placed", oid, cid, amount, now)
+
+
+def event_time(message: Message) -> int:
+    """A message's ``occurred_at`` as epoch seconds (the workloads write whole seconds, UTC)."""
+    stamp = orjson.loads(message[1])["occurred_at"]
+    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def with_subscriptions(orders: list[Message], share: float = 0.3, seed: int = 11,
+                       prefix: str = "sub") -> list[Message]:
+    """As many messages as ``orders``: its first ``1 - share`` in time, and ``share`` of
+    subscription events over the span those orders cover, merged in event-time order.
+
+    ``orders`` must be in event-time order (as :func:`shop` gives them). The subscription
+    events come from subscribers ``{prefix}{n:06d}`` of ``synthetic_subscriptions``; to hit
+    the count exactly, whole subscribers are taken in order and the last one only up to a
+    point in its history (a prefix of a subscriber's events is itself a valid history).
+    Ties in event time put the order first.
+    """
+    wanted = round(len(orders) * share)
+    kept = orders[:len(orders) - wanted]
+    if not wanted or not kept:
+        return kept + _subscription_events(wanted, SHOP_END - 540 * DAY, SHOP_END, seed, prefix)
+    first, last = event_time(kept[0]), event_time(kept[-1])
+    subscriptions = _subscription_events(wanted, first, last, seed, prefix)
+    timed_orders = ((event_time(m), 0, m) for m in kept)
+    timed_subscriptions = ((event_time(m), 1, m) for m in subscriptions)
+    return [m for _, _, m in heapq.merge(timed_orders, timed_subscriptions)]
+
+
+def _subscription_events(count: int, first: int, last: int, seed: int,
+                         prefix: str) -> list[Message]:
+    """Exactly ``count`` subscription events in time order, all within ``[first, last]``."""
+    if count <= 0:
+        return []
+    days = max(1, (last - first) // DAY)  # the generator's span ends at ``last``, whole days
+    end = datetime.fromtimestamp(last, UTC)
+    subscribers = max(1, count // 4)
+    while True:
+        events = list(synthetic_subscriptions(subscribers, days=days, end=end, seed=seed,
+                                              prefix=prefix))
+        if len(events) >= count:
+            break
+        subscribers = math.ceil(subscribers * count / max(len(events), 1) * 1.1) + 1
+    per_customer: dict[str, int] = {}
+    for event in events:
+        cid = event["customer_id"]
+        per_customer[cid] = per_customer.get(cid, 0) + 1
+    quota: dict[str, int] = {}  # subscribers in order, until ``count`` events are taken
+    left = count
+    for cid in sorted(per_customer):
+        if not left:
+            break
+        quota[cid] = min(per_customer[cid], left)
+        left -= quota[cid]
+    out: list[Message] = []
+    for event in events:  # time order; each subscriber's first ``quota`` events
+        cid = event["customer_id"]
+        if quota.get(cid, 0) > 0:
+            quota[cid] -= 1
+            out.append((cid.encode(), orjson.dumps(event)))
+    return out

@@ -61,8 +61,9 @@ async def measure_worker(bench: Bench, lane: Lane, orders: int, workers: int = 1
             # until the worker has been quiet for 2 s: time decay that lagged behind the
             # orders (CLV_DUE_BATCH_MAX) is emitted after the last order is applied, and counts
             updates = await read_all(s.kafka_bootstrap, s.topic_updates, idle_s=2.0)
-        others = [r for t in (s.topic_segments, s.topic_deadletter)
-                  for r in await read_all(s.kafka_bootstrap, t, idle_s=1.0)]
+        segments = await read_all(s.kafka_bootstrap, s.topic_segments, idle_s=1.0)
+        dead = await read_all(s.kafka_bootstrap, s.topic_deadletter, idle_s=1.0)
+        others = [*segments, *dead]
     finally:
         for p in procs:
             p.close()
@@ -75,7 +76,9 @@ async def measure_worker(bench: Bench, lane: Lane, orders: int, workers: int = 1
     worker_cpu = sum(v for k, v in cpu.items() if k.startswith("worker"))
     return {"orders": orders, "rate": orders / max(last - first, 1e-3),
             "steady": steady_rate([t for t, _ in progress], [n for _, n in progress], orders),
-            "updates": len(updates), "segments": len(others), "seconds": last - first,
+            # "segments": every record besides the updates (segment changes and dead letters)
+            "updates": len(updates), "segments": len(others), "deadletters": len(dead),
+            "seconds": last - first,
             "out_bytes": sum(len(r.value) for r in (*updates, *others)),
             "cpu_worker_per_1k": worker_cpu / orders * 1000,
             "cpu_redis_per_1k": sum(cpu[k] for k in redis) / orders * 1000,
