@@ -11,7 +11,7 @@ subscriptions'; ``retention_probability`` is that of its largest (by MRR) renewi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from clv_stream.domain.protocols import RetentionModel
 from clv_stream.domain.subscriptions import ZERO, Mrr, SubscriptionState
 from clv_stream.events.times import iso
 
-__all__ = ["SEGMENT_CODES", "SubscriberValue", "months_per_period", "subscriber_value"]
+__all__ = ["SEGMENT_CODES", "SubscriberValue", "months_per_period", "subscriber_values"]
 
 #: Average days in a month (365.25 / 12): how day and week intervals count in months.
 _DAYS_PER_MONTH = 365.25 / 12
@@ -66,36 +66,69 @@ class SubscriberValue:
         }
 
 
-def subscriber_value(states: Mapping[str, SubscriptionState], model: RetentionModel,
-                     horizon_months: int, monthly_discount: float,
-                     default_margin_bp: int) -> SubscriberValue:
-    """The figures of one customer's subscriptions (``states``, as of their ``as_of``)."""
+def subscriber_values(customers: Sequence[Mapping[str, SubscriptionState] | None],
+                      model: RetentionModel, horizon_months: int, monthly_discount: float,
+                      default_margin_bp: int) -> list[SubscriberValue | None]:
+    """The figures of each customer's subscriptions (None for a customer without any).
+
+    The retention model is evaluated once per (cohort model, billing period) over every
+    renewing subscription of the batch, not once per subscription: its DERL is an iterative
+    sum whose cost is per call, not per subscriber.
+    """
+    rows: list[tuple[int, SubscriptionState, RetentionModel, float]] = []
+    model_of = getattr(model, "of", None)  # a per-cohort model picks the subscription's
+    for i, subs in enumerate(customers):
+        for s in (subs or {}).values():
+            if s.status == "active" and s.unit is not None and s.interval_count is not None:
+                own = model_of(s.cohort) if callable(model_of) else model
+                rows.append((i, s, own, months_per_period(s.unit, s.interval_count)))
+    figures = _retention_figures(rows, horizon_months, monthly_discount)
+    per_customer: dict[int, list[tuple[SubscriptionState, float, float, float]]] = {}
+    for (i, s, _, _), found in zip(rows, figures, strict=True):
+        per_customer.setdefault(i, []).append((s, *found))
+    return [None if not subs else _value(subs, per_customer.get(i, []), default_margin_bp)
+            for i, subs in enumerate(customers)]
+
+
+def _retention_figures(rows: Sequence[tuple[int, SubscriptionState, RetentionModel, float]],
+                       horizon_months: int, monthly_discount: float,
+                       ) -> list[tuple[float, float, float]]:
+    """(DERL, expected renewals within the horizon, probability of the next renewal) per row,
+    one model call per (model, period length)."""
+    groups: dict[tuple[int, float], list[int]] = {}
+    for j, (_, _, own, period) in enumerate(rows):
+        groups.setdefault((id(own), period), []).append(j)
+    out: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * len(rows)
+    for (_, period), members in groups.items():
+        own = rows[members[0]][2]
+        renewals = np.array([float(rows[j][1].renewals) for j in members])
+        d = (1 + monthly_discount) ** period - 1
+        derl = own.discounted_residual_lifetime(renewals, d)
+        horizon = np.full(len(members), float(int(horizon_months // period)))
+        expected = own.expected_renewals(horizon, renewals)
+        retention = own.retention_probability(renewals)
+        for k, j in enumerate(members):
+            out[j] = (float(derl[k]), float(expected[k]), float(retention[k]))
+    return out
+
+
+def _value(states: Mapping[str, SubscriptionState],
+           renewing: list[tuple[SubscriptionState, float, float, float]],
+           default_margin_bp: int) -> SubscriberValue:
     revenue = sum(s.paid_minor for s in states.values())
     profit = sum(_profit(s.paid_minor, _margin(s, default_margin_bp)) for s in states.values())
     live = [s for s in states.values() if s.status in ("active", "cancelling")]
-    renewing = [s for s in live if s.status == "active"]
-    predicted, expected, best = 0.0, 0.0, None
-    for s in renewing:
-        if s.unit is None or s.interval_count is None or s.amount_minor is None:
-            continue  # a renewing subscription always has terms; for the type checker
-        model_of = getattr(model, "of", None)  # a per-cohort model picks the subscription's
-        own: RetentionModel = model_of(s.cohort) if callable(model_of) else model
-        period = months_per_period(s.unit, s.interval_count)
-        renewals = np.array([float(s.renewals)])
-        d = (1 + monthly_discount) ** period - 1
-        derl = float(own.discounted_residual_lifetime(renewals, d)[0])
-        predicted += derl * s.amount_minor * _margin(s, default_margin_bp) / 10_000
-        periods = np.array([float(int(horizon_months // period))])
-        expected += float(own.expected_renewals(periods, renewals)[0])
-        if best is None or s.mrr.value > best[0].mrr.value:
-            best = (s, float(own.retention_probability(renewals)[0]))
+    predicted = sum(derl * (s.amount_minor or 0) * _margin(s, default_margin_bp) / 10_000
+                    for s, derl, _, _ in renewing)
+    expected = sum(e for _, _, e, _ in renewing)
+    best = max(renewing, key=lambda r: r[0].mrr.value, default=None)
     started = [s.started_at for s in states.values() if s.started_at is not None]
     dues = [t for s in states.values() if (t := s.next_change_at) is not None]
     return SubscriberValue(
         revenue, profit, predicted, sum((s.mrr for s in live), ZERO), len(live),
         sum(s.renewals for s in states.values()), min(started) if started else None,
-        None if best is None else best[1], expected, _segment(states, live, renewing),
-        min(dues) if dues else None)
+        None if best is None else best[3], expected,
+        _segment(states, live, [s for s, *_ in renewing]), min(dues) if dues else None)
 
 
 def _segment(states: Mapping[str, SubscriptionState], live: list[SubscriptionState],

@@ -44,11 +44,13 @@ scan.
 from __future__ import annotations
 
 import calendar
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -91,8 +93,9 @@ class Mrr(Mapping[int, int]):
     worth the same).
     """
 
-    __slots__ = ("_parts",)
+    __slots__ = ("_parts", "_value")
     _parts: tuple[tuple[int, int], ...]
+    _value: Fraction | None
 
     def __init__(self, parts: Mapping[int, int] | Iterable[tuple[int, int]] = ()) -> None:
         acc: dict[int, int] = {}
@@ -101,15 +104,28 @@ class Mrr(Mapping[int, int]):
                 raise ValueError(f"interval count must be >= 1, not {c}")
             acc[c] = acc.get(c, 0) + n
         self._parts = tuple(sorted((c, n) for c, n in acc.items() if n))
+        self._value = None  # computed once, when asked (Fractions cost)
 
     @classmethod
     def of(cls, amount_minor: int, unit: str, count: int) -> Mrr:
         """The MRR of ``amount_minor`` charged every ``count`` ``unit``s."""
-        return cls({count: amount_minor * UNIT_WEIGHT[unit]})
+        return _mrr_of(amount_minor, unit, count)
+
+    def __eq__(self, other: object) -> bool:  # the components (Mapping's is generic, slow)
+        if isinstance(other, Mrr):
+            return self._parts == other._parts
+        return super().__eq__(other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
 
     @property
     def value(self) -> Fraction:
-        return sum((Fraction(n, 48 * c) for c, n in self._parts), Fraction(0))
+        if self._value is None:
+            parts = self._parts
+            self._value = (Fraction(parts[0][1], 48 * parts[0][0]) if len(parts) == 1 else
+                           sum((Fraction(n, 48 * c) for c, n in parts), Fraction(0)))
+        return self._value
 
     def to_minor(self) -> int:
         """Minor units a month, rounded half-even (the one rounding)."""
@@ -155,18 +171,37 @@ class Mrr(Mapping[int, int]):
 ZERO = Mrr()
 
 
+@lru_cache(maxsize=65536)
+def _mrr_of(amount_minor: int, unit: str, count: int) -> Mrr:
+    # Mrr is immutable: one object per terms, shared (a subscription's terms repeat)
+    return Mrr({count: amount_minor * UNIT_WEIGHT[unit]})
+
+
 # -- calendar ------------------------------------------------------------------------------
 
+#: Month indexes (year x 12 + month - 1) this table covers, and their starts in epoch
+#: seconds: months are found by bisection, not by building datetimes (the hot path of
+#: every subscriber's scoring).
+_FIRST_MONTH, _LAST_MONTH = 1970 * 12, 2200 * 12
+_STARTS = [int(datetime(i // 12, i % 12 + 1, 1, tzinfo=UTC).timestamp())
+           for i in range(_FIRST_MONTH, _LAST_MONTH + 1)]
+
+
 def _month_index(ts: int) -> int:
+    if _STARTS[0] <= ts < _STARTS[-1]:
+        return _FIRST_MONTH + bisect_right(_STARTS, ts) - 1
     d = datetime.fromtimestamp(ts, UTC)
     return d.year * 12 + d.month - 1
 
 
+@lru_cache(maxsize=4096)
 def _month_name(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def _month_start(index: int) -> int:
+    if _FIRST_MONTH <= index <= _LAST_MONTH:
+        return _STARTS[index - _FIRST_MONTH]
     return int(datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC).timestamp())
 
 
@@ -175,6 +210,7 @@ def month_of(ts: int) -> str:
     return _month_name(_month_index(ts))
 
 
+@lru_cache(maxsize=65536)
 def _add_months(ts: int, months: int) -> int:
     """``ts`` plus calendar months, the day clamped to the month's last (Jan 31 + 1 = Feb 29)."""
     d = datetime.fromtimestamp(ts, UTC)

@@ -13,9 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from clv_stream.domain.model import ScoringModel
-from clv_stream.domain.protocols import RetentionModel
 from clv_stream.domain.sbg import DEFAULT_SBG
-from clv_stream.domain.subscription_value import SubscriberValue, subscriber_value
+from clv_stream.domain.subscription_value import SubscriberValue, subscriber_values
 from clv_stream.domain.subscriptions import contributions, states_of
 from clv_stream.domain.value import ValueConfig
 from clv_stream.store.port import CustomerState
@@ -35,17 +34,15 @@ class Subscribed:
 def subscribed(states: Sequence[CustomerState], as_of: int, model: ScoringModel,
                cfg: ValueConfig, grace_s: int) -> list[Subscribed | None]:
     """Per customer, its subscriptions' figures (None for a customer without any)."""
-    retention: RetentionModel = model.retention or DEFAULT_SBG
-    found: list[Subscribed | None] = []
-    for state in states:
-        if not state.subscriptions:
-            found.append(None)
-            continue
-        subs = states_of(sub_events(state.subscriptions), as_of, grace_s)
-        value = subscriber_value(subs, retention, cfg.horizon_months, cfg.discount_rate,
-                                 cfg.default_margin_bp)
-        found.append(Subscribed(value, totals_text(contributions(subs.values(), as_of))))
-    return found
+    if not any(state.subscriptions for state in states):
+        return [None] * len(states)
+    subs = [states_of(sub_events(state.subscriptions), as_of, grace_s)
+            if state.subscriptions else None for state in states]
+    values = subscriber_values(subs, model.retention or DEFAULT_SBG, cfg.horizon_months,
+                               cfg.discount_rate, cfg.default_margin_bp)
+    return [None if value is None or own is None else
+            Subscribed(value, totals_text(contributions(own.values(), as_of)))
+            for own, value in zip(subs, values, strict=True)]
 
 
 def totals_text(shares: Mapping[tuple[str, str], int]) -> str:

@@ -87,10 +87,20 @@ def subscription_changes(text: str) -> list[SubscriptionChange]:
 
 
 def sub_events(text: str) -> list[SubEvent]:
-    """A customer's set of subscription events as the domain folds them."""
-    return [SubEvent(c.kind, c.event_id, c.subscription_id, c.ts, c.amount_minor, c.interval,
-                     c.interval_count, c.effective_at, c.margin_bp)
-            for c in subscription_changes(text)]
+    """A customer's set of subscription events as the domain folds them (read straight from
+    the lines: this runs for every scored subscriber)."""
+    found = []
+    for line in text.split("\n"):
+        if not line:
+            continue
+        (event_id, kind, subscription_id, _, _, amount, ts, interval, count, _, margin,
+         effective) = line.split("\t")
+        found.append(SubEvent(kind, event_id, subscription_id, int(ts),
+                              int(amount) if amount else None, interval or None,
+                              int(count) if count else None,
+                              int(effective) if effective else None,
+                              int(margin) if margin else None))
+    return found
 
 
 def totals(stored: Mapping[str, int]) -> dict[tuple[str, str], int]:
