@@ -39,7 +39,7 @@ from clv_stream.store.factory import open_store
 from clv_stream.store.port import CustomerKey, StateStore
 
 __all__ = ["Portfolio", "ReportCache", "ReportUnavailable", "Skipped", "build_report",
-           "compute_report"]
+           "compute_report", "subscription_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,14 +133,13 @@ async def build_report(store: StateStore, views: CustomerViews, lifespan_years: 
             for dim, label in view["segments"].items():
                 groups.by_segment.setdefault(dim, {}).setdefault(label, Portfolio()).add(value)
     scoring = views.scoring(tenant)
-    totals = await store.subscription_totals(tenant)
     clock = await store.clock()
     return {
         "tenant_id": tenant,
         "as_of": iso(clock),
         "currency": scoring.currency,
         "model_version": scoring.model.version,
-        "subscriptions": portfolio(totals, clock, scoring.config.decimals) if totals else None,
+        "subscriptions": await subscription_report(store, views, tenant, clock),
         "overall": groups.overall.figures(lifespan_years),
         "segments": {
             dim: {label: p.figures(lifespan_years) for label, p in sorted(labels.items())}
@@ -148,6 +147,16 @@ async def build_report(store: StateStore, views: CustomerViews, lifespan_years: 
         },
         "skipped_customers": left_out,
     }
+
+
+async def subscription_report(store: StateStore, views: CustomerViews, tenant: str,
+                              clock: int) -> dict[str, Any] | None:
+    """The report's ``subscriptions`` section as of event time ``clock`` (None without
+    subscribers): the tenant's totals as its customers were published, so no scan."""
+    totals = await store.subscription_totals(tenant)
+    if not totals:
+        return None
+    return portfolio(totals, clock, views.scoring(tenant).config.decimals)
 
 
 async def _views(views: CustomerViews, ids: list[CustomerKey],

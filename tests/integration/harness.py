@@ -157,6 +157,23 @@ class Harness:
         finally:
             await store.close()
 
+    async def wait_nothing_due(self, limit_s: float = 60.0) -> None:
+        """Until no customer is due for a time-driven look by the stream's clock, in any home's
+        index: every change event time alone makes (a subscription churned at period end +
+        grace) has been scored and published."""
+        store = self.store()
+        homes = [-1, *range(self.settings.topic_partitions)]
+        try:
+            deadline = time.monotonic() + limit_s
+            while time.monotonic() < deadline:
+                clock = await store.clock()
+                if not any([await store.due(clock, 1, home) for home in homes]):
+                    return
+                await asyncio.sleep(0.05)
+            raise TimeoutError(f"customers still due by the clock after {limit_s}s")
+        finally:
+            await store.close()
+
     async def summaries(self, customer_ids: Sequence[str]) -> dict[str, Summary]:
         store = self.store()
         try:
