@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from clv_stream.domain.money import money_text
 from clv_stream.domain.protocols import RetentionModel
 from clv_stream.domain.subscriptions import ZERO, Mrr, SubscriptionState
 from clv_stream.events.times import iso
@@ -55,7 +56,7 @@ class SubscriberValue:
         """``CustomerValue.subscription`` (JSON-ready)."""
         return {
             "active_subscriptions": self.active,
-            "mrr": _money(self.mrr.to_minor(), decimals),
+            "mrr": money_text(self.mrr.to_minor(), decimals),
             "first_started_at": None if self.first_started_at is None
             else iso(self.first_started_at),
             "renewals": self.renewals,
@@ -148,10 +149,3 @@ def _profit(minor: int, margin_bp: int) -> int:
     return (minor * margin_bp + 5000) // 10_000  # as apply_batch.lua's profit_of
 
 
-def _money(minor: int, decimals: int) -> str:
-    if decimals <= 0:
-        return str(minor)
-    if minor < 0:
-        return "-" + _money(-minor, decimals)
-    text = str(minor).rjust(decimals + 1, "0")
-    return text[:-decimals] + "." + text[-decimals:]

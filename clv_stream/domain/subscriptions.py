@@ -53,6 +53,8 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from clv_stream.domain.money import money_text
+
 __all__ = [
     "KIND_ORDER", "MOVEMENTS", "UNIT_WEIGHT", "Mrr", "Period", "SubEvent", "SubscriptionState",
     "contributions", "customer_months", "month_of", "portfolio", "states_of",
@@ -498,19 +500,11 @@ def _add(out: Counter[tuple[str, str]], month: str, movement: str, mrr: Mrr) -> 
 
 # -- a tenant ------------------------------------------------------------------------------
 
-def _money(minor: int, decimals: int) -> str:
-    """Minor units -> decimal string (``1234``, 2 -> ``"12.34"``)."""
-    if minor < 0:
-        return "-" + _money(-minor, decimals)
-    if decimals <= 0:
-        return str(minor)
-    text = str(minor).rjust(decimals + 1, "0")
-    return text[:-decimals] + "." + text[-decimals:]
 
 
 def _text(amount: Fraction, decimals: int) -> str:
     """An exact amount of minor units, rounded half-even once, as a decimal string."""
-    return _money(round(amount), decimals)
+    return money_text(round(amount), decimals)
 
 
 def _rate(numerator: Fraction | int, denominator: Fraction | int) -> float | None:

@@ -28,6 +28,7 @@ import numpy.typing as npt
 from clv_stream.domain.aggregate import SECONDS_PER_DAY, Summary
 from clv_stream.domain.inputs import ModelInputs, model_inputs
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.money import money_text
 from clv_stream.domain.subscription_value import SubscriberValue
 from clv_stream.events.times import iso  # re-exported: formatting lives with parsing
 
@@ -86,10 +87,10 @@ def _add_subscriptions(record: dict[str, Any], summary: Summary, sub: Subscriber
                        d: int) -> None:
     """Paid subscription revenue joins the historic CLV; the sBG's prediction, the total."""
     historic = summary.profit_minor + sub.profit_minor
-    record["historic_clv"] = _money(historic, d)
+    record["historic_clv"] = money_text(historic, d)
     total = historic / 10.0**d + float(record["predicted_clv"]) + sub.predicted_minor / 10.0**d
     record["total_clv"] = f"{total:.{d}f}"
-    record["subscription_revenue"] = _money(sub.revenue_minor, d)
+    record["subscription_revenue"] = money_text(sub.revenue_minor, d)
     record["subscription"] = sub.fields(d)
 
 
@@ -154,25 +155,17 @@ def _distinct_triples(x: FloatArray, t_x: FloatArray, big_t: FloatArray,
     return triples[first], inv.reshape(-1)
 
 
-def _money(minor: int, decimals: int) -> str:
-    """Minor units -> decimal string, as ``str(Decimal(minor).scaleb(-decimals))``."""
-    if decimals <= 0:
-        return str(minor)
-    if minor < 0:
-        return "-" + _money(-minor, decimals)
-    text = str(minor).rjust(decimals + 1, "0")
-    return text[:-decimals] + "." + text[-decimals:]
 
 
 def _ratio_money(numerator_minor: int, denominator: int, decimals: int) -> str:
     """``numerator / denominator`` minor units, rounded half-even to a minor unit, exactly
     (as ``Decimal`` quantize with ``ROUND_HALF_EVEN``; no float in between)."""
     if denominator <= 0:
-        return _money(0, decimals)
+        return money_text(0, decimals)
     q, r = divmod(numerator_minor, denominator)
     if 2 * r > denominator or (2 * r == denominator and q % 2):
         q += 1
-    return _money(q, decimals)
+    return money_text(q, decimals)
 
 
 def _records(
@@ -189,7 +182,7 @@ def _records(
     """
     d = cfg.decimals
     unit = 10.0**d
-    zero = _money(0, d)
+    zero = money_text(0, d)
     x = inputs.x
     years = np.maximum(1.0, inputs.T.astype(np.int64) / 365.25)
     profit = np.array([s.profit_minor for s in summaries], dtype=np.float64)
@@ -204,7 +197,7 @@ def _records(
     return [
         {
             "orders": s.orders,
-            "net_revenue": _money(s.net_minor, d),
+            "net_revenue": money_text(s.net_minor, d),
             "first_order_at": iso(s.first_ts) if s.orders else None,
             "last_order_at": iso(s.last_ts) if s.orders else None,
             "frequency": int(x),
@@ -212,7 +205,7 @@ def _records(
             "age_days": int(age),
             "average_order_value": _ratio_money(s.net_minor, s.orders, d),
             "average_days_between_orders": round(t_x / x, 4) if x else None,
-            "historic_clv": _money(s.profit_minor, d),
+            "historic_clv": money_text(s.profit_minor, d),
             "traditional_clv": f"{trad:.{d}f}",
             "p_alive": alive,
             "expected_orders": expected,

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from clv_stream.domain import predictive as pm
 from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.money import money_text
 from clv_stream.domain.value import (
     _SMALL_BATCH,
     ValueConfig,
     _distinct_triples,
-    _money,
     _ratio_money,
     churn_band,
     score,
@@ -139,7 +139,7 @@ def test_distinct_triples_are_numpys_unique_rows(rows: list[tuple[int, int, int]
 
 @given(st.integers(-10**15, 10**15), st.integers(0, 3))
 def test_money_text_is_decimals(minor: int, decimals: int) -> None:
-    assert _money(minor, decimals) == str(Decimal(minor).scaleb(-decimals))
+    assert money_text(minor, decimals) == str(Decimal(minor).scaleb(-decimals))
 
 
 @given(st.integers(0, 10**12), st.integers(1, 500), st.integers(0, 3))
