@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from clv_stream.domain import segments as seg
+from clv_stream.domain.subscription_value import SubscriberValue
 from clv_stream.domain.value import ValueConfig
 from clv_stream.events.codec import OutputCodec
 from clv_stream.events.records import OutRecord
@@ -19,7 +20,7 @@ from clv_stream.pipeline.outcome import BatchOutcome
 from clv_stream.pipeline.previous import PreviousValues, PublishedValue
 from clv_stream.pipeline.scoring import Scorer, Scoring
 from clv_stream.pipeline.stages import OutputStage, Scored
-from clv_stream.pipeline.subscribers import subscribed
+from clv_stream.pipeline.subscribers import events_until, subscribed
 from clv_stream.pipeline.transition import Transition, unchanged
 from clv_stream.settings import Settings
 from clv_stream.store.port import CustomerKey, CustomerState
@@ -86,7 +87,7 @@ class Emitter:
         tenants scored alike together (most batches: all of them)."""
         of_tenant = self._scorer.of_tenant
         scorings = {t: of_tenant(t, scoring) for t in {s.tenant for s in states}}
-        self._rescore_previous(previous, stale, [scorings[s.tenant] for s in states])
+        self._rescore_previous(previous, stale, [scorings[s.tenant] for s in states], states)
         if len({id(sc) for sc in scorings.values()}) == 1:
             self._build(states, texts, previous, next(iter(scorings.values())), clock, causes,
                         out)
@@ -163,6 +164,14 @@ class Emitter:
                 logger.exception("output stage %s failed; its records of %s customers are "
                                  "dropped", type(stage).__name__, len(scored.states))
 
+    def _previous_subscriptions(self, state: CustomerState, as_of: int, version: str,
+                                config: ValueConfig) -> SubscriberValue | None:
+        if not state.subscriptions:
+            return None
+        then = state._replace(subscriptions=events_until(state.subscriptions, as_of))
+        [found] = subscribed([then], as_of, self._scorer.loaded(version), config, self._grace_s)
+        return found.value if found else None
+
     def _should_update(self, cur: dict[str, Any], prev: PublishedValue | None) -> bool:
         if prev is None:
             return bool(cur["orders"] > 0 or cur["subscription"] is not None)
@@ -193,9 +202,11 @@ class Emitter:
 
     def _rescore_previous(self, previous: list[PublishedValue | None],
                           stale: list[tuple[int, Published]], scorings: Sequence[Scoring],
-                          ) -> None:
+                          states: Sequence[CustomerState]) -> None:
         """Fill in the values of ``stale`` snapshots, each with the model it was published
-        with (loaded by :meth:`emit` beforehand) and its tenant's value settings."""
+        with (loaded by :meth:`emit` beforehand) and its tenant's value settings; a
+        subscriber's with its subscription events up to the snapshot's event time (those it
+        had then, unless one arrived late)."""
         by_version: dict[tuple[str, int], list[tuple[int, Published]]] = {}
         configs: dict[int, ValueConfig] = {}
         for i, snapshot in stale:
@@ -203,8 +214,12 @@ class Emitter:
             configs[id(config)] = config
             by_version.setdefault((snapshot.model_version, id(config)), []).append((i, snapshot))
         for (version, config_id), found in by_version.items():
+            config = configs[config_id]
+            subs = [self._previous_subscriptions(states[i], p.as_of, version, config)
+                    for i, p in found]
             values = self._scorer.score([p.summary for _, p in found],
-                                        [p.as_of for _, p in found], version, configs[config_id])
+                                        [p.as_of for _, p in found], version, config,
+                                        subs if any(subs) else None)
             for (i, _), v in zip(found, values, strict=True):
                 previous[i] = PublishedValue(self._codec.value(v), v["total_clv"])
 

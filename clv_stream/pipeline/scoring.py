@@ -132,6 +132,10 @@ class Scorer:
             model = self._models[version] = model or ScoringModel.default()
         return model
 
+    def loaded(self, version: str) -> ScoringModel:
+        """Model ``version``, :meth:`load`-ed already."""
+        return self._models[version]
+
     def score(self, summaries: Sequence[Summary], as_of: float | Sequence[float],
               model: ScoringModel | str, config: ValueConfig | None = None,
               subscribers: Sequence[SubscriberValue | None] | None = None,

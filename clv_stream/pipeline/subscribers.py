@@ -20,7 +20,7 @@ from clv_stream.domain.value import ValueConfig
 from clv_stream.store.port import CustomerState
 from clv_stream.store.replies import sub_events
 
-__all__ = ["Subscribed", "subscribed", "totals_text"]
+__all__ = ["Subscribed", "events_until", "subscribed", "totals_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +48,11 @@ def subscribed(states: Sequence[CustomerState], as_of: int, model: ScoringModel,
 def totals_text(shares: Mapping[tuple[str, str], int]) -> str:
     """``contributions`` as publish.lua reads them: ``month|field=n`` joined by ``;``."""
     return ";".join(f"{month}|{name}={n}" for (month, name), n in sorted(shares.items()))
+
+
+def events_until(lines: str, as_of: int) -> str:
+    """The lines of a customer's subscription events that occurred by ``as_of`` (the set a
+    value published then was computed from, but for events that arrived late)."""
+    kept = [line for line in lines.split("\n")
+            if line and int(line.split("\t", 7)[6]) <= as_of]
+    return "".join("\n" + line for line in kept)

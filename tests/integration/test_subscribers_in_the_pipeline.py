@@ -77,3 +77,24 @@ async def test_a_subscriber_is_valued_segmented_churned_by_time_and_reported(
     assert months["2024-03"]["new"] == "39.00"
     assert months["2024-05"]["churned"] == "29.00"
     assert months["2024-04"]["renewal_rate"] == 1.0
+
+
+async def test_a_restarted_worker_recomputes_a_subscriber_s_previous_value_whole(
+        redis_server: EmbeddedRedis) -> None:
+    settings = Settings()
+    store = RedisStore.from_url(redis_server.url, prefix=f"t{uuid.uuid4().hex[:8]}")
+    try:
+        with Pipeline(settings, store) as before:
+            first = await before.process(_records([subscription()]), (0,), True)
+            await before.confirm(first)
+        with Pipeline(settings, store) as after:  # nothing remembered of what was published
+            renewed = await after.process(_records([subscription(
+                "subscription_renewed", occurred_at="2024-04-01T10:00:00Z")], 1), (0,), True)
+    finally:
+        await store.close()
+
+    [published] = _out(first, settings.topic_updates)
+    [update] = _out(renewed, settings.topic_updates)
+    assert update["previous"] == published["current"]
+    assert update["previous"]["subscription"]["renewals"] == 0
+    assert update["current"]["subscription"]["renewals"] == 1
