@@ -1,5 +1,5 @@
-"""Raw Kafka bytes -> a normalised :class:`Order` (or, when asked, :class:`SubscriptionChange`),
-or :class:`~clv_stream.exceptions.InvalidEvent`.
+"""Raw Kafka bytes -> a normalised :class:`Order` or :class:`SubscriptionChange`, or
+:class:`~clv_stream.exceptions.InvalidEvent`.
 
 Everything the aggregate step needs is computed here, once, at the edge: the amount in the
 reporting currency's minor units (an exact integer), the event time in epoch seconds, the
@@ -11,9 +11,8 @@ A message is read once per path with the same JSON reader (orjson): the fast pat
 :class:`~clv_stream.events.models.OrderEvent`, which names the error. Both accept exactly
 what ``schemas/orders.schema.json`` accepts, then apply the rules that depend on settings.
 
-Subscription events (:mod:`clv_stream.events.subscriptions`) always take the model path,
-and only when the caller asks for them (``subscriptions=True``): until the store applies
-them, the pipeline asks for orders only and they stay ``unknown_event_type``, as before.
+Subscription events (:mod:`clv_stream.events.subscriptions`) take the model path, when the
+caller asks for them (``subscriptions=True``, as the pipeline does).
 """
 
 from __future__ import annotations
@@ -297,6 +296,5 @@ def _code_for(kind: str, field: str | None) -> ErrorCode:
 
 
 def _message(error: Any) -> str:
-    text = str(error.get("msg", "invalid"))
-    return text[:300]
+    return str(error.get("msg", "invalid"))[:300]
 
