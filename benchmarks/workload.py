@@ -66,15 +66,16 @@ def shop(customers: int, orders: int | None = None, seed: int = 7, tag: str = "s
          tenants: int = 0) -> list[Message]:
     """A shop's orders in event-time order; ``orders`` caps (and then defines) the count.
 
-    ``tenants``: a platform of that many shops (customer ``c`` of shop ``shop-{c % tenants}``,
-    every shop with the same customer ids: ``tag`` + the customer's number in its shop);
+    ``tenants``: a platform of that many shops (customer ``c`` of shop ``shop-{c % tenants}``;
+    ids stay distinct, so the Kafka keys spread over the partitions as one shop's do: shops
+    numbering their customers alike would put 1,000 shops' customer 1 on one partition);
     0: one shop, no ``tenant_id``.
     """
     rng = random.Random(seed)
     start = SHOP_END - 540 * DAY
     timed: list[tuple[int, Message]] = []
     for c in range(customers):
-        cid = f"{tag}{c // tenants if tenants else c:07d}"
+        cid = f"{tag}{c:07d}"
         tenant = f"shop-{c % tenants}" if tenants else ""
         t = start + int(rng.random() * 0.8 * 540 * DAY)
         n = 0
