@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from clv_stream.domain import segments as seg
 from clv_stream.domain.subscription_value import SubscriberValue
 from clv_stream.domain.value import ValueConfig
 from clv_stream.events.codec import OutputCodec
@@ -20,7 +19,7 @@ from clv_stream.pipeline.outcome import BatchOutcome
 from clv_stream.pipeline.previous import PreviousValues, PublishedValue
 from clv_stream.pipeline.scoring import Scorer, Scoring
 from clv_stream.pipeline.stages import OutputStage, Scored
-from clv_stream.pipeline.subscribers import events_until, subscribed
+from clv_stream.pipeline.subscribers import events_until, segment_columns, subscribed
 from clv_stream.pipeline.transition import Transition, unchanged
 from clv_stream.settings import Settings
 from clv_stream.store.port import CustomerKey, CustomerState
@@ -104,14 +103,10 @@ class Emitter:
                previous: Sequence[PublishedValue | None], scoring: Scoring, clock: int,
                causes: Causes, out: BatchOutcome) -> None:
         subs = subscribed(states, clock, scoring.model, scoring.config, self._grace_s)
-        has_subs = any(subs)
         current = self._scorer.score([s.summary for s in states], clock, scoring.model,
                                      scoring.config, [s.value if s else None for s in subs])
         rules, version, codec = scoring.rules, scoring.model.version, self._codec
-        last_ts = [s.summary.last_ts for s in states]
-        cols = seg.Columns.of(current, last_ts, [s.value.segment if s else 0 for s in subs],
-                              [s.value.next_change_at if s else None for s in subs]
-                              ) if has_subs else seg.Columns.of(current, last_ts)
+        cols = segment_columns(current, [s.summary.last_ts for s in states], subs)
         labels = rules.encoded_labels(cols, [s.segments for s in states])
         dues = rules.next_due(cols, clock)
         as_of, records, publish = iso(clock), out.records, out.publish

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from clv_stream.domain import segments as seg
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.sbg import DEFAULT_SBG
 from clv_stream.domain.subscription_value import SubscriberValue, subscriber_values
@@ -20,7 +22,7 @@ from clv_stream.domain.value import ValueConfig
 from clv_stream.store.port import CustomerState
 from clv_stream.store.replies import sub_events
 
-__all__ = ["Subscribed", "events_until", "subscribed", "totals_text"]
+__all__ = ["Subscribed", "events_until", "segment_columns", "subscribed", "totals_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +58,13 @@ def events_until(lines: str, as_of: int) -> str:
     kept = [line for line in lines.split("\n")
             if line and int(line.split("\t", 7)[6]) <= as_of]
     return "".join("\n" + line for line in kept)
+
+
+def segment_columns(values: Sequence[dict[str, Any]], last_ts: Sequence[int],
+                    subs: Sequence[Subscribed | None]) -> seg.Columns:
+    """The segment schemes' columns of a scored batch, with its subscribers' status and due
+    times when it has any."""
+    if not any(subs):
+        return seg.Columns.of(values, last_ts)
+    return seg.Columns.of(values, last_ts, [s.value.segment if s else 0 for s in subs],
+                          [s.value.next_change_at if s else None for s in subs])

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from clv_stream.domain import segments as seg
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.tenant import TenantSettings
 from clv_stream.events.times import iso
 from clv_stream.pipeline.scoring import Scorer, Scoring
-from clv_stream.pipeline.subscribers import subscribed
+from clv_stream.pipeline.subscribers import segment_columns, subscribed
 from clv_stream.settings import Settings
 from clv_stream.store.port import Customer, CustomerState, StateStore
 
@@ -63,9 +62,7 @@ class CustomerViews:
             values = self._scorer.score([s.summary for s in part], clock, scoring.model,
                                         scoring.config, [s.value if s else None for s in subs])
             rules = scoring.rules
-            cols = seg.Columns.of(values, [s.summary.last_ts for s in part],
-                                  [s.value.segment if s else 0 for s in subs],
-                                  [s.value.next_change_at if s else None for s in subs])
+            cols = segment_columns(values, [s.summary.last_ts for s in part], subs)
             labels = rules.encoded_labels(cols, [""] * len(values))
             views.extend(
                 {"customer_id": s.customer_id, "tenant_id": s.tenant, "as_of": iso(clock),

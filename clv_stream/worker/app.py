@@ -127,10 +127,11 @@ class OrdersService(mode.Service):
         as customers are published: no scan), every CLV_REPORT_INTERVAL."""
         while not self.should_stop:
             try:
+                clock = await self.store.clock()  # once per refresh, not per tenant
                 for tenant in await self.store.subscription_tenants():
                     totals = await self.store.subscription_totals(tenant)
                     scoring = self.pipeline.scorer.of_tenant(tenant, self.pipeline.scorer.current)
-                    now = portfolio(totals, await self.store.clock(), scoring.config.decimals)
+                    now = portfolio(totals, clock, scoring.config.decimals)
                     self.metrics.mrr.labels(tenant).set(float(now["mrr"]))
                     self.metrics.subscribers.labels(tenant).set(now["active_subscribers"])
             except StoreError as exc:
