@@ -435,18 +435,32 @@ class EmbeddedRedisCluster(Started):
 
         Pausing alone does not lose anything: the primary keeps streaming into the
         kernel's socket buffers and the resumed replica applies it all, even after the
-        primary died. With the link closed while the replica is stopped (it cannot
-        reconnect), writes acknowledged from now on exist on the primary only, so a
-        crash of the primary really loses them. The primary's other replicas, if any,
-        reconnect at once and resynchronise.
+        primary died. With the link closed while the replica is stopped, and the
+        primary refusing ``PSYNC`` from then on (a reconnect already in flight included),
+        writes acknowledged from now on exist on the primary only, so a crash of the
+        primary really loses them. The primary's other replicas, if any, are cut off too.
         """
         self._remember_replicas()
         primary_id = next((pid for pid, nodes in self._replicas.items() if replica in nodes), None)
         primary = self._by_id().get(primary_id or "")
         if primary is None:
             raise StoreUnavailable(f"{replica!r} is not a known replica")
+        if not self._streams_to(primary, replica):
+            raise StoreUnavailable(f"{replica!r} is not replicating from {primary!r} now")
+        # A replica that was reconnecting may have a PSYNC in flight that the primary would
+        # still accept after the kill below; refused, its link stays down.
+        primary.command("ACL", "SETUSER", "default", "-psync", "-sync")
         self.pause(replica)
         primary.command("CLIENT", "KILL", "TYPE", "replica")
+        wait_for(lambda: not self._streams_to(primary, replica), 5.0,
+                 f"{primary!r} to drop its link to {replica!r}", 0.05)
+
+    @staticmethod
+    def _streams_to(primary: RedisClusterNode, replica: RedisClusterNode) -> bool:
+        """Whether ``primary`` lists ``replica`` among its connected replicas (``ROLE``)."""
+        reply = primary.command("ROLE")
+        links = reply[2] if len(reply) > 2 else []
+        return any(int(link[1]) == replica.port for link in links)
 
     def wait_for_failover(self, old_primary: RedisClusterNode, deadline_s: float) -> float:
         """Wait until a replica of ``old_primary`` is a master and the cluster is ok again.
