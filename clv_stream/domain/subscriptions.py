@@ -149,22 +149,40 @@ class Mrr(Mapping[int, int]):
         return hash(self._parts)
 
     def __add__(self, other: Mrr) -> Mrr:
+        if not other._parts:
+            return self
+        if not self._parts:
+            return other
         return Mrr(self._parts + other._parts)
 
     def __sub__(self, other: Mrr) -> Mrr:
+        if not other._parts:
+            return self
         return Mrr(self._parts + tuple((c, -n) for c, n in other._parts))
 
+    def _key(self, other: Mrr) -> tuple[Fraction | int, Fraction | int]:
+        """Comparable amounts: the integers when both are one and the same interval count
+        (most are), else the exact values."""
+        a, b = self._parts, other._parts
+        if len(a) == 1 == len(b) and a[0][0] == b[0][0]:
+            return a[0][1], b[0][1]
+        return self.value, other.value
+
     def __lt__(self, other: Mrr) -> bool:
-        return self.value < other.value
+        a, b = self._key(other)
+        return a < b
 
     def __le__(self, other: Mrr) -> bool:
-        return self.value <= other.value
+        a, b = self._key(other)
+        return a <= b
 
     def __gt__(self, other: Mrr) -> bool:
-        return self.value > other.value
+        a, b = self._key(other)
+        return a > b
 
     def __ge__(self, other: Mrr) -> bool:
-        return self.value >= other.value
+        a, b = self._key(other)
+        return a >= b
 
     def __repr__(self) -> str:
         return f"Mrr({dict(self._parts)!r})"
@@ -377,18 +395,22 @@ class SubscriptionState:
         unique: dict[str, SubEvent] = {}
         for e in events:
             kept = unique.get(e.event_id)
-            if kept is None or _order_key(e, 0) < _order_key(kept, 0):
+            if kept is None or (kept != e and _order_key(e, 0) < _order_key(kept, 0)):
                 unique[e.event_id] = e
         if not unique:
             raise ValueError("a subscription state needs at least one event")
-        starts = sorted((e for e in unique.values() if e.kind == "s"), key=lambda e: _order_key(e, 0))
+        # event ids are unique from here: the order key needs no tie-break on content
+        starts = sorted((e for e in unique.values() if e.kind == "s"),
+                        key=lambda e: (e.ts, KIND_ORDER[e.kind], e.event_id))
         sub_id = next(iter(unique.values())).subscription_id
         fold = _Fold(grace_s)
         if not starts:
             fold.paid_minor = sum(e.amount_minor or 0 for e in unique.values() if e.kind in "na")
             return cls(sub_id, as_of, grace_s, "pending", paid_minor=fold.paid_minor)
         first = starts[0]
-        rest = sorted((e for e in unique.values() if e.kind != "s"), key=lambda e: _order_key(e, first.ts))
+        start = first.ts
+        rest = sorted((e for e in unique.values() if e.kind != "s"),
+                      key=lambda e: (max(e.ts, start), KIND_ORDER[e.kind], e.event_id))
         terms = _terms_of(first, None)
         fold.paid_minor = terms.amount_minor
         fold.open_run(first.ts, terms)
@@ -470,27 +492,47 @@ def contributions(states: Iterable[SubscriptionState], as_of: int) -> Counter[tu
     states = list(states)
     out: Counter[tuple[str, str]] = Counter()
     previous, ever = ZERO, False
-    for month, current in customer_months(states, as_of).items():
-        before, after = previous.value, current.value
-        if before == 0 and after > 0:
+    # Components of a sum of subscriptions' MRR are never negative: zero is "no parts".
+    for index, current in _changed_month_ends(states, as_of).items():
+        month = _month_name(index)
+        if not previous and current:
             kind = "reactivation" if ever else "new"
             _add(out, month, kind, current)
             out[(month, "customers_reactivated" if ever else "customers_new")] += 1
-        elif before > 0 and after == 0:
+        elif previous and not current:
             _add(out, month, "churned", previous)
             out[(month, "customers_churned")] += 1
-        elif after > before:
+        elif current > previous:
             _add(out, month, "expansion", current - previous)
-        elif after < before:
+        elif current < previous:
             _add(out, month, "contraction", previous - current)
-        ever = ever or after > 0
+        ever = ever or bool(current)
         previous = current
     for state in states:
         for p in state.periods:
             if p.end <= as_of and not p.cut:
-                out[(month_of(p.end), "renewals_due")] += 1
-                out[(month_of(p.end), "renewed")] += p.renewed
+                month = month_of(p.end)
+                out[(month, "renewals_due")] += 1
+                out[(month, "renewed")] += p.renewed
     return Counter({k: v for k, v in out.items() if v})
+
+
+def _changed_month_ends(states: list[SubscriptionState], as_of: int) -> dict[int, Mrr]:
+    """:func:`customer_months` for the months whose end MRR can differ from the month
+    before's (those with a change point by ``as_of``), by month index, ascending: in one
+    sweep over the change points rather than a look-up per month and subscription."""
+    timelines = [s.timeline for s in states if s.started_at is not None and s.timeline]
+    if len(timelines) == 1:
+        points = [(at, mrr) for at, mrr in timelines[0] if at <= as_of]
+    else:
+        merged = sorted(((at, i, mrr) for i, line in enumerate(timelines)
+                         for at, mrr in line if at <= as_of), key=lambda p: (p[0], p[1]))
+        current = [ZERO] * len(timelines)
+        total, points = ZERO, []
+        for at, i, mrr in merged:
+            total, current[i] = total - current[i] + mrr, mrr
+            points.append((at, total))
+    return {_month_index(at): mrr for at, mrr in points}  # the month's last point wins
 
 
 def _add(out: Counter[tuple[str, str]], month: str, movement: str, mrr: Mrr) -> None:

@@ -1,6 +1,7 @@
-"""The common case of order validation, without pydantic: orjson and a few hand checks.
+"""The common case of event validation, without pydantic: orjson and a few hand checks.
 
-:class:`FastDecoder` accepts only a conservative subset of what :class:`OrderEvent` accepts
+:class:`FastDecoder` accepts only a conservative subset of what :class:`OrderEvent` and the
+subscription events' models accept
 (plain decimal strings, the model's RFC 3339 times, printable identifiers, known
 currencies, plain tenant ids) and returns ``None`` for anything else, so the caller falls
 back to the pydantic model, which decides and names the error. Whatever it does accept, it
@@ -15,25 +16,46 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 import orjson
 
 from clv_stream.events.models import KIND_OF_EVENT, MAX_AMOUNT
 from clv_stream.events.money import Money
+from clv_stream.events.subscriptions import KIND_OF_SUBSCRIPTION_EVENT, MAX_INTERVAL_COUNT
 from clv_stream.events.times import PARSED, parse_time
 from clv_stream.exceptions import InvalidEvent
 
-__all__ = ["FastDecoder", "FastFields", "customer_keyed"]
+__all__ = ["FastDecoder", "FastFields", "FastSubscription", "customer_keyed"]
 
 #: (event_id, kind, order_id, customer_id, amount_minor, ts_float, margin_bp, channel, tenant)
 FastFields = tuple[str, str, str, str, int, float, int, str | None, str]
+
+
+class FastSubscription(NamedTuple):
+    """A subscription event's fields in ``SubscriptionChange``'s order; times unfloored, as
+    the caller checks them against its window first."""
+
+    kind: str
+    event_id: str
+    subscription_id: str
+    customer_id: str
+    tenant: str
+    amount_minor: int | None
+    ts: float
+    interval: str | None
+    interval_count: int | None
+    plan_id: str | None
+    margin_bp: int | None
+    effective_at: float | None
+
 
 _MAX_AMOUNT = int(MAX_AMOUNT)  # the model's bound, so both paths agree
 _MAX_DIGITS = len(str(_MAX_AMOUNT))  # a whole part this long or longer takes the model path
 _MAX_CHANNEL = 256
 _MAX_TENANT = 64
 _TENANT_PUNCTUATION = str.maketrans("", "", "._-")
+_MOST_PERIODS = {unit.value: most for unit, most in MAX_INTERVAL_COUNT.items()}
 
 
 def _identifier(value: Any) -> TypeGuard[str]:
@@ -63,7 +85,9 @@ class FastDecoder:
         #: tenant -> its money rules, where they are not the platform's (replaced whole)
         self.tenant_money: Mapping[str, Money] = {}
 
-    def decode(self, raw: bytes) -> FastFields | None:
+    def decode(self, raw: bytes, subscriptions: bool = False,
+               ) -> FastFields | FastSubscription | None:
+        """An order's fields, or with ``subscriptions`` a subscription event's too."""
         try:
             event = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -73,9 +97,15 @@ class FastDecoder:
         if type(event["schema_version"]) is not int:
             return None
         event_type = event.get("event_type")
-        kind = KIND_OF_EVENT.get(event_type) if type(event_type) is str else None
+        if type(event_type) is not str:
+            return None
+        kind = KIND_OF_EVENT.get(event_type)
+        if kind is None:
+            if subscriptions and event_type in KIND_OF_SUBSCRIPTION_EVENT:
+                return self._subscription(event, event_type)
+            return None
         order_id, customer_id = event.get("order_id"), event.get("customer_id")
-        if kind is None or not _identifier(order_id) or not _identifier(customer_id):
+        if not _identifier(order_id) or not _identifier(customer_id):
             return None
         event_id = event.get("event_id")
         if event_id is None:
@@ -85,22 +115,69 @@ class FastDecoder:
         channel = event.get("channel")
         if channel is not None and (type(channel) is not str or len(channel) > _MAX_CHANNEL):
             return None
-        tenant = event.get("tenant_id")
+        tenant = self._tenant_of(event)
         if tenant is None:
-            tenant = self._default_tenant
-        elif not _tenant(tenant):
             return None
         money = self.tenant_money.get(tenant, self._money) if self.tenant_money else self._money
         amount = self._amount(event.get("amount"), event.get("currency"), money)
-        occurred = event.get("occurred_at")
-        ts = PARSED.get(occurred) if type(occurred) is str else None
-        if ts is None:
-            ts = parse_time(occurred)
+        ts = _time(event.get("occurred_at"))
         rate = event.get("margin")
         margin = money.default_margin_bp if rate is None else self._margin(rate)
         if amount is None or ts is None or margin is None:
             return None
         return event_id, kind, order_id, customer_id, amount, ts, margin, channel, tenant
+
+    def _tenant_of(self, event: dict[str, Any]) -> str | None:
+        tenant = event.get("tenant_id")
+        if tenant is None:
+            return self._default_tenant
+        return tenant if _tenant(tenant) else None
+
+    def _subscription(self, event: dict[str, Any], event_type: str) -> FastSubscription | None:
+        """The fields of a subscription event of the common shape (only those of its type
+        are read: the models ignore the others)."""
+        kind = KIND_OF_SUBSCRIPTION_EVENT[event_type]
+        sub_id, customer_id = event.get("subscription_id"), event.get("customer_id")
+        occurred = event.get("occurred_at")
+        ts = _time(occurred)
+        if ts is None or not _identifier(sub_id) or not _identifier(customer_id):
+            return None
+        event_id = event.get("event_id")
+        if event_id is None:
+            event_id = f"{sub_id}:{event_type}:{occurred}"  # occurred_at as sent
+        elif not _identifier(event_id):
+            return None
+        tenant = self._tenant_of(event)
+        if tenant is None:
+            return None
+        money = self.tenant_money.get(tenant, self._money) if self.tenant_money else self._money
+        amount = unit = count = plan = margin = effective = None
+        if kind != "x":
+            amount = self._amount(event.get("amount"), event.get("currency"), money)
+            if amount is None:
+                return None
+        if kind in "sha":  # terms
+            unit, count = event.get("interval"), event.get("interval_count")
+            most = _MOST_PERIODS.get(unit) if type(unit) is str else None
+            if count is None:
+                count = 1
+            if most is None or type(count) is not int or not 1 <= count <= most:
+                return None
+        if kind in "sh":
+            plan = event.get("plan_id")
+            if plan is not None and not _identifier(plan):
+                return None
+        if kind == "s":
+            rate = event.get("margin")
+            margin = money.default_margin_bp if rate is None else self._margin(rate)
+            if margin is None:
+                return None
+        if kind == "x" and event.get("effective_at") is not None:
+            effective = _time(event["effective_at"])
+            if effective is None:
+                return None
+        return FastSubscription(kind, event_id, sub_id, customer_id, tenant, amount, ts, unit,
+                                count, plan, margin, effective)
 
     def _amount(self, value: Any, currency: Any, money: Money) -> int | None:
         if type(currency) is not str or currency not in money.convertible:
@@ -138,6 +215,10 @@ class FastDecoder:
         rate = Decimal(value)
         return self._bp(rate) if rate <= 1 else None
 
+
+def _time(value: Any) -> float | None:
+    ts = PARSED.get(value) if type(value) is str else None
+    return parse_time(value) if ts is None else ts
 
 
 def customer_keyed(key: bytes | None, value: bytes | None) -> bool:

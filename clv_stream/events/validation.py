@@ -25,7 +25,7 @@ import orjson
 from pydantic import ValidationError
 
 from clv_stream.events.errors import ErrorCode
-from clv_stream.events.fastpath import FastDecoder
+from clv_stream.events.fastpath import FastDecoder, FastSubscription
 from clv_stream.events.models import KIND_OF_EVENT, OrderEvent
 from clv_stream.events.money import Money
 from clv_stream.events.patterns import is_tenant_id
@@ -169,8 +169,13 @@ class OrderValidator:
             raise InvalidEvent(
                 ErrorCode.TOO_LARGE, f"{len(raw)} bytes exceeds the limit of {self._max_bytes}"
             )
-        fields = self._fast.decode(raw)
-        if fields is not None and self._min_ts <= fields[5] <= now + self._skew_s:
+        fields = self._fast.decode(raw, subscriptions)
+        if isinstance(fields, FastSubscription):
+            at = fields.effective_at
+            if self._min_ts <= fields.ts <= now + self._skew_s and (at is None or at >= self._min_ts):
+                return SubscriptionChange(*fields[:6], int(fields.ts // 1), *fields[7:11],
+                                          None if at is None else int(at // 1))
+        elif fields is not None and self._min_ts <= fields[5] <= now + self._skew_s:
             event_id, kind, order_id, customer_id, amount, ts, margin_bp, channel, tenant = fields
             return Order(event_id, kind, order_id, customer_id, amount, int(ts // 1), margin_bp,
                          channel, tenant)

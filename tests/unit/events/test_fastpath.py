@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clv_stream.events.validation import Order, OrderValidator
+from clv_stream.events.subscriptions import SUBSCRIPTION_EVENTS
+from clv_stream.events.validation import Order, OrderValidator, SubscriptionChange
 from clv_stream.exceptions import InvalidEvent
 from clv_stream.settings import Settings
-from tests.corpus import BAD_INPUTS, order
+from tests.corpus import BAD_INPUTS, DROP, order, subscription
 
 NOW = time.time()
 SETTINGS = Settings(fx_rates={"EUR": Decimal("1.10"), "JPY": Decimal("0.0067")},
@@ -41,11 +42,12 @@ TRICKY: dict[str, list[Any]] = {
 }
 
 
-def _slow(validator: OrderValidator, raw: bytes) -> Order | str:
+def _slow(validator: OrderValidator, raw: bytes, subscriptions: bool = False,
+          ) -> Order | SubscriptionChange | str:
     fast = validator._fast
-    validator._fast = type("NoFast", (), {"decode": staticmethod(lambda _raw: None)})()  # type: ignore[assignment]
+    validator._fast = type("NoFast", (), {"decode": staticmethod(lambda *_: None)})()  # type: ignore[assignment]
     try:
-        return validator.validate(raw, NOW)
+        return validator.validate(raw, NOW, subscriptions=subscriptions)
     except InvalidEvent as exc:
         return exc.code
     finally:
@@ -78,3 +80,54 @@ def test_fast_path_takes_the_common_case() -> None:
     validator = OrderValidator(SETTINGS)
     assert validator._fast.decode(orjson.dumps(order())) is not None
     assert validator._fast.decode(orjson.dumps(order(amount=12.5, margin=0.4, channel="web"))) is not None
+
+
+SUBSCRIPTION_TRICKY: dict[str, list[Any]] = {
+    "schema_version": [1, 2, True, 1.0],
+    "event_type": [*sorted(SUBSCRIPTION_EVENTS), "order_placed", "subscription_paused", 3],
+    "event_id": [None, DROP, "e-1", "", "e\x01", "e" * 129, 5],
+    "subscription_id": ["s-1", "", "s\n1", "s" * 128, "s" * 129, 7, DROP],
+    "customer_id": ["c-1", "", "c\x9f", 42, DROP],
+    "tenant_id": [None, "shop-1", "shop 1", "--", "x" * 65, 3],
+    "amount": ["29.00", "0", "12.345", "-1", "1e3", 0, 25, 0.1, True, None, DROP, "999999999999.99"],
+    "currency": ["USD", "EUR", "JPY", "usd", "XYZ", 1, None, DROP],
+    "occurred_at": ["2024-03-01T10:00:00Z", "2024-03-01T10:00:00.5+02:00", "2024-03-01 10:00:00Z",
+                    "2024-03-01T10:00:00", "2999-01-01T00:00:00Z", "1999-01-01T00:00:00Z",
+                    1709287200, DROP],
+    "interval": ["day", "week", "month", "year", "MONTH", " month", "fortnight", None, 1, DROP],
+    "interval_count": [None, 1, 2, 3, 4, 36, 37, 156, 157, 1095, 1096, 0, -1, 3.0, 2.5, True,
+                       "2", DROP],
+    "plan_id": [None, "pro", "", "p\x00", "p" * 129, 5],
+    "margin": [None, 0, 1, 0.4, "0.35", "1.5", -0.1, "x", True],
+    "effective_at": [None, "2024-04-01T00:00:00Z", "2024-02-01T00:00:00+05:00", "1999-01-01T00:00:00Z",
+                     "2999-01-01T00:00:00Z", "2024-04-01", "2024-04-01T00:00:00", 5, DROP],
+}
+
+
+@settings(max_examples=1500, deadline=None)
+@given(event_type=st.sampled_from(sorted(SUBSCRIPTION_EVENTS)),
+       changes=st.dictionaries(st.sampled_from(sorted(SUBSCRIPTION_TRICKY)), st.integers(0, 30),
+                               max_size=4),
+       subscriptions=st.booleans())
+def test_fast_path_agrees_with_the_subscription_models(event_type: str, changes: dict[str, int],
+                                                        subscriptions: bool) -> None:
+    validator = OrderValidator(SETTINGS)
+    event = subscription(event_type)
+    event.update({k: SUBSCRIPTION_TRICKY[k][i % len(SUBSCRIPTION_TRICKY[k])] for k, i in changes.items()})
+    event = {k: v for k, v in event.items() if v is not DROP}
+    raw = orjson.dumps(event)
+    expected = _slow(validator, raw, subscriptions)
+    try:
+        actual: Order | SubscriptionChange | str = validator.validate(
+            raw, NOW, subscriptions=subscriptions)
+    except InvalidEvent as exc:
+        actual = exc.code
+    assert actual == expected
+    assert type(actual) is type(expected)
+
+
+@pytest.mark.parametrize("event_type", sorted(SUBSCRIPTION_EVENTS))
+def test_fast_path_takes_the_common_subscription_events(event_type: str) -> None:
+    fast = OrderValidator(SETTINGS)._fast
+    assert fast.decode(orjson.dumps(subscription(event_type)), True) is not None
+    assert fast.decode(orjson.dumps(subscription(event_type))) is None  # orders only: unknown

@@ -70,7 +70,7 @@ assert SETTINGS.max_event_bytes == MAX_BYTES
 
 VALIDATOR = OrderValidator(SETTINGS)
 MODEL_ONLY = OrderValidator(SETTINGS)
-MODEL_ONLY._fast = type("NoFast", (), {"decode": staticmethod(lambda _raw: None)})()  # type: ignore[assignment]
+MODEL_ONLY._fast = type("NoFast", (), {"decode": staticmethod(lambda *_: None)})()  # type: ignore[assignment]
 
 
 # --- the reference: JSON Schema with ECMA-262 patterns and RFC 3339 date-times --------------

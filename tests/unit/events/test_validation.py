@@ -77,7 +77,7 @@ def _code(validator: OrderValidator, raw: bytes, now: float = NOW) -> str:
 
 
 def _without_fast_path(validator: OrderValidator) -> OrderValidator:
-    validator._fast = type("NoFast", (), {"decode": staticmethod(lambda _raw: None)})()  # type: ignore[assignment]
+    validator._fast = type("NoFast", (), {"decode": staticmethod(lambda *_: None)})()  # type: ignore[assignment]
     return validator
 
 
