@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from clv_stream.domain.model import ScoringModel
-from clv_stream.domain.subscriptions import portfolio
+from clv_stream.domain.subscription_portfolio import portfolio
 from clv_stream.domain.tenant import TenantSettings
 from clv_stream.events.times import iso
 from clv_stream.exceptions import StoreError

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from clv_stream.domain.money import money_text
+from clv_stream.domain.mrr import ZERO, Mrr
 from clv_stream.domain.protocols import RetentionModel
-from clv_stream.domain.subscriptions import ZERO, Mrr, SubscriptionState
+from clv_stream.domain.subscriptions import SubscriptionState
 from clv_stream.events.times import iso
 
 __all__ = ["SEGMENT_CODES", "SubscriberValue", "months_per_period", "subscriber_values"]

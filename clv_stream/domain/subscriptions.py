@@ -1,4 +1,4 @@
-"""Subscriptions: one subscription's state, a customer's MRR movements, a tenant's portfolio.
+"""One subscription's state, folded from the set of its events.
 
 Pure (no I/O, no settings, the clock passed in as ``as_of``), and the reference the store and
 the worker follow. As :mod:`clv_stream.domain.aggregate` does for orders, everything here is
@@ -32,40 +32,21 @@ Rules of the fold (a *run* is a stretch of paid periods without a gap):
 * At the same instant: ``started``, ``reactivated``, ``changed``, ``renewed``, ``cancelled``
   (so a cancellation at once beats a charge of the same second, and an event at a
   cancellation's effective time comes after it).
-
-MRR is exact: see :class:`Mrr`. A customer's MRR movements are counted per *customer* from
-its month-end MRR (start of month vs end of month, as billing analytics tools do), and
-:func:`contributions` is what a customer adds to its tenant's per-month totals: a tenant's
-figures are the sum over its customers, so a store keeps them incrementally (subtract a
-customer's old contributions, add its new ones) and :func:`portfolio` reads them without a
-scan.
 """
 
 from __future__ import annotations
 
-import calendar
-from bisect import bisect_right
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from fractions import Fraction
-from functools import lru_cache
 from typing import Any, NamedTuple
 
-from clv_stream.domain.money import money_text
+from clv_stream.domain.months import add_months, month_of
+from clv_stream.domain.mrr import ZERO, Mrr, mrr_of
 
-__all__ = [
-    "KIND_ORDER", "MOVEMENTS", "UNIT_WEIGHT", "Mrr", "Period", "SubEvent", "SubscriptionState",
-    "contributions", "customer_months", "month_of", "portfolio", "states_of",
-]
+__all__ = ["KIND_ORDER", "Period", "SubEvent", "SubscriptionState", "states_of"]
 
 #: One letter per event type, in the order events of the same instant are applied.
 KIND_ORDER = {"s": 0, "a": 1, "h": 2, "n": 3, "x": 4}
-#: g(unit): MRR of ``amount`` per ``interval_count`` c is ``amount x g / (48 c)`` minor units a
-#: month (month 48/48, year 4/48 = 1/12, week 208/48 = 52/12, day 1461/48 = 365.25/12).
-UNIT_WEIGHT = {"month": 48, "year": 4, "week": 208, "day": 1461}
-MOVEMENTS = ("new", "expansion", "contraction", "churned", "reactivation")
 _MONTHS_PER = {"month": 1, "year": 12}  # calendar units; the others are fixed seconds
 _SECONDS_PER = {"day": 86400, "week": 7 * 86400}
 
@@ -85,162 +66,6 @@ class SubEvent(NamedTuple):
     margin_bp: int | None = None
 
 
-class Mrr(Mapping[int, int]):
-    """An exact monthly amount: ``{c: N_c}`` worth ``sum N_c / (48 c)`` minor units a month.
-
-    Integers per interval count ``c`` add and subtract exactly (a store can keep them as
-    integer counters); the value is a :class:`~fractions.Fraction`, rounded half-even once by
-    :meth:`to_minor`. ``==`` compares the components, as a mapping; ``<`` and friends, and
-    :attr:`value`, compare the amounts (``{1: 48}`` and ``{2: 96}`` are different mappings
-    worth the same).
-    """
-
-    __slots__ = ("_parts", "_value")
-    _parts: tuple[tuple[int, int], ...]
-    _value: Fraction | None
-
-    def __init__(self, parts: Mapping[int, int] | Iterable[tuple[int, int]] = ()) -> None:
-        acc: dict[int, int] = {}
-        for c, n in parts.items() if isinstance(parts, Mapping) else parts:
-            if c < 1:
-                raise ValueError(f"interval count must be >= 1, not {c}")
-            acc[c] = acc.get(c, 0) + n
-        self._parts = tuple(sorted((c, n) for c, n in acc.items() if n))
-        self._value = None  # computed once, when asked (Fractions cost)
-
-    @classmethod
-    def of(cls, amount_minor: int, unit: str, count: int) -> Mrr:
-        """The MRR of ``amount_minor`` charged every ``count`` ``unit``s."""
-        return _mrr_of(amount_minor, unit, count)
-
-    def __eq__(self, other: object) -> bool:  # the components (Mapping's is generic, slow)
-        if isinstance(other, Mrr):
-            return self._parts == other._parts
-        return super().__eq__(other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    @property
-    def value(self) -> Fraction:
-        if self._value is None:
-            parts = self._parts
-            self._value = (Fraction(parts[0][1], 48 * parts[0][0]) if len(parts) == 1 else
-                           sum((Fraction(n, 48 * c) for c, n in parts), Fraction(0)))
-        return self._value
-
-    def to_minor(self) -> int:
-        """Minor units a month, rounded half-even (the one rounding)."""
-        return round(self.value)
-
-    def __getitem__(self, c: int) -> int:
-        for k, n in self._parts:
-            if k == c:
-                return n
-        raise KeyError(c)
-
-    def __iter__(self) -> Iterator[int]:
-        return (c for c, _ in self._parts)
-
-    def __len__(self) -> int:
-        return len(self._parts)
-
-    def __hash__(self) -> int:
-        return hash(self._parts)
-
-    def __add__(self, other: Mrr) -> Mrr:
-        if not other._parts:
-            return self
-        if not self._parts:
-            return other
-        return Mrr(self._parts + other._parts)
-
-    def __sub__(self, other: Mrr) -> Mrr:
-        if not other._parts:
-            return self
-        return Mrr(self._parts + tuple((c, -n) for c, n in other._parts))
-
-    def _key(self, other: Mrr) -> tuple[Fraction | int, Fraction | int]:
-        """Comparable amounts: the integers when both are one and the same interval count
-        (most are), else the exact values."""
-        a, b = self._parts, other._parts
-        if len(a) == 1 == len(b) and a[0][0] == b[0][0]:
-            return a[0][1], b[0][1]
-        return self.value, other.value
-
-    def __lt__(self, other: Mrr) -> bool:
-        a, b = self._key(other)
-        return a < b
-
-    def __le__(self, other: Mrr) -> bool:
-        a, b = self._key(other)
-        return a <= b
-
-    def __gt__(self, other: Mrr) -> bool:
-        a, b = self._key(other)
-        return a > b
-
-    def __ge__(self, other: Mrr) -> bool:
-        a, b = self._key(other)
-        return a >= b
-
-    def __repr__(self) -> str:
-        return f"Mrr({dict(self._parts)!r})"
-
-
-ZERO = Mrr()
-
-
-@lru_cache(maxsize=65536)
-def _mrr_of(amount_minor: int, unit: str, count: int) -> Mrr:
-    # Mrr is immutable: one object per terms, shared (a subscription's terms repeat)
-    return Mrr({count: amount_minor * UNIT_WEIGHT[unit]})
-
-
-# -- calendar ------------------------------------------------------------------------------
-
-#: Month indexes (year x 12 + month - 1) this table covers, and their starts in epoch
-#: seconds: months are found by bisection, not by building datetimes (the hot path of
-#: every subscriber's scoring).
-_FIRST_MONTH, _LAST_MONTH = 1970 * 12, 2200 * 12
-_STARTS = [int(datetime(i // 12, i % 12 + 1, 1, tzinfo=UTC).timestamp())
-           for i in range(_FIRST_MONTH, _LAST_MONTH + 1)]
-
-
-def _month_index(ts: int) -> int:
-    if _STARTS[0] <= ts < _STARTS[-1]:
-        return _FIRST_MONTH + bisect_right(_STARTS, ts) - 1
-    d = datetime.fromtimestamp(ts, UTC)
-    return d.year * 12 + d.month - 1
-
-
-@lru_cache(maxsize=4096)
-def _month_name(index: int) -> str:
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def _month_start(index: int) -> int:
-    if _FIRST_MONTH <= index <= _LAST_MONTH:
-        return _STARTS[index - _FIRST_MONTH]
-    return int(datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC).timestamp())
-
-
-def month_of(ts: int) -> str:
-    """``"YYYY-MM"`` of an epoch second (UTC)."""
-    return _month_name(_month_index(ts))
-
-
-@lru_cache(maxsize=65536)
-def _add_months(ts: int, months: int) -> int:
-    """``ts`` plus calendar months, the day clamped to the month's last (Jan 31 + 1 = Feb 29)."""
-    d = datetime.fromtimestamp(ts, UTC)
-    year, month0 = divmod(d.year * 12 + d.month - 1 + months, 12)
-    day = min(d.day, calendar.monthrange(year, month0 + 1)[1])
-    return int(d.replace(year=year, month=month0 + 1, day=day).timestamp())
-
-
-# -- one subscription ----------------------------------------------------------------------
-
 class Period(NamedTuple):
     """A paid period ``[start, end)``; ``renewed`` when a charge extended the run from ``end``;
     ``cut`` when the run ended before ``end`` (cancelled at once), so no renewal fell due."""
@@ -258,7 +83,7 @@ class _Terms(NamedTuple):
 
     @property
     def mrr(self) -> Mrr:
-        return Mrr.of(self.amount_minor, self.unit, self.interval_count)
+        return mrr_of(self.amount_minor, self.unit, self.interval_count)
 
 
 @dataclass(slots=True)
@@ -308,10 +133,10 @@ class _Fold:
         if terms.unit in _SECONDS_PER:
             self.anchor, self.anchor_months = start, 0
             return start + _SECONDS_PER[terms.unit] * terms.interval_count
-        if start != _add_months(self.anchor, self.anchor_months):  # new run or unit switch
+        if start != add_months(self.anchor, self.anchor_months):  # new run or unit switch
             self.anchor, self.anchor_months = start, 0
         self.anchor_months += _MONTHS_PER[terms.unit] * terms.interval_count
-        return _add_months(self.anchor, self.anchor_months)
+        return add_months(self.anchor, self.anchor_months)
 
     def open_run(self, t: int, terms: _Terms) -> None:
         self.terms, self.live, self.cancel_at, self.churned_at = terms, True, None, None
@@ -456,168 +281,3 @@ def states_of(events: Iterable[SubEvent], as_of: int, grace_s: int) -> dict[str,
     for e in events:
         by_sub.setdefault(e.subscription_id, []).append(e)
     return {sid: SubscriptionState.of(evs, as_of, grace_s) for sid, evs in sorted(by_sub.items())}
-
-
-# -- one customer --------------------------------------------------------------------------
-
-def customer_months(states: Iterable[SubscriptionState], as_of: int) -> dict[str, Mrr]:
-    """A customer's month-end MRR (the sum of its subscriptions'), for every month from its
-    first start to ``as_of``'s month; the current month's "end" is ``as_of``."""
-    started = [s for s in states if s.started_at is not None]
-    if not started:
-        return {}
-    first = min(_month_index(s.started_at) for s in started if s.started_at is not None)
-    last = max(first, _month_index(as_of))
-    months: dict[str, Mrr] = {}
-    for index in range(first, last + 1):
-        instant = min(_month_start(index + 1), as_of + 1)
-        months[_month_name(index)] = sum((s.mrr_before(instant) for s in started), ZERO)
-    return months
-
-
-def contributions(states: Iterable[SubscriptionState], as_of: int) -> Counter[tuple[str, str]]:
-    """What a customer adds to its tenant's per-month totals, keyed ``(month, field)``.
-
-    Movements compare the month-end MRR with the previous month's (0 before the first):
-    0 -> positive is ``new`` (first time) or ``reactivation``, positive -> 0 ``churned``, up
-    ``expansion``, down ``contraction``, each as the integers of its :class:`Mrr` under
-    ``"<movement>:<c>"``; with them the counts ``customers_new``, ``customers_reactivated``,
-    ``customers_churned``. Each period end up to ``as_of`` (of a run that lasted to it) adds
-    ``renewals_due`` in its month, and ``renewed`` when a charge extended the run from it.
-
-    Only months where something happens get entries: a month's opening MRR and active
-    subscribers are the running sums of the movements of the months before (they telescope
-    to the month-end MRR), which is what lets a store keep a tenant's totals incrementally.
-    """
-    states = list(states)
-    out: Counter[tuple[str, str]] = Counter()
-    previous, ever = ZERO, False
-    # Components of a sum of subscriptions' MRR are never negative: zero is "no parts".
-    for index, current in _changed_month_ends(states, as_of).items():
-        month = _month_name(index)
-        if not previous and current:
-            kind = "reactivation" if ever else "new"
-            _add(out, month, kind, current)
-            out[(month, "customers_reactivated" if ever else "customers_new")] += 1
-        elif previous and not current:
-            _add(out, month, "churned", previous)
-            out[(month, "customers_churned")] += 1
-        elif current > previous:
-            _add(out, month, "expansion", current - previous)
-        elif current < previous:
-            _add(out, month, "contraction", previous - current)
-        ever = ever or bool(current)
-        previous = current
-    for state in states:
-        for p in state.periods:
-            if p.end <= as_of and not p.cut:
-                month = month_of(p.end)
-                out[(month, "renewals_due")] += 1
-                out[(month, "renewed")] += p.renewed
-    return Counter({k: v for k, v in out.items() if v})
-
-
-def _changed_month_ends(states: list[SubscriptionState], as_of: int) -> dict[int, Mrr]:
-    """:func:`customer_months` for the months whose end MRR can differ from the month
-    before's (those with a change point by ``as_of``), by month index, ascending: in one
-    sweep over the change points rather than a look-up per month and subscription."""
-    timelines = [s.timeline for s in states if s.started_at is not None and s.timeline]
-    if len(timelines) == 1:
-        points = [(at, mrr) for at, mrr in timelines[0] if at <= as_of]
-    else:
-        merged = sorted(((at, i, mrr) for i, line in enumerate(timelines)
-                         for at, mrr in line if at <= as_of), key=lambda p: (p[0], p[1]))
-        current = [ZERO] * len(timelines)
-        total, points = ZERO, []
-        for at, i, mrr in merged:
-            total, current[i] = total - current[i] + mrr, mrr
-            points.append((at, total))
-    return {_month_index(at): mrr for at, mrr in points}  # the month's last point wins
-
-
-def _add(out: Counter[tuple[str, str]], month: str, movement: str, mrr: Mrr) -> None:
-    for c, n in mrr.items():
-        out[(month, f"{movement}:{c}")] += n
-
-
-# -- a tenant ------------------------------------------------------------------------------
-
-
-
-def _text(amount: Fraction, decimals: int) -> str:
-    """An exact amount of minor units, rounded half-even once, as a decimal string."""
-    return money_text(round(amount), decimals)
-
-
-def _rate(numerator: Fraction | int, denominator: Fraction | int) -> float | None:
-    return None if denominator == 0 else float(round(Fraction(numerator) / denominator, 6))
-
-
-def _month_totals(totals: Mapping[tuple[str, str], int]) -> dict[str, dict[str, Any]]:
-    """Totals regrouped per month: movements as :class:`Mrr`, counts as ints."""
-    months: dict[str, dict[str, Any]] = {}
-    for (month, name), n in totals.items():
-        row = months.setdefault(month, {})
-        movement, _, c = name.partition(":")
-        if c:
-            row[movement] = row.get(movement, ZERO) + Mrr({int(c): n})
-        else:
-            row[name] = row.get(name, 0) + n
-    return months
-
-
-def portfolio(totals: Mapping[tuple[str, str], int], as_of: int, decimals: int) -> dict[str, Any]:
-    """A tenant's subscription report from the sum of its customers' :func:`contributions`.
-
-    Every month from the first with an entry to ``as_of``'s: opening and closing MRR and
-    subscribers, the movements, logo churn (churned / opening subscribers), gross revenue
-    churn ((churned + contraction) / opening MRR), net revenue churn ((churned + contraction -
-    expansion) / opening MRR), renewal rate (renewed / due). Money is rounded half-even once
-    per figure (so ``mrr_start + net_new`` may differ from ``mrr_end`` by a minor unit) and
-    written in the reporting currency's units; rates have 6 places, None over a zero.
-    """
-    grouped = _month_totals(totals)
-    rows: list[dict[str, Any]] = []
-    mrr, active = Fraction(0), 0
-    if grouped:
-        first = min(_parse_month(m) for m in grouped)
-        last = max([_month_index(as_of)] + [_parse_month(m) for m in grouped])
-        for index in range(first, last + 1):
-            row = grouped.get(_month_name(index), {})
-            moves = {m: row.get(m, ZERO).value for m in MOVEMENTS}
-            net = moves["new"] + moves["expansion"] + moves["reactivation"] - moves["contraction"] \
-                - moves["churned"]
-            joined = row.get("customers_new", 0) + row.get("customers_reactivated", 0)
-            left = row.get("customers_churned", 0)
-            lost = moves["churned"] + moves["contraction"]
-            rows.append({
-                "month": _month_name(index),
-                "mrr_start": _text(mrr, decimals),
-                **{m: _text(v, decimals) for m, v in moves.items()},
-                "net_new": _text(net, decimals),
-                "mrr_end": _text(mrr + net, decimals),
-                "active_start": active,
-                "active_end": active + joined - left,
-                "customers_new": row.get("customers_new", 0),
-                "customers_reactivated": row.get("customers_reactivated", 0),
-                "customers_churned": left,
-                "logo_churn": _rate(left, active),
-                "gross_revenue_churn": _rate(lost, mrr),
-                "net_revenue_churn": _rate(lost - moves["expansion"], mrr),
-                "renewals_due": row.get("renewals_due", 0),
-                "renewed": row.get("renewed", 0),
-                "renewal_rate": _rate(row.get("renewed", 0), row.get("renewals_due", 0)),
-            })
-            mrr, active = mrr + net, active + joined - left
-    return {
-        "mrr": _text(mrr, decimals),
-        "arr": _text(12 * mrr, decimals),
-        "active_subscribers": active,
-        "arpu": _text(mrr / active, decimals) if active else None,
-        "months": rows,
-    }
-
-
-def _parse_month(month: str) -> int:
-    year, mon = month.split("-")
-    return int(year) * 12 + int(mon) - 1

@@ -16,8 +16,9 @@ from typing import Any
 from clv_stream.domain import segments as seg
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.sbg import DEFAULT_SBG
+from clv_stream.domain.subscription_portfolio import contributions
 from clv_stream.domain.subscription_value import SubscriberValue, subscriber_values
-from clv_stream.domain.subscriptions import contributions, states_of
+from clv_stream.domain.subscriptions import states_of
 from clv_stream.domain.value import ValueConfig
 from clv_stream.store.port import CustomerState
 from clv_stream.store.replies import sub_events

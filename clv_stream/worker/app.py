@@ -16,7 +16,7 @@ import faust
 import mode
 
 from clv_stream.domain.model import ScoringModel
-from clv_stream.domain.subscriptions import portfolio
+from clv_stream.domain.subscription_portfolio import portfolio
 from clv_stream.exceptions import ClvStreamError, ConfigError, ModelError, StoreError
 from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import BatchOutcome, CustomerViews, Pipeline

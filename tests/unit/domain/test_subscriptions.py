@@ -11,16 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clv_stream.domain.subscriptions import (
-    MOVEMENTS,
-    Mrr,
-    SubEvent,
-    SubscriptionState,
-    contributions,
-    customer_months,
-    portfolio,
-    states_of,
-)
+from clv_stream.domain.mrr import Mrr
+from clv_stream.domain.subscription_portfolio import MOVEMENTS, contributions, customer_months, portfolio
+from clv_stream.domain.subscriptions import SubEvent, SubscriptionState, states_of
 
 D = 86400
 GRACE = 3 * D
