@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     #: ``previous``. A customer not held costs one more scoring (a time-decay pass visits
     #: every customer, so a cache smaller than the active customers mostly misses).
     previous_cache: int = Field(default=100_000, ge=0)
+    #: Subscribers whose subscriptions a worker keeps folded in memory (two generations, as
+    #: ``previous_cache``), so a new event is applied to the fold rather than the whole
+    #: history folded again. A subscriber not held is folded from its events.
+    subscription_cache: int = Field(default=10_000, ge=0)
     #: glibc's mmap threshold, fixed at start-up (bytes; 0 leaves glibc's moving threshold):
     #: larger blocks get a mapping of their own, returned on free, so fetch and batch
     #: buffers do not fragment the heap (``clv_stream.worker.memory``).

@@ -11,7 +11,7 @@ subscriptions'; ``retention_probability`` is that of its largest (by MRR) renewi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +105,7 @@ def _retention_figures(rows: Sequence[tuple[int, SubscriptionState, RetentionMod
         own = rows[members[0]][2]
         renewals = np.array([float(rows[j][1].renewals) for j in members])
         d = (1 + monthly_discount) ** period - 1
-        derl = own.discounted_residual_lifetime(renewals, d)
+        derl = _derl(own, renewals, d)
         horizon = np.full(len(members), float(int(horizon_months // period)))
         expected = own.expected_renewals(horizon, renewals)
         retention = own.retention_probability(renewals)
@@ -114,32 +114,56 @@ def _retention_figures(rows: Sequence[tuple[int, SubscriptionState, RetentionMod
     return out
 
 
+#: DERL by (model, per-period discount, renewals): a pure function of few distinct arguments,
+#: costly per evaluation (a continued fraction); cleared whole when full.
+_DERL_MEMO: dict[tuple[RetentionModel, float, float], float] = {}
+_DERL_MEMO_LIMIT = 100_000
+
+
+def _derl(model: RetentionModel, renewals: np.ndarray[Any, np.dtype[np.float64]],
+          d: float) -> list[float]:
+    if not isinstance(model, Hashable):
+        return [float(v) for v in model.discounted_residual_lifetime(renewals, d)]
+    memo = _DERL_MEMO
+    wanted = renewals.tolist()
+    missing = sorted({r for r in wanted if (model, d, r) not in memo})
+    if missing:
+        if len(memo) + len(missing) > _DERL_MEMO_LIMIT:
+            memo.clear()
+        found = model.discounted_residual_lifetime(np.array(missing), d)
+        memo.update(((model, d, r), float(v)) for r, v in zip(missing, found, strict=True))
+    return [memo[(model, d, r)] for r in wanted]
+
+
 def _value(states: Mapping[str, SubscriptionState],
            renewing: list[tuple[SubscriptionState, float, float, float]],
            default_margin_bp: int) -> SubscriberValue:
-    revenue = sum(s.paid_minor for s in states.values())
-    profit = sum(_profit(s.paid_minor, _margin(s, default_margin_bp)) for s in states.values())
-    live = [s for s in states.values() if s.status in ("active", "cancelling")]
+    revenue = profit = renewals = active = 0
+    mrr, first, due, churned = ZERO, None, None, False
+    for s in states.values():
+        revenue += s.paid_minor
+        profit += _profit(s.paid_minor, _margin(s, default_margin_bp))
+        renewals += s.renewals
+        if s.status in ("active", "cancelling"):
+            active += 1
+            mrr += s.mrr
+        churned = churned or s.status == "churned"
+        if s.started_at is not None and (first is None or s.started_at < first):
+            first = s.started_at
+        t = s.next_change_at
+        if t is not None and (due is None or t < due):
+            due = t
     predicted = sum(derl * (s.amount_minor or 0) * _margin(s, default_margin_bp) / 10_000
                     for s, derl, _, _ in renewing)
     expected = sum(e for _, _, e, _ in renewing)
-    best = max(renewing, key=lambda r: r[0].mrr.value, default=None)
-    started = [s.started_at for s in states.values() if s.started_at is not None]
-    dues = [t for s in states.values() if (t := s.next_change_at) is not None]
-    return SubscriberValue(
-        revenue, profit, predicted, sum((s.mrr for s in live), ZERO), len(live),
-        sum(s.renewals for s in states.values()), min(started) if started else None,
-        None if best is None else best[3], expected,
-        _segment(states, live, [s for s, *_ in renewing]), min(dues) if dues else None)
-
-
-def _segment(states: Mapping[str, SubscriptionState], live: list[SubscriptionState],
-             renewing: list[SubscriptionState]) -> int:
-    if renewing:
-        return 4 if any(s.reactivations for s in renewing) else 1
-    if live:
-        return 2
-    return 3 if any(s.status == "churned" for s in states.values()) else 0
+    best = renewing[0] if len(renewing) == 1 else max(renewing, key=lambda r: r[0].mrr.value,
+                                                      default=None)
+    # the subscription segment: renewing (reactivated, if any renewing one was), else
+    # cancelling while a run is paid up, else churned, else none
+    segment = (4 if any(s.reactivations for s, *_ in renewing) else 1) if renewing else \
+        2 if active else 3 if churned else 0
+    return SubscriberValue(revenue, profit, predicted, mrr, active, renewals, first,
+                           None if best is None else best[3], expected, segment, due)
 
 
 def _margin(state: SubscriptionState, default_bp: int) -> int:

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 from clv_stream.domain.months import add_months, month_of
 from clv_stream.domain.mrr import ZERO, Mrr, mrr_of
 
-__all__ = ["KIND_ORDER", "Period", "SubEvent", "SubscriptionState", "states_of"]
+__all__ = ["KIND_ORDER", "Period", "SubEvent", "SubscriptionFold", "SubscriptionState", "states_of"]
 
 #: One letter per event type, in the order events of the same instant are applied.
 KIND_ORDER = {"s": 0, "a": 1, "h": 2, "n": 3, "x": 4}
@@ -125,7 +125,8 @@ class _Fold:
         while self.timeline and self.timeline[-1][0] > at:  # terms set during the grace
             self.timeline.pop()
         if at < self.end:
-            self.periods[-1] = self.periods[-1]._replace(cut=True)
+            last = self.periods[-1]
+            self.periods[-1] = Period(last.start, last.end, last.renewed, True)
         self.point(at, ZERO)
 
     def next_end(self, start: int, terms: _Terms) -> int:
@@ -153,7 +154,8 @@ class _Fold:
             return
         self.renewals += 1
         self.terms, self.cancel_at = terms, None
-        self.periods[-1] = self.periods[-1]._replace(renewed=True)
+        last = self.periods[-1]
+        self.periods[-1] = Period(last.start, last.end, True, last.cut)
         start, self.end = self.end, self.next_end(self.end, terms)
         self.periods.append(Period(start, self.end))
         self.point(t, terms.mrr)
@@ -166,7 +168,10 @@ class _Fold:
         if self.terms is None:  # pending: no start seen
             return
         if e.kind == "n":
-            self.charge(t, self.terms._replace(amount_minor=_or(e.amount_minor, self.terms.amount_minor)))
+            terms = self.terms
+            if e.amount_minor is not None and e.amount_minor != terms.amount_minor:
+                terms = _Terms(e.amount_minor, terms.unit, terms.interval_count)
+            self.charge(t, terms)
         elif e.kind == "a":
             self.charge(t, _terms_of(e, self.terms))
         elif e.kind == "h" and self.live:
@@ -217,38 +222,9 @@ class SubscriptionState:
     @classmethod
     def of(cls, events: Iterable[SubEvent], as_of: int, grace_s: int) -> SubscriptionState:
         """Fold a subscription's events (any order, duplicates allowed) as of ``as_of``."""
-        unique: dict[str, SubEvent] = {}
-        for e in events:
-            kept = unique.get(e.event_id)
-            if kept is None or (kept != e and _order_key(e, 0) < _order_key(kept, 0)):
-                unique[e.event_id] = e
-        if not unique:
-            raise ValueError("a subscription state needs at least one event")
-        # event ids are unique from here: the order key needs no tie-break on content
-        starts = sorted((e for e in unique.values() if e.kind == "s"),
-                        key=lambda e: (e.ts, KIND_ORDER[e.kind], e.event_id))
-        sub_id = next(iter(unique.values())).subscription_id
-        fold = _Fold(grace_s)
-        if not starts:
-            fold.paid_minor = sum(e.amount_minor or 0 for e in unique.values() if e.kind in "na")
-            return cls(sub_id, as_of, grace_s, "pending", paid_minor=fold.paid_minor)
-        first = starts[0]
-        start = first.ts
-        rest = sorted((e for e in unique.values() if e.kind != "s"),
-                      key=lambda e: (max(e.ts, start), KIND_ORDER[e.kind], e.event_id))
-        terms = _terms_of(first, None)
-        fold.paid_minor = terms.amount_minor
-        fold.open_run(first.ts, terms)
-        for e in rest:
-            fold.apply(e, max(e.ts, first.ts))
-        fold.settle(as_of)
-        assert fold.terms is not None
-        status = "churned" if not fold.live else "cancelling" if fold.cancel_at is not None else "active"
-        return cls(
-            sub_id, as_of, grace_s, status, first.ts, f"{month_of(first.ts)}|{terms.unit}",
-            *fold.terms, first.margin_bp, fold.paid_minor, fold.renewals, fold.reactivations,
-            fold.cancel_at, fold.churned_at, tuple(fold.periods), tuple(fold.timeline),
-        )
+        fold = SubscriptionFold(grace_s)
+        fold.add(events)
+        return fold.state(as_of)
 
     def mrr_before(self, ts: int) -> Mrr:
         """The MRR in force just before ``ts`` (at ``ts - 1``)."""
@@ -273,6 +249,104 @@ class SubscriptionState:
         end = self.periods[-1].end
         times = [t for t in (end, end + self.grace_s, self.cancel_at) if t is not None and t > self.as_of]
         return min(times) if times else None
+
+
+_BEFORE_ALL = (-(2**63), -1, "")
+
+
+class SubscriptionFold:
+    """A subscription's events and their fold, which later events continue.
+
+    :meth:`state` equals ``SubscriptionState.of(every event added, as_of, grace_s)``. Events
+    added that come after every one folded (in the fold's order) and no earlier than the
+    last ``as_of`` asked are applied alone, so a subscription's next state costs its new
+    events, not its history; anything else (an earlier event, an earlier start, an id seen
+    with other content, an earlier ``as_of``) folds every event again.
+    """
+
+    __slots__ = ("_events", "_first", "_fold", "_last", "_settled", "grace_s")
+
+    def __init__(self, grace_s: int) -> None:
+        self.grace_s = grace_s
+        self._events: dict[str, SubEvent] = {}
+        self._fold: _Fold | None = None  # None: to be folded again before the next state
+        self._first: SubEvent | None = None  # the start, once folded
+        self._last = _BEFORE_ALL  # the order key of the last event applied
+        self._settled = _BEFORE_ALL[0]  # the last ``as_of`` the fold was settled to
+
+    def add(self, events: Iterable[SubEvent]) -> None:
+        """Add events (any order, duplicates allowed)."""
+        fresh = []
+        for e in events:
+            kept = self._events.get(e.event_id)
+            if kept is None:
+                self._events[e.event_id] = e
+                fresh.append(e)
+            elif kept != e:  # the same id with other content: the least order key wins
+                if _order_key(e, 0) < _order_key(kept, 0):
+                    self._events[e.event_id] = e
+                self._fold = None
+        fold, first = self._fold, self._first
+        if fold is None or first is None or not fresh:
+            return
+        start = first.ts
+        keyed = sorted(((max(e.ts, start), KIND_ORDER[e.kind], e.event_id), e) for e in fresh)
+        for key, e in keyed:
+            if (e.kind == "s" and (e.ts, e.event_id) < (start, first.event_id)) or (
+                    e.kind != "s" and (key <= self._last or key[0] < self._settled)):
+                self._fold = None  # it sorts among the folded ones: fold again
+                return
+        for key, e in keyed:
+            if e.kind != "s":  # a later start is a duplicate: it changes nothing
+                fold.apply(e, key[0])
+                self._last = key
+
+    def state(self, as_of: int) -> SubscriptionState:
+        """The subscription as of ``as_of``."""
+        if not self._events:
+            raise ValueError("a subscription state needs at least one event")
+        if self._fold is None or as_of < self._settled:
+            self._refold()
+        fold, first = self._fold, self._first
+        sub_id = next(iter(self._events.values())).subscription_id
+        if fold is None or first is None:
+            paid = sum(e.amount_minor or 0 for e in self._events.values() if e.kind in "na")
+            return SubscriptionState(sub_id, as_of, self.grace_s, "pending", paid_minor=paid)
+        fold.settle(as_of)
+        self._settled = as_of
+        terms = fold.terms
+        assert terms is not None
+        status = "churned" if not fold.live else "cancelling" if fold.cancel_at is not None else "active"
+        return SubscriptionState(
+            sub_id, as_of, self.grace_s, status, first.ts, f"{month_of(first.ts)}|{first.unit or 'month'}",
+            *terms, first.margin_bp, fold.paid_minor, fold.renewals, fold.reactivations,
+            fold.cancel_at, fold.churned_at, tuple(fold.periods), tuple(fold.timeline),
+        )
+
+    def _refold(self) -> None:
+        """Fold every event from the start (not settled: :meth:`state` settles)."""
+        events = self._events.values()
+        starts = [e for e in events if e.kind == "s"]
+        self._fold, self._first, self._last = None, None, _BEFORE_ALL
+        self._settled = _BEFORE_ALL[0]
+        if not starts:
+            return  # pending
+        first = min(starts, key=lambda e: (e.ts, e.event_id))
+        start = first.ts
+        rest = sorted((e for e in events if e.kind != "s"),
+                      key=lambda e: (max(e.ts, start), KIND_ORDER[e.kind], e.event_id))
+        fold = _Fold(self.grace_s)
+        terms = _terms_of(first, None)
+        fold.paid_minor = terms.amount_minor
+        fold.open_run(start, terms)
+        for e in rest:
+            fold.apply(e, max(e.ts, start))
+        self._fold, self._first = fold, first
+        if rest:
+            last = rest[-1]
+            self._last = (max(last.ts, start), KIND_ORDER[last.kind], last.event_id)
+        else:
+            self._last = (start, -1, "")
 
 
 def states_of(events: Iterable[SubEvent], as_of: int, grace_s: int) -> dict[str, SubscriptionState]:

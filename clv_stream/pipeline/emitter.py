@@ -19,7 +19,12 @@ from clv_stream.pipeline.outcome import BatchOutcome
 from clv_stream.pipeline.previous import PreviousValues, PublishedValue
 from clv_stream.pipeline.scoring import Scorer, Scoring
 from clv_stream.pipeline.stages import OutputStage, Scored
-from clv_stream.pipeline.subscribers import events_until, segment_columns, subscribed
+from clv_stream.pipeline.subscribers import (
+    SubscriberFolds,
+    events_until,
+    segment_columns,
+    subscribed,
+)
 from clv_stream.pipeline.transition import Transition, unchanged
 from clv_stream.settings import Settings
 from clv_stream.store.port import CustomerKey, CustomerState
@@ -53,6 +58,7 @@ class Emitter:
         self._stages = tuple(stages)
         self._published = PreviousValues(settings.previous_cache)
         self._grace_s = int(settings.subscription_grace.total_seconds())
+        self._folds = SubscriberFolds(settings.subscription_cache, self._grace_s)
         self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clv-emit")
 
     def close(self) -> None:
@@ -102,7 +108,8 @@ class Emitter:
     def _build(self, states: Sequence[CustomerState], texts: Sequence[str],
                previous: Sequence[PublishedValue | None], scoring: Scoring, clock: int,
                causes: Causes, out: BatchOutcome) -> None:
-        subs = subscribed(states, clock, scoring.model, scoring.config, self._grace_s)
+        subs = subscribed(states, clock, scoring.model, scoring.config, self._grace_s,
+                          self._folds)
         current = self._scorer.score([s.summary for s in states], clock, scoring.model,
                                      scoring.config, [s.value if s else None for s in subs])
         rules, version, codec = scoring.rules, scoring.model.version, self._codec

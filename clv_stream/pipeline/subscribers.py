@@ -18,12 +18,19 @@ from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.sbg import DEFAULT_SBG
 from clv_stream.domain.subscription_portfolio import contributions
 from clv_stream.domain.subscription_value import SubscriberValue, subscriber_values
-from clv_stream.domain.subscriptions import states_of
+from clv_stream.domain.subscriptions import SubscriptionFold, SubscriptionState, states_of
 from clv_stream.domain.value import ValueConfig
-from clv_stream.store.port import CustomerState
+from clv_stream.store.port import CustomerKey, CustomerState
 from clv_stream.store.replies import sub_events
 
-__all__ = ["Subscribed", "events_until", "segment_columns", "subscribed", "totals_text"]
+__all__ = [
+    "Subscribed",
+    "SubscriberFolds",
+    "events_until",
+    "segment_columns",
+    "subscribed",
+    "totals_text",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +41,56 @@ class Subscribed:
     totals: str  # PublishEntry.subscription_totals
 
 
+class SubscriberFolds:
+    """The subscription folds of recently scored customers, continued with new events.
+
+    The store only appends to a customer's text of subscription events (each event id
+    once), so what a held fold was built from is a prefix of the next text: only the lines
+    after it are read and applied (:class:`SubscriptionFold` folds again when one sorts
+    among those folded). The prefix is recognised by its length and hash, so a text
+    rewritten otherwise (state restored from elsewhere) is folded from scratch. Bounded to
+    ``limit`` customers in two generations, the older dropped whole (as
+    :class:`~clv_stream.pipeline.previous.PreviousValues`, for the same reason: RSS).
+    Used by the scoring thread only.
+    """
+
+    __slots__ = ("_grace_s", "_half", "_old", "_young")
+
+    def __init__(self, limit: int, grace_s: int) -> None:
+        self._half = max(limit // 2, 1) if limit > 0 else 0
+        self._grace_s = grace_s
+        self._young: dict[CustomerKey, tuple[int, int, dict[str, SubscriptionFold]]] = {}
+        self._old: dict[CustomerKey, tuple[int, int, dict[str, SubscriptionFold]]] = {}
+
+    def states(self, state: CustomerState, as_of: int) -> dict[str, SubscriptionState]:
+        """The customer's subscriptions as of ``as_of``."""
+        text, key = state.subscriptions, state.key
+        held = self._young.get(key) or self._old.get(key)
+        folds: dict[str, SubscriptionFold] = {}
+        if held is not None and held[0] <= len(text) and held[1] == hash(text[:held[0]]):
+            text, folds = text[held[0]:], held[2]
+        for e in sub_events(text):
+            fold = folds.get(e.subscription_id)
+            if fold is None:
+                fold = folds[e.subscription_id] = SubscriptionFold(self._grace_s)
+            fold.add((e,))
+        if self._half:
+            if len(self._young) >= self._half:
+                self._old, self._young = self._young, {}
+            self._young[key] = (len(state.subscriptions), hash(state.subscriptions), folds)
+        return {sid: folds[sid].state(as_of) for sid in sorted(folds)}
+
+
 def subscribed(states: Sequence[CustomerState], as_of: int, model: ScoringModel,
-               cfg: ValueConfig, grace_s: int) -> list[Subscribed | None]:
-    """Per customer, its subscriptions' figures (None for a customer without any)."""
+               cfg: ValueConfig, grace_s: int,
+               folds: SubscriberFolds | None = None) -> list[Subscribed | None]:
+    """Per customer, its subscriptions' figures (None for a customer without any);
+    ``folds`` continues those it holds."""
     if not any(state.subscriptions for state in states):
         return [None] * len(states)
-    subs = [states_of(sub_events(state.subscriptions), as_of, grace_s)
-            if state.subscriptions else None for state in states]
+    subs = [None if not state.subscriptions else
+            folds.states(state, as_of) if folds is not None else
+            states_of(sub_events(state.subscriptions), as_of, grace_s) for state in states]
     values = subscriber_values(subs, model.retention or DEFAULT_SBG, cfg.horizon_months,
                                cfg.discount_rate, cfg.default_margin_bp)
     return [None if value is None or own is None else

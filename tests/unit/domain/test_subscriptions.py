@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from clv_stream.domain.mrr import Mrr
 from clv_stream.domain.subscription_portfolio import MOVEMENTS, contributions, customer_months, portfolio
-from clv_stream.domain.subscriptions import SubEvent, SubscriptionState, states_of
+from clv_stream.domain.subscriptions import SubEvent, SubscriptionFold, SubscriptionState, states_of
 
 D = 86400
 GRACE = 3 * D
@@ -338,6 +338,26 @@ def test_any_order_with_duplicates_gives_the_same_state(events: list[SubEvent], 
     rnd.shuffle(shuffled)
     assert state(shuffled, as_of) == state(events, as_of)
     assert contrib(shuffled, as_of) == contrib(events, as_of)
+
+
+@settings(max_examples=400)
+@given(subscription_events(), st.randoms(use_true_random=False),
+       st.lists(st.integers(-20, 60), min_size=1, max_size=5))
+def test_a_fold_continued_with_more_events_equals_folding_them_all(
+        events: list[SubEvent], rnd: random.Random, steps: list[int]) -> None:
+    # mostly in time order (the fold continues), sometimes not, with an as_of that may
+    # step back, and a duplicate id with other content (both fold again)
+    arrivals = sorted(events, key=lambda e: e.ts) if rnd.random() < 0.7 else rnd.sample(events, len(events))
+    if rnd.random() < 0.2:
+        arrivals.append(arrivals[0]._replace(ts=arrivals[0].ts + D))
+    cuts = sorted({0, len(arrivals), *(rnd.randint(0, len(arrivals)) for _ in steps)})
+    fold, seen, as_of = SubscriptionFold(GRACE), [], BASE
+    for (lo, hi), step in zip(zip(cuts, cuts[1:]), steps * len(cuts), strict=False):
+        chunk = arrivals[lo:hi]
+        fold.add(chunk)
+        seen += chunk
+        as_of = max([as_of, *(e.ts for e in chunk)]) + step * D // 2
+        assert fold.state(as_of) == SubscriptionState.of(seen, as_of, GRACE)
 
 
 @settings(max_examples=300)
