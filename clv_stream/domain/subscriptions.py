@@ -222,9 +222,7 @@ class SubscriptionState:
     @classmethod
     def of(cls, events: Iterable[SubEvent], as_of: int, grace_s: int) -> SubscriptionState:
         """Fold a subscription's events (any order, duplicates allowed) as of ``as_of``."""
-        fold = SubscriptionFold(grace_s)
-        fold.add(events)
-        return fold.state(as_of)
+        return SubscriptionFold.of(events, grace_s).state(as_of)
 
     def mrr_before(self, ts: int) -> Mrr:
         """The MRR in force just before ``ts`` (at ``ts - 1``)."""
@@ -255,98 +253,96 @@ _BEFORE_ALL = (-(2**63), -1, "")
 
 
 class SubscriptionFold:
-    """A subscription's events and their fold, which later events continue.
+    """A subscription's fold, which later events continue.
 
-    :meth:`state` equals ``SubscriptionState.of(every event added, as_of, grace_s)``. Events
-    added that come after every one folded (in the fold's order) and no earlier than the
-    last ``as_of`` asked are applied alone, so a subscription's next state costs its new
-    events, not its history; anything else (an earlier event, an earlier start, an id seen
-    with other content, an earlier ``as_of``) folds every event again.
+    ``SubscriptionFold.of(events, grace_s).state(as_of)`` is
+    ``SubscriptionState.of(events, as_of, grace_s)``; :meth:`extend` applies events that
+    come after every one folded (in the fold's order) and no earlier than the last
+    ``as_of`` asked, so a subscription's next state costs its new events, not its history.
+    It keeps no events: when new ones sort among those folded, the caller folds them all
+    again.
     """
 
-    __slots__ = ("_events", "_first", "_fold", "_last", "_settled", "grace_s")
+    __slots__ = ("_first", "_fold", "_last", "grace_s", "settled", "subscription_id")
 
-    def __init__(self, grace_s: int) -> None:
+    def __init__(self, subscription_id: str, grace_s: int, first: SubEvent | None,
+                 fold: _Fold | None, last: tuple[int, int, str]) -> None:
+        self.subscription_id = subscription_id
         self.grace_s = grace_s
-        self._events: dict[str, SubEvent] = {}
-        self._fold: _Fold | None = None  # None: to be folded again before the next state
-        self._first: SubEvent | None = None  # the start, once folded
-        self._last = _BEFORE_ALL  # the order key of the last event applied
-        self._settled = _BEFORE_ALL[0]  # the last ``as_of`` the fold was settled to
+        self._first = first  # the start (None: pending, and ``_fold`` holds its payments)
+        self._fold = fold
+        self._last = last  # the order key of the last event applied
+        #: The last ``as_of`` the fold was settled to: :meth:`state` takes no earlier one.
+        self.settled = _BEFORE_ALL[0]
 
-    def add(self, events: Iterable[SubEvent]) -> None:
-        """Add events (any order, duplicates allowed)."""
-        fresh = []
+    @classmethod
+    def of(cls, events: Iterable[SubEvent], grace_s: int) -> SubscriptionFold:
+        """Fold a subscription's events (any order, duplicates allowed)."""
+        unique: dict[str, SubEvent] = {}
         for e in events:
-            kept = self._events.get(e.event_id)
-            if kept is None:
-                self._events[e.event_id] = e
-                fresh.append(e)
-            elif kept != e:  # the same id with other content: the least order key wins
-                if _order_key(e, 0) < _order_key(kept, 0):
-                    self._events[e.event_id] = e
-                self._fold = None
-        fold, first = self._fold, self._first
-        if fold is None or first is None or not fresh:
-            return
-        start = first.ts
-        keyed = sorted(((max(e.ts, start), KIND_ORDER[e.kind], e.event_id), e) for e in fresh)
-        for key, e in keyed:
-            if (e.kind == "s" and (e.ts, e.event_id) < (start, first.event_id)) or (
-                    e.kind != "s" and (key <= self._last or key[0] < self._settled)):
-                self._fold = None  # it sorts among the folded ones: fold again
-                return
-        for key, e in keyed:
-            if e.kind != "s":  # a later start is a duplicate: it changes nothing
-                fold.apply(e, key[0])
-                self._last = key
-
-    def state(self, as_of: int) -> SubscriptionState:
-        """The subscription as of ``as_of``."""
-        if not self._events:
+            kept = unique.get(e.event_id)
+            if kept is None or (kept != e and _order_key(e, 0) < _order_key(kept, 0)):
+                unique[e.event_id] = e
+        if not unique:
             raise ValueError("a subscription state needs at least one event")
-        if self._fold is None or as_of < self._settled:
-            self._refold()
-        fold, first = self._fold, self._first
-        sub_id = next(iter(self._events.values())).subscription_id
-        if fold is None or first is None:
-            paid = sum(e.amount_minor or 0 for e in self._events.values() if e.kind in "na")
-            return SubscriptionState(sub_id, as_of, self.grace_s, "pending", paid_minor=paid)
-        fold.settle(as_of)
-        self._settled = as_of
-        terms = fold.terms
-        assert terms is not None
-        status = "churned" if not fold.live else "cancelling" if fold.cancel_at is not None else "active"
-        return SubscriptionState(
-            sub_id, as_of, self.grace_s, status, first.ts, f"{month_of(first.ts)}|{first.unit or 'month'}",
-            *terms, first.margin_bp, fold.paid_minor, fold.renewals, fold.reactivations,
-            fold.cancel_at, fold.churned_at, tuple(fold.periods), tuple(fold.timeline),
-        )
-
-    def _refold(self) -> None:
-        """Fold every event from the start (not settled: :meth:`state` settles)."""
-        events = self._events.values()
-        starts = [e for e in events if e.kind == "s"]
-        self._fold, self._first, self._last = None, None, _BEFORE_ALL
-        self._settled = _BEFORE_ALL[0]
-        if not starts:
-            return  # pending
+        sub_id = next(iter(unique.values())).subscription_id
+        fold = _Fold(grace_s)
+        starts = [e for e in unique.values() if e.kind == "s"]
+        if not starts:  # pending
+            fold.paid_minor = sum(e.amount_minor or 0 for e in unique.values() if e.kind in "na")
+            return cls(sub_id, grace_s, None, fold, _BEFORE_ALL)
+        # event ids are unique from here: the order key needs no tie-break on content
         first = min(starts, key=lambda e: (e.ts, e.event_id))
         start = first.ts
-        rest = sorted((e for e in events if e.kind != "s"),
+        rest = sorted((e for e in unique.values() if e.kind != "s"),
                       key=lambda e: (max(e.ts, start), KIND_ORDER[e.kind], e.event_id))
-        fold = _Fold(self.grace_s)
         terms = _terms_of(first, None)
         fold.paid_minor = terms.amount_minor
         fold.open_run(start, terms)
         for e in rest:
             fold.apply(e, max(e.ts, start))
-        self._fold, self._first = fold, first
-        if rest:
-            last = rest[-1]
-            self._last = (max(last.ts, start), KIND_ORDER[last.kind], last.event_id)
-        else:
-            self._last = (start, -1, "")
+        last = rest[-1] if rest else None
+        return cls(sub_id, grace_s, first, fold, (start, -1, "") if last is None else
+                   (max(last.ts, start), KIND_ORDER[last.kind], last.event_id))
+
+    def extend(self, events: Iterable[SubEvent]) -> bool:
+        """Apply events new to this fold (no id seen before) if each sorts after every one
+        folded and no earlier than :attr:`settled`; else apply none and return False."""
+        first, fold = self._first, self._fold
+        if first is None or fold is None:
+            return False  # pending: a start may come first
+        start = first.ts
+        keyed = sorted(((max(e.ts, start), KIND_ORDER[e.kind], e.event_id), e) for e in events)
+        for key, e in keyed:
+            if (e.kind == "s" and (e.ts, e.event_id) < (start, first.event_id)) or (
+                    e.kind != "s" and (key <= self._last or key[0] < self.settled)):
+                return False
+        for key, e in keyed:
+            if e.kind != "s":  # a later start is a duplicate: it changes nothing
+                fold.apply(e, key[0])
+                self._last = key
+        return True
+
+    def state(self, as_of: int) -> SubscriptionState:
+        """The subscription as of ``as_of`` (no earlier than :attr:`settled`)."""
+        if as_of < self.settled:
+            raise ValueError(f"the fold is settled to {self.settled}, after {as_of}")
+        fold, first = self._fold, self._first
+        assert fold is not None
+        if first is None:
+            return SubscriptionState(self.subscription_id, as_of, self.grace_s, "pending",
+                                     paid_minor=fold.paid_minor)
+        fold.settle(as_of)
+        self.settled = as_of
+        terms = fold.terms
+        assert terms is not None
+        status = "churned" if not fold.live else "cancelling" if fold.cancel_at is not None else "active"
+        return SubscriptionState(
+            self.subscription_id, as_of, self.grace_s, status, first.ts,
+            f"{month_of(first.ts)}|{first.unit or 'month'}", *terms, first.margin_bp,
+            fold.paid_minor, fold.renewals, fold.reactivations, fold.cancel_at,
+            fold.churned_at, tuple(fold.periods), tuple(fold.timeline),
+        )
 
 
 def states_of(events: Iterable[SubEvent], as_of: int, grace_s: int) -> dict[str, SubscriptionState]:

@@ -18,7 +18,7 @@ from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.sbg import DEFAULT_SBG
 from clv_stream.domain.subscription_portfolio import contributions
 from clv_stream.domain.subscription_value import SubscriberValue, subscriber_values
-from clv_stream.domain.subscriptions import SubscriptionFold, SubscriptionState, states_of
+from clv_stream.domain.subscriptions import SubEvent, SubscriptionFold, SubscriptionState, states_of
 from clv_stream.domain.value import ValueConfig
 from clv_stream.store.port import CustomerKey, CustomerState
 from clv_stream.store.replies import sub_events
@@ -46,12 +46,12 @@ class SubscriberFolds:
 
     The store only appends to a customer's text of subscription events (each event id
     once), so what a held fold was built from is a prefix of the next text: only the lines
-    after it are read and applied (:class:`SubscriptionFold` folds again when one sorts
-    among those folded). The prefix is recognised by its length and hash, so a text
-    rewritten otherwise (state restored from elsewhere) is folded from scratch. Bounded to
-    ``limit`` customers in two generations, the older dropped whole (as
-    :class:`~clv_stream.pipeline.previous.PreviousValues`, for the same reason: RSS).
-    Used by the scoring thread only.
+    after it are read and applied, unless one sorts among those folded or the time asked
+    is earlier (then that subscription is folded from all its lines). The prefix is
+    recognised by its length and hash, so a text rewritten otherwise (state restored from
+    elsewhere) is folded from scratch. Bounded to ``limit`` customers in two generations,
+    the older dropped whole (as :class:`~clv_stream.pipeline.previous.PreviousValues`, for
+    the same reason: RSS). Used by the scoring thread only.
     """
 
     __slots__ = ("_grace_s", "_half", "_old", "_young")
@@ -67,18 +67,32 @@ class SubscriberFolds:
         text, key = state.subscriptions, state.key
         held = self._young.get(key) or self._old.get(key)
         folds: dict[str, SubscriptionFold] = {}
+        stale: set[str] = set()
         if held is not None and held[0] <= len(text) and held[1] == hash(text[:held[0]]):
-            text, folds = text[held[0]:], held[2]
-        for e in sub_events(text):
-            fold = folds.get(e.subscription_id)
-            if fold is None:
-                fold = folds[e.subscription_id] = SubscriptionFold(self._grace_s)
-            fold.add((e,))
+            folds = held[2]
+            for sid, events in _by_subscription(sub_events(text[held[0]:])).items():
+                fold = folds.get(sid)
+                if fold is None or fold.settled > as_of or not fold.extend(events):
+                    stale.add(sid)
+            stale.update(sid for sid, fold in folds.items() if fold.settled > as_of)
+        else:
+            stale = {""}  # everything
+        if stale:
+            for sid, events in _by_subscription(sub_events(text)).items():
+                if sid in stale or "" in stale:
+                    folds[sid] = SubscriptionFold.of(events, self._grace_s)
         if self._half:
             if len(self._young) >= self._half:
                 self._old, self._young = self._young, {}
-            self._young[key] = (len(state.subscriptions), hash(state.subscriptions), folds)
+            self._young[key] = (len(text), hash(text), folds)
         return {sid: folds[sid].state(as_of) for sid in sorted(folds)}
+
+
+def _by_subscription(events: list[SubEvent]) -> dict[str, list[SubEvent]]:
+    found: dict[str, list[SubEvent]] = {}
+    for e in events:
+        found.setdefault(e.subscription_id, []).append(e)
+    return found
 
 
 def subscribed(states: Sequence[CustomerState], as_of: int, model: ScoringModel,

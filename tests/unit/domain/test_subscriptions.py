@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from datetime import UTC, datetime
@@ -343,21 +344,35 @@ def test_any_order_with_duplicates_gives_the_same_state(events: list[SubEvent], 
 @settings(max_examples=400)
 @given(subscription_events(), st.randoms(use_true_random=False),
        st.lists(st.integers(-20, 60), min_size=1, max_size=5))
-def test_a_fold_continued_with_more_events_equals_folding_them_all(
+def test_a_fold_extended_with_more_events_equals_folding_them_all(
         events: list[SubEvent], rnd: random.Random, steps: list[int]) -> None:
-    # mostly in time order (the fold continues), sometimes not, with an as_of that may
-    # step back, and a duplicate id with other content (both fold again)
+    # mostly in time order (the fold continues), sometimes not (extend refuses), with an
+    # as_of that may step back (the caller folds again)
     arrivals = sorted(events, key=lambda e: e.ts) if rnd.random() < 0.7 else rnd.sample(events, len(events))
-    if rnd.random() < 0.2:
-        arrivals.append(arrivals[0]._replace(ts=arrivals[0].ts + D))
     cuts = sorted({0, len(arrivals), *(rnd.randint(0, len(arrivals)) for _ in steps)})
-    fold, seen, as_of = SubscriptionFold(GRACE), [], BASE
-    for (lo, hi), step in zip(zip(cuts, cuts[1:]), steps * len(cuts), strict=False):
+    fold: SubscriptionFold | None = None
+    seen: list[SubEvent] = []
+    as_of, extended = BASE, 0
+    for (lo, hi), step in zip(itertools.pairwise(cuts), steps * len(cuts), strict=False):
         chunk = arrivals[lo:hi]
-        fold.add(chunk)
         seen += chunk
         as_of = max([as_of, *(e.ts for e in chunk)]) + step * D // 2
+        if fold is not None and fold.settled <= as_of and fold.extend(chunk):
+            extended += 1
+        else:
+            fold = SubscriptionFold.of(seen, GRACE)
         assert fold.state(as_of) == SubscriptionState.of(seen, as_of, GRACE)
+
+
+def test_a_fold_extends_with_renewals_in_time_order() -> None:
+    events = [start(at(1, 1)), *(renew(at(m, 1)) for m in range(2, 8))]
+    fold = SubscriptionFold.of(events[:1], GRACE)
+    for i, e in enumerate(events[1:], 2):
+        assert fold.extend([e])
+        assert fold.state(e.ts) == SubscriptionState.of(events[:i], e.ts, GRACE)
+    assert not fold.extend([renew(at(3, 15), eid="late")])  # sorts among those folded
+    with pytest.raises(ValueError, match="settled"):
+        fold.state(at(2, 1))
 
 
 @settings(max_examples=300)
