@@ -206,7 +206,7 @@ class SubscriptionState:
     grace_s: int
     status: str  # "pending" (no start seen), "active", "cancelling", "churned"
     started_at: int | None = None
-    cohort: str | None = None  # "YYYY-MM|unit" of the start: the sBG's cohort
+    cohort: str | None = None  # the sBG's cohort: see _cohort
     amount_minor: int | None = None  # current terms (the last run's, once churned)
     unit: str | None = None
     interval_count: int | None = None
@@ -339,10 +339,18 @@ class SubscriptionFold:
         status = "churned" if not fold.live else "cancelling" if fold.cancel_at is not None else "active"
         return SubscriptionState(
             self.subscription_id, as_of, self.grace_s, status, first.ts,
-            f"{month_of(first.ts)}|{first.unit or 'month'}", *terms, first.margin_bp,
+            _cohort(first), *terms, first.margin_bp,
             fold.paid_minor, fold.renewals, fold.reactivations, fold.cancel_at,
             fold.churned_at, tuple(fold.periods), tuple(fold.timeline),
         )
+
+
+def _cohort(start: SubEvent) -> str:
+    """Start month x billing interval: ``"2024-03|month"``, ``"2024-03|3 month"`` (a
+    quarterly plan renews per three months: another period, another retention curve)."""
+    count = start.interval_count or 1
+    unit = start.unit or "month"
+    return f"{month_of(start.ts)}|{unit}" if count == 1 else f"{month_of(start.ts)}|{count} {unit}"
 
 
 def states_of(events: Iterable[SubEvent], as_of: int, grace_s: int) -> dict[str, SubscriptionState]:

@@ -474,3 +474,9 @@ def test_a_steady_customer_adds_nothing_to_later_months(unit: str) -> None:
         start(at(1, 1), 1000, unit, 1), *(renew(t) for t in range(at(1, 1), at(6, 1), D))]
     c = contrib(events, at(5, 20))
     assert {k for k in c if ":" in k[1]} == {("2024-01", "new:1")}
+
+
+def test_the_cohort_is_the_start_month_and_billing_interval() -> None:
+    assert state([start(at(3, 9), unit="month")], at(4, 1)).cohort == "2024-03|month"
+    assert state([start(at(3, 9), unit="month", count=3)], at(4, 1)).cohort == "2024-03|3 month"
+    assert state([start(at(3, 9), unit="year")], at(4, 1)).cohort == "2024-03|year"
