@@ -217,6 +217,7 @@ def _records(
             "expected_next_order_at": None if nxt != nxt else iso(nxt),
             "subscription_revenue": zero,
             "subscription": None,
+            "rfm_scores": None,  # by the segment schemes (SegmentSet.add_value_fields)
         }
         for s, x, t_x, age, trad, hist, alive, expected, aov, clv, risk6, nxt in rows
     ]

@@ -202,6 +202,17 @@ class SubscriptionValue(BaseModel):
     predicted_subscription_clv: Money
 
 
+class RfmScores(BaseModel):
+    """A customer's RFM scores, 1-5 each: recency (5: the most recent), frequency (orders)
+    and monetary value (net revenue), against the model's cut points."""
+
+    model_config = ConfigDict(title="RfmScores")
+
+    r: int = Field(ge=1, le=5)
+    f: int = Field(ge=1, le=5)
+    m: int = Field(ge=1, le=5)
+
+
 class CustomerValue(BaseModel):
     """A customer's value as of ``as_of`` (see the README for every field's definition)."""
 
@@ -229,6 +240,8 @@ class CustomerValue(BaseModel):
     subscription_revenue: Money = Field(
         default=Decimal(0), description="Paid subscription amounts (also in historic_clv)")
     subscription: SubscriptionValue | None = None
+    rfm_scores: RfmScores | None = Field(
+        default=None, description="Null for a customer without a counting order")
 
 
 class ClvUpdate(BaseModel):

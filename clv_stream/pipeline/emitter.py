@@ -20,6 +20,7 @@ from clv_stream.pipeline.previous import PreviousValues, PublishedValue
 from clv_stream.pipeline.scoring import Scorer, Scoring
 from clv_stream.pipeline.stages import OutputStage, Scored
 from clv_stream.pipeline.subscribers import (
+    Subscribed,
     SubscriberFolds,
     events_until,
     segment_columns,
@@ -115,6 +116,7 @@ class Emitter:
         rules, version, codec = scoring.rules, scoring.model.version, self._codec
         cols = segment_columns(current, [s.summary.last_ts for s in states], subs)
         labels = rules.encoded_labels(cols, [s.segments for s in states])
+        rules.add_value_fields(current, cols)
         dues = rules.next_due(cols, clock)
         as_of, records, publish = iso(clock), out.records, out.publish
         batch = codec.batch_members(as_of, scoring.currency, version)
@@ -210,18 +212,22 @@ class Emitter:
         subscriber's with its subscription events up to the snapshot's event time (those it
         had then, unless one arrived late)."""
         by_version: dict[tuple[str, int], list[tuple[int, Published]]] = {}
-        configs: dict[int, ValueConfig] = {}
+        tenants: dict[int, str] = {}
         for i, snapshot in stale:
-            config = scorings[i].config
-            configs[id(config)] = config
-            by_version.setdefault((snapshot.model_version, id(config)), []).append((i, snapshot))
-        for (version, config_id), found in by_version.items():
-            config = configs[config_id]
+            tenants[id(scorings[i])] = states[i].tenant
+            by_version.setdefault((snapshot.model_version, id(scorings[i])), []).append((i, snapshot))
+        for (version, scoring_id), found in by_version.items():
+            # as published: that model's figures and cut points, the tenant's settings
+            scoring = self._scorer.scoring_at(version, tenants[scoring_id])
+            config = scoring.config
             subs = [self._previous_subscriptions(states[i], p.as_of, version, config)
                     for i, p in found]
             values = self._scorer.score([p.summary for _, p in found],
                                         [p.as_of for _, p in found], version, config,
                                         subs if any(subs) else None)
+            scoring.rules.add_value_fields(values, segment_columns(
+                values, [p.summary.last_ts for _, p in found],
+                [None if s is None else Subscribed(s, "") for s in subs]))
             for (i, _), v in zip(found, values, strict=True):
                 previous[i] = PublishedValue(self._codec.value(v), v["total_clv"])
 

@@ -53,6 +53,7 @@ class Scorer:
         self._models: dict[str, ScoringModel] = {}
         self._tenants: dict[str, TenantSettings] = {}
         self._tenant_scorings: dict[str, Scoring] = {}
+        self._at: dict[tuple[str, str], Scoring] = {}  # scoring_at's, until tenants change
         self.model = model or ScoringModel.default()
 
     @property
@@ -76,6 +77,7 @@ class Scorer:
                 await self.load(found.model_version)
         self._tenants = dict(tenants)
         self._tenant_scorings = self._scorings_of(self._tenants)
+        self._at = {}
 
     def _scorings_of(self, tenants: Mapping[str, TenantSettings]) -> dict[str, Scoring]:
         own = {t: self._models.get(ts.model_version or "", self.model) for t, ts in tenants.items()}
@@ -94,6 +96,19 @@ class Scorer:
 
     def currency_of(self, tenant: TenantSettings | None) -> str:
         return tenant.currency if tenant and tenant.currency else self._s.currency
+
+    def scoring_at(self, version: str, tenant: str) -> Scoring:
+        """How ``tenant``'s customers were scored under model ``version`` (:meth:`load`-ed
+        already), with the tenant's settings of now."""
+        settings = self._tenants.get(tenant)
+        model = self._models[version]
+        if settings is None and model is self.model:
+            return self.current
+        key = (version, tenant if settings else "")
+        found = self._at.get(key)
+        if found is None or found.model is not model:
+            found = self._at[key] = self.scoring_of(model, settings)
+        return found
 
     def config_of(self, tenant: TenantSettings | None) -> ValueConfig:
         """The value settings of a tenant (the platform's, for one without settings)."""

@@ -64,6 +64,7 @@ class CustomerViews:
             rules = scoring.rules
             cols = segment_columns(values, [s.summary.last_ts for s in part], subs)
             labels = rules.encoded_labels(cols, [""] * len(values))
+            rules.add_value_fields(values, cols)
             views.extend(
                 {"customer_id": s.customer_id, "tenant_id": s.tenant, "as_of": iso(clock),
                  "currency": scoring.currency, "model_version": scoring.model.version,

@@ -1,13 +1,16 @@
-"""``rfm``, the classic recency / frequency / monetary grid.
+"""``rfm``, the classic recency / frequency / monetary map.
 
 Each of days since the last order, orders and net revenue is scored 1-5 against four cut
-points (quintiles fitted with the model, or defaults), and the (R, F) pair is named as in
-the usual RFM segment map. Recency changes with time alone, hence :meth:`Rfm.next_due`.
+points (quintiles fitted with the model, or defaults); the scores are published as the
+customer's ``rfm_scores``, and the cell (R, FM), FM the mean of F and M rounded half up, is
+named as in the usual 11-segment RFM map (``lost``: the least recent, with FM 1-2). Recency
+changes with time alone, hence :meth:`Rfm.next_due`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -23,21 +26,21 @@ from clv_stream.domain.segments.scheme import (
     first_flip,
 )
 
-__all__ = ["Rfm"]
+__all__ = ["RFM_MAP", "Rfm"]
 
 Cuts4 = tuple[float, ...]
 
-#: The usual RFM segment map: _RF_GRID[5 - R][F - 1].
-_RF_GRID = (
+#: The usual 11-segment RFM map: RFM_MAP[5 - R][FM - 1].
+RFM_MAP = (
     ("new", "potential_loyalist", "potential_loyalist", "champions", "champions"),
     ("promising", "potential_loyalist", "potential_loyalist", "champions", "champions"),
     ("about_to_sleep", "about_to_sleep", "need_attention", "loyal", "loyal"),
     ("hibernating", "hibernating", "at_risk", "at_risk", "at_risk"),
-    ("hibernating", "hibernating", "at_risk", "at_risk", "cannot_lose"),
+    ("lost", "lost", "at_risk", "at_risk", "cannot_lose"),
 )
-_VOCABULARY = tuple(dict.fromkeys(name for row in _RF_GRID for name in row))
+_VOCABULARY = tuple(dict.fromkeys(name for row in RFM_MAP for name in row))
 #: The grid as indices into the vocabulary, for one vectorised lookup.
-_CELLS = np.array([[_VOCABULARY.index(name) for name in row] for row in _RF_GRID], dtype=np.int64)
+_CELLS = np.array([[_VOCABULARY.index(name) for name in row] for row in RFM_MAP], dtype=np.int64)
 
 _DEFAULTS = {"recency_days": (30.0, 90.0, 180.0, 365.0), "orders": (2.0, 3.0, 5.0, 8.0),
              "net_revenue": (50.0, 150.0, 400.0, 1000.0)}
@@ -71,10 +74,14 @@ class Rfm(SegmentScheme):
         return recency, score(self.orders, cols.orders), score(self.net_revenue, cols.net_revenue)
 
     def codes(self, cols: Columns) -> Int64s:
-        row = np.searchsorted(np.asarray(self.recency_days), cols.days_since_last, side="right")
-        column = np.searchsorted(np.asarray(self.orders), cols.orders, side="right")
-        codes: Int64s = _CELLS[row, column]
+        r, f, m = self.scores(cols)
+        codes: Int64s = _CELLS[5 - r, (f + m + 1) // 2 - 1]
         return codes
+
+    def value_fields(self, cols: Columns) -> Mapping[str, list[Any]]:
+        r, f, m = self.scores(cols)
+        return {"rfm_scores": [{"r": a, "f": b, "m": c} for a, b, c
+                               in zip(r.tolist(), f.tolist(), m.tolist(), strict=True)]}
 
     def next_due(self, cols: Columns, as_of: int) -> Int64s:
         # the first day on which days since the last order reaches a recency cut (``>= cut``)

@@ -96,6 +96,11 @@ class SegmentScheme(ABC):
         (:data:`NEVER` if none), or None when the scheme only moves on events."""
         return None
 
+    def value_fields(self, cols: Columns) -> Mapping[str, list[Any]]:
+        """Fields the scheme adds to each customer's ``CustomerValue`` (``rfm_scores``), a
+        list per field (rows without a counting order may hold anything: they get None)."""
+        return {}
+
 
 def cuts_of(cuts: CutPoints, name: str, default: Sequence[float], size: int) -> tuple[float, ...]:
     """The ``size`` ascending cut points named ``name``, or ``default``."""

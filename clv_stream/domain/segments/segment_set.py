@@ -7,8 +7,9 @@ empty labels (``"||"``); one whose every order was cancelled since is ``none`` e
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from itertools import product
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +65,15 @@ class SegmentSet:
                 labels[i] = "|".join("none" if order_only else part for part, order_only
                                      in zip(parts, self._order_only, strict=True))
         return labels
+
+    def add_value_fields(self, values: Sequence[MutableMapping[str, Any]], cols: Columns) -> None:
+        """Set the schemes' ``CustomerValue`` fields on ``values`` (None for a customer
+        without a counting order)."""
+        counted = cols.orders.tolist()
+        for scheme in self.schemes:
+            for name, column in scheme.value_fields(cols).items():
+                for value, field, k in zip(values, column, counted, strict=True):
+                    value[name] = field if k > 0 else None
 
     def next_due(self, cols: Columns, as_of: int) -> list[int | None]:
         """Event time (epoch s) of the next time-driven look at each customer, or None (no

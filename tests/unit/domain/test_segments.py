@@ -88,7 +88,19 @@ def test_rfm_scores_and_names() -> None:
     assert labels(9, 8, 3, 20.0, 5000.0)["rfm"] == "champions"
     assert labels(9, 8, 200, 20.0, 5000.0)["rfm"] == "at_risk"
     assert labels(9, 8, 400, 20.0, 5000.0)["rfm"] == "cannot_lose"
-    assert labels(1, 0, 400, 20.0, 20.0)["rfm"] == "hibernating"
+    assert labels(1, 0, 400, 20.0, 20.0)["rfm"] == "lost"
+    assert labels(1, 0, 200, 20.0, 20.0)["rfm"] == "hibernating"
+    # M moves the cell: the same recency and orders, more revenue (F1 M5: FM 3)
+    assert labels(1, 0, 3, 20.0, 1000.0)["rfm"] == "potential_loyalist"
+    assert labels(1, 0, 400, 20.0, 1000.0)["rfm"] == "at_risk"
+
+
+def test_rfm_scores_are_value_fields_of_customers_with_a_counting_order() -> None:
+    cols = columns((9, 8, 3, 20.0, 5000.0, 0), (0, 0, 0, 0.0, 0.0, 0), (1, 0, 400, 20.0, 10.0, 0))
+    values: list[dict[str, object]] = [{}, {}, {}]
+    SET.add_value_fields(values, cols)
+    assert values == [{"rfm_scores": {"r": 5, "f": 5, "m": 5}}, {"rfm_scores": None},
+                      {"rfm_scores": {"r": 1, "f": 1, "m": 1}}]
 
 
 def test_changes_emit_one_event_per_changed_dimension() -> None:
@@ -120,12 +132,13 @@ def test_cut_points_are_read_per_scheme_with_defaults_for_the_rest() -> None:
 # --- today's per-customer rules, kept as the reference the schemes must reproduce exactly ---
 
 Cuts4 = tuple[float, float, float, float]
-_RF_GRID = (
+#: R x FM (FM: the mean of F and M, half up), the usual 11 segments
+_RFM_GRID = (
     ("new", "potential_loyalist", "potential_loyalist", "champions", "champions"),
     ("promising", "potential_loyalist", "potential_loyalist", "champions", "champions"),
     ("about_to_sleep", "about_to_sleep", "need_attention", "loyal", "loyal"),
     ("hibernating", "hibernating", "at_risk", "at_risk", "at_risk"),
-    ("hibernating", "hibernating", "at_risk", "at_risk", "cannot_lose"),
+    ("lost", "lost", "at_risk", "at_risk", "cannot_lose"),
 )
 _REF_DIMENSIONS = ("value_tier", "lifecycle", "rfm", "subscription")
 
@@ -137,8 +150,10 @@ class ReferenceRules:
     lapsed_days: int
     recency_days: Cuts4
     orders: Cuts4
+    net_revenue: Cuts4 = (50.0, 150.0, 400.0, 1000.0)
 
-    def labels(self, orders: int, frequency: int, since: int, total_clv: float) -> dict[str, str]:
+    def labels(self, orders: int, frequency: int, since: int, total_clv: float,
+               net_revenue: float) -> dict[str, str]:
         tier = ("low", "medium", "high", "vip")[sum(1 for c in self.tier_cuts if total_clv >= c)]
         if since > self.lapsed_days:
             life = "lapsed"
@@ -148,7 +163,9 @@ class ReferenceRules:
             life = "active" if frequency > 0 else "new"
         r = 6 - (1 + sum(1 for c in self.recency_days if since >= c))
         f = 1 + sum(1 for c in self.orders if orders >= c)
-        return {"value_tier": tier, "lifecycle": life, "rfm": _RF_GRID[5 - r][f - 1]}
+        m = 1 + sum(1 for c in self.net_revenue if net_revenue >= c)
+        fm = math.floor((f + m) / 2 + 0.5)
+        return {"value_tier": tier, "lifecycle": life, "rfm": _RFM_GRID[5 - r][fm - 1]}
 
     def next_due(self, orders: int, last_ts: int, as_of: float) -> int | None:
         if orders <= 0:
@@ -200,15 +217,16 @@ def test_the_segment_set_labels_and_due_times_equal_the_per_customer_rules(
         as_of_lag: int) -> None:
     rules = SegmentSet.from_cuts({
         "value_tier": ref.tier_cuts, "lifecycle": (ref.at_risk_days, ref.lapsed_days),
-        "rfm.recency_days": ref.recency_days, "rfm.orders": ref.orders})
+        "rfm.recency_days": ref.recency_days, "rfm.orders": ref.orders,
+        "rfm.net_revenue": ref.net_revenue})
     cols = columns(*[(o, f, s, c, n, t) for o, f, s, c, n, _, t in batch])
     previous = ["low|new|new" if had else "" for *_, had, _ in batch]
     encoded = rules.encoded_labels(cols, previous)
     as_of = max(c[6] for c in batch) + as_of_lag
     dues = rules.next_due(cols, as_of)
-    for (orders, freq, since, clv, _, had, last), got, due in zip(batch, encoded, dues, strict=True):
+    for (orders, freq, since, clv, net, had, last), got, due in zip(batch, encoded, dues, strict=True):
         if orders > 0:
-            want = ref_encode(ref.labels(orders, freq, since, clv))
+            want = ref_encode(ref.labels(orders, freq, since, clv, net))
         else:
             want = "none|none|none|" if had else "|||"
         assert got == want
