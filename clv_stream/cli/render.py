@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
-__all__ = ["customer_table", "report_tables"]
+__all__ = ["compact", "customer_table", "report_tables"]
 
 #: (report field, short column header) for the per-segment tables.
 REPORT_COLUMNS = (("customers", "cust."), ("orders", "orders"), ("revenue", "revenue"),
                   ("average_order_value", "AOV"), ("purchase_frequency", "freq."),
-                  ("traditional_clv", "trad. CLV"), ("total_clv", "total CLV"))
+                  ("traditional_clv", "trad CLV"), ("total_clv", "total CLV"))
 
 
 def customer_table(view: dict[str, Any]) -> Table:
@@ -26,6 +28,19 @@ def customer_table(view: dict[str, Any]) -> Table:
     return table
 
 
+def compact(value: Any) -> str:
+    """A figure short enough for a narrow column: ``123.45``, ``1,235``, ``12.3k``, ``4.2M``
+    (two decimals below 1,000 only; ``--json`` has the exact figures)."""
+    try:
+        x = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    for least, unit, suffix in ((10**9, 10**9, "G"), (10**6, 10**6, "M"), (10**4, 10**3, "k")):
+        if abs(x) >= least:
+            return f"{x / unit:,.1f}{suffix}"
+    return f"{x:,.0f}" if x == x.to_integral_value() or abs(x) >= 1000 else f"{x:.2f}"
+
+
 def report_tables(report: dict[str, Any]) -> list[Table]:
     overall = Table(title=f"Portfolio as of {report['as_of']} ({report['currency']}, "
                           f"model {report['model_version']})")
@@ -35,12 +50,14 @@ def report_tables(report: dict[str, Any]) -> list[Table]:
         overall.add_row(key, str(value))
     tables = [overall]
     for dim, labels in report["segments"].items():
-        table = Table(title=f"by {dim}")
-        table.add_column(dim)
+        # labels never cut, figures compact, no vertical rules: readable in 80 columns
+        table = Table(title=f"by {dim}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
+                      caption="trad CLV: a customer's; total CLV: the segment's sum")
+        table.add_column(dim, no_wrap=True, min_width=max(map(len, [dim, *labels])))
         for _, header in REPORT_COLUMNS:
-            table.add_column(header, justify="right")
+            table.add_column(header, justify="right", no_wrap=True)
         for label, figures in labels.items():
-            table.add_row(label, *(str(figures[c]) for c, _ in REPORT_COLUMNS))
+            table.add_row(label, *(compact(figures[c]) for c, _ in REPORT_COLUMNS))
         tables.append(table)
     if report.get("subscriptions"):
         tables.extend(subscription_tables(report["subscriptions"], report["currency"]))
@@ -61,14 +78,15 @@ def subscription_tables(subs: dict[str, Any], currency: str, months: int = 12) -
     now.add_column("value", justify="right")
     for key in ("mrr", "arr", "active_subscribers", "arpu"):
         now.add_row(key, str(subs[key]))
-    table = Table(title="MRR movements by month")
-    table.add_column("month")
+    table = Table(title="MRR movements by month", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=(0, 1, 0, 0), caption="churn: logo churn; renew.: renewal rate")
+    table.add_column("month", no_wrap=True)
     for _, header in MRR_COLUMNS:
-        table.add_column(header, justify="right")
-    table.add_column("logo churn", justify="right")
-    table.add_column("renewal", justify="right")
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("churn", justify="right", no_wrap=True)
+    table.add_column("renew.", justify="right", no_wrap=True)
     for row in subs["months"][-months:]:
-        table.add_row(row["month"], *(str(row[c]) for c, _ in MRR_COLUMNS),
+        table.add_row(row["month"], *(compact(row[c]) for c, _ in MRR_COLUMNS),
                       _percent(row["logo_churn"]), _percent(row["renewal_rate"]))
     return [now, table]
 
