@@ -1,4 +1,6 @@
-"""Generate ``schemas/*.schema.json`` from the event models: ``python -m clv_stream.events.schemas``.
+"""Generate ``schemas/*.schema.json`` from the event models, and ``schemas/asyncapi.yaml``
+from the topics: ``python -m clv_stream.events.schemas`` (the YAML needs PyYAML, a test
+dependency).
 
 ``tests/unit/events/test_schemas.py`` fails when the committed files drift from the models.
 """
@@ -13,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from clv_stream.events import topics
+from clv_stream.events.asyncapi import ASYNCAPI_FILE, document
 
 __all__ = ["render", "schema_files", "write_all"]
 
@@ -42,6 +45,11 @@ def write_all(directory: Path) -> list[Path]:
         path = directory / name
         path.write_text(render(model), encoding="utf-8")
         written.append(path)
+    import yaml  # type: ignore[import-untyped]  # here only: generating is a dev task
+
+    path = directory / ASYNCAPI_FILE
+    path.write_text(yaml.safe_dump(document(), sort_keys=False, width=96), encoding="utf-8")
+    written.append(path)
     return written
 
 

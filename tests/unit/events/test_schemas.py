@@ -9,7 +9,10 @@ from pathlib import Path
 import jsonschema
 import orjson
 import pytest
+import yaml
 
+from clv_stream.events import asyncapi
+from clv_stream.events.asyncapi import ASYNCAPI_FILE
 from clv_stream.events.schemas import render, schema_files
 from clv_stream.events.topics import TOPICS
 from clv_stream.settings import Settings
@@ -81,3 +84,33 @@ def test_orders_schema_accepts_under_python_and_ecma_regexes(engine: str, field:
 def test_each_topic_s_schema_is_named_after_its_default_topic_name() -> None:
     for topic in TOPICS:
         assert topic.schema == Settings.model_fields[topic.setting].default
+
+
+def _refs(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def test_committed_asyncapi_matches_the_topics_and_every_reference_resolves() -> None:
+    committed = yaml.safe_load((SCHEMA_DIR / ASYNCAPI_FILE).read_text(encoding="utf-8"))
+    assert committed == asyncapi.document(), f"run `make schemas`: {ASYNCAPI_FILE} drifted"
+    assert committed["asyncapi"].startswith("3.")
+    assert {c["address"] for c in committed["channels"].values()} == {t.schema for t in TOPICS}
+    for ref in _refs(committed):
+        if ref.startswith("#/"):
+            node: object = committed
+            for part in ref[2:].split("/"):
+                assert isinstance(node, dict), f"{ref} does not resolve"
+                assert part in node, f"{ref} does not resolve"
+                node = node[part]
+        else:  # a payload: the topic's JSON Schema beside it
+            assert (SCHEMA_DIR / ref).is_file(), ref
+    actions = {o["action"] for o in committed["operations"].values()}
+    assert actions == {"receive", "send"}
