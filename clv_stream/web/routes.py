@@ -2,7 +2,8 @@
 
 ``GET /tenants/{t}/customers/{id}``, ``/tenants/{t}/report``, ``/tenants/{t}/segments``;
 the v1 paths ``/customers/{id}``, ``/report``, ``/segments`` (the default tenant's);
-``/healthz``, ``/metrics``, ``/``.
+``/healthz``, ``/metrics``, ``/openapi.json``, ``/``: each in
+:data:`clv_stream.web.openapi.ENDPOINTS`, which the registration checks.
 
 Access (contract: "Access"): with ``CLV_WEB_TOKEN`` set, every path but the open ones
 (:data:`OPEN_PATHS`: the dashboard page, which carries no data, and ``/healthz``) requires
@@ -39,6 +40,7 @@ from clv_stream.pipeline import CustomerViews
 from clv_stream.report import ReportCache, ReportUnavailable, Skipped, compute_report
 from clv_stream.settings import Settings
 from clv_stream.store.port import StateStore
+from clv_stream.web import openapi
 from clv_stream.worker.health import Health
 
 __all__ = ["HEALTH_PING_TIMEOUT_S", "OPEN_PATHS", "authorized", "register_routes"]
@@ -84,6 +86,11 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
     if not isinstance(web_app, aioweb.Application):  # pragma: no cover - Faust's default driver
         raise RuntimeError("clv-stream's HTTP API needs Faust's aiohttp web driver")
     web_app.middlewares.append(_guard(settings.web_token))
+    registered: list[str] = []
+
+    def page(path: str) -> Callable[[type[View]], type[View]]:
+        registered.append(path)
+        return app.page(path)
 
     # not the pipeline's scoring thread: a report never delays a batch's records
     reporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clv-report")
@@ -140,37 +147,37 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
                               "tenant_id": tenant}, status=404)
         return view.json(found)
 
-    @app.page("/customers/{customer_id}")
+    @page("/customers/{customer_id}")
     class Customer(View):  # v1: the default tenant's
         async def get(self, request: Request, customer_id: str) -> Response:
             return await customer(self, settings.default_tenant, customer_id)
 
-    @app.page("/tenants/{tenant}/customers/{customer_id}")
+    @page("/tenants/{tenant}/customers/{customer_id}")
     class TenantCustomer(View):
         async def get(self, request: Request, tenant: str, customer_id: str) -> Response:
             return await customer(self, tenant, customer_id)
 
-    @app.page("/segments")
+    @page("/segments")
     class Segments(View):  # v1: the default tenant's
         async def get(self, request: Request) -> Response:
             return await report_of(self, settings.default_tenant, segments_only=True)
 
-    @app.page("/tenants/{tenant}/segments")
+    @page("/tenants/{tenant}/segments")
     class TenantSegments(View):
         async def get(self, request: Request, tenant: str) -> Response:
             return await report_of(self, tenant, segments_only=True)
 
-    @app.page("/report")
+    @page("/report")
     class Report(View):  # v1: the default tenant's
         async def get(self, request: Request) -> Response:
             return await report_of(self, settings.default_tenant, segments_only=False)
 
-    @app.page("/tenants/{tenant}/report")
+    @page("/tenants/{tenant}/report")
     class TenantReport(View):
         async def get(self, request: Request, tenant: str) -> Response:
             return await report_of(self, tenant, segments_only=False)
 
-    @app.page("/tenants")
+    @page("/tenants")
     class Tenants(View):
         async def get(self, request: Request) -> Response:
             try:
@@ -187,22 +194,32 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
                  if t in own else {}}
                 for t in sorted({*counts, *own})]})
 
-    @app.page("/healthz")
+    @page("/healthz")
     class Healthz(View):
         async def get(self, request: Request) -> Response:
             body = await _health(store, health)
             body["model_version"] = views.model.version  # which model scores, no secret
             return self.json(body)
 
-    @app.page("/metrics")
+    @page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
             return self.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
 
-    @app.page("/")
+    @page("/openapi.json")
+    class OpenApi(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(openapi.document())
+
+    @page("/")
     class Dashboard(View):
         async def get(self, request: Request) -> Response:
             return self.html(_DASHBOARD.read_text(encoding="utf-8"))
+
+    documented = [e.path for e in openapi.ENDPOINTS]
+    if sorted(registered) != sorted(documented):  # a path added in one place only
+        raise RuntimeError(f"routes {sorted(set(registered) ^ set(documented))} are not both "
+                           "registered and in clv_stream.web.openapi.ENDPOINTS")
 
 
 async def _health(store: StateStore, health: Health) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jsonschema
 import pytest
 from pydantic import SecretStr
 
@@ -29,6 +30,7 @@ from clv_stream.domain.tenant import TenantSettings
 from clv_stream.events.models import CustomerValue
 from clv_stream.report import ReportCache, ReportUnavailable, Skipped
 from clv_stream.sources import synthetic_orders
+from clv_stream.web.openapi import document
 from tests.corpus import order, subscription
 from tests.integration.harness import Harness
 
@@ -66,6 +68,25 @@ def test_customer_lookup(served: Harness) -> None:
     assert body["customer_id"] == "cust-00001"
     assert set(body["segments"]) == {"value_tier", "lifecycle", "rfm"}
     assert _json(served, "/customers/nobody")[0] == 404
+
+
+def test_every_json_answer_is_what_openapi_json_says(served: Harness) -> None:
+    status, doc = _json(served, "/openapi.json")
+    assert status == 200
+    assert doc == json.loads(json.dumps(document()))
+
+    def valid(path: str, code: int, model: str) -> None:
+        status, body = _json(served, path)
+        assert status == code, path
+        jsonschema.Draft202012Validator({**doc, "$ref": f"#/components/schemas/{model}"}).validate(body)
+
+    valid("/customers/cust-00001", 200, "CustomerView")
+    valid("/tenants/default/customers/nobody", 404, "Error")
+    valid("/segments", 200, "SegmentCounts")
+    valid("/tenants/default/report", 200, "Report")
+    valid("/tenants/sh*p/report", 400, "Error")
+    valid("/tenants", 200, "Tenants")
+    valid("/healthz", 200, "Health")
 
 
 def test_segments_and_report_agree(served: Harness) -> None:
