@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     #: ``previous_cache``), so a new event is applied to the fold rather than the whole
     #: history folded again. A subscriber not held is folded from its events.
     subscription_cache: int = Field(default=10_000, ge=0)
+    #: Published values a customer's history keeps (``GET .../customers/{id}/history``);
+    #: 0 keeps none.
+    history_points: int = Field(default=20, ge=0, le=1000)
     #: glibc's mmap threshold, fixed at start-up (bytes; 0 leaves glibc's moving threshold):
     #: larger blocks get a mapping of their own, returned on free, so fetch and batch
     #: buffers do not fragment the heap (``clv_stream.worker.memory``).

@@ -15,6 +15,7 @@ from clv_stream.domain.value import ValueConfig
 from clv_stream.events.codec import OutputCodec
 from clv_stream.events.records import OutRecord
 from clv_stream.events.times import iso
+from clv_stream.pipeline.history import history_point
 from clv_stream.pipeline.outcome import BatchOutcome
 from clv_stream.pipeline.previous import PreviousValues, PublishedValue
 from clv_stream.pipeline.scoring import Scorer, Scoring
@@ -122,13 +123,14 @@ class Emitter:
         batch = codec.batch_members(as_of, scoring.currency, version)
         updates, segments = self._s.topic_updates, self._s.topic_segments
         default_tenant = self._s.default_tenant
+        keep = self._s.history_points
         tenants: dict[str, bytes] = {}  # a batch's tenants, encoded once
         staged: list[Transition] | None = [] if self._stages else None
         for state, text, cur, prev, label, due, sub in zip(states, texts, current, previous,
                                                            labels, dues, subs, strict=True):
             cid, tenant = state.customer_id, state.tenant
             why, source = causes[(tenant, cid)]
-            snapshot = state.pub
+            snapshot, point = state.pub, None
             tenant_json = tenants.get(tenant) or tenants.setdefault(tenant, codec.string(tenant))
             t = Transition.of(state, text, version, why, source, clock, codec.string(cid),
                               tenant_json, tenant != default_tenant)
@@ -138,6 +140,7 @@ class Emitter:
             if self._should_update(cur, prev):
                 out.updates += 1
                 snapshot = snapshot_text(text, clock, version)
+                point = history_point(clock, why, cur, label) if keep else None
                 value = PublishedValue(codec.value(cur), cur["total_clv"])
                 delta = Decimal(value.total_clv) - Decimal(prev.total_clv if prev else 0)
                 records.append(OutRecord(updates, key, codec.update(
@@ -154,7 +157,7 @@ class Emitter:
                         new, tail)))
             if snapshot:
                 publish.append(PublishEntry((tenant, cid), snapshot, label, due,
-                                            sub.totals if sub else None))
+                                            sub.totals if sub else None, point, keep))
         if staged is not None:
             self._run_stages(Scored(states, current, labels, staged, clock, version), records)
 

@@ -8,6 +8,7 @@ from typing import Any
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.tenant import TenantSettings
 from clv_stream.events.times import iso
+from clv_stream.pipeline.history import read_points
 from clv_stream.pipeline.scoring import Scorer, Scoring
 from clv_stream.pipeline.subscribers import segment_columns, subscribed
 from clv_stream.settings import Settings
@@ -23,6 +24,7 @@ class CustomerViews:
     def __init__(self, settings: Settings, store: StateStore, scorer: Scorer | None = None,
                  model: ScoringModel | None = None) -> None:
         self._store = store
+        self._default_tenant = settings.default_tenant
         self._scorer = scorer or Scorer(settings, store, model)
         self._grace_s = int(settings.subscription_grace.total_seconds())
 
@@ -72,6 +74,15 @@ class CustomerViews:
                 for s, v, label in zip(part, values, labels, strict=True))
         order = {s.key: i for i, s in enumerate(states)}
         return sorted(views, key=lambda v: order[(v["tenant_id"], v["customer_id"])])
+
+    async def customer_history(self, customer: Customer) -> list[dict[str, Any]] | None:
+        """A customer's kept history (``CLV_HISTORY_POINTS``), oldest first; None for an
+        unknown customer."""
+        points = await self._store.history(customer)
+        if not points and await self._store.customer(customer) is None:
+            return None
+        tenant = customer[0] if not isinstance(customer, str) else self._default_tenant
+        return read_points(points, self.scoring(tenant).rules.decode)
 
     def _by_scoring(self, states: Sequence[CustomerState],
                     ) -> list[tuple[Scoring, list[CustomerState]]]:

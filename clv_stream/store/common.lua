@@ -19,6 +19,14 @@ local function customer_key(prefix, ref)
   return prefix .. ':t:' .. string.sub(ref, 1, nul - 1) .. ':c:' .. string.sub(ref, nul + 1)
 end
 
+-- The list of a customer's history points (publish.lua), beside its hash: P:h:{id} or
+-- P:t:{tenant}:h:{id} (apart from P:c:*, which a scan of the customers reads).
+local function history_key(prefix, ref)
+  local nul = string.find(ref, '\0', 1, true)
+  if not nul then return prefix .. ':h:' .. ref end
+  return prefix .. ':t:' .. string.sub(ref, 1, nul - 1) .. ':h:' .. string.sub(ref, nul + 1)
+end
+
 -- A customer's ref (customer_key) from its tenant and id.
 local function customer_ref(tenant, cid, default_tenant)
   if tenant == default_tenant then return cid end

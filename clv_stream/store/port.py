@@ -52,6 +52,10 @@ class StateStore(Protocol):
 
     async def customer(self, customer: Customer) -> CustomerState | None: ...
 
+    async def history(self, customer: Customer) -> list[str]:
+        """The customer's kept history points, newest first (``PublishEntry.history``)."""
+        ...
+
     def scan_customer_ids(self, count: int = 1000,
                           tenant: str | None = None) -> AsyncIterator[list[CustomerKey]]:
         """Every customer in pages (of ``tenant`` only, when given)."""

@@ -1,9 +1,10 @@
 -- clv-stream: record what a batch published, for every customer it emitted for.
 --
--- ARGV: prefix, entries: a JSON array, flat, 6 values per customer
+-- ARGV: prefix, entries: a JSON array, flat, 8 values per customer
 --       (customer ref (customer_key in common.lua), pub snapshot, segment labels, next due
 --       event time or -1 for never, its tenant, its subscription totals or false when they
---       are unchanged: "field=n;field=n;..." with field "YYYY-MM|name"),
+--       are unchanged: "field=n;field=n;..." with field "YYYY-MM|name", a point of its
+--       value history or false, how many points to keep),
 --       topic, fence: a JSON object partition -> [generation, the batch's highest offset
 --       (-1: none)] (check_fence in common.lua; {}: unfenced, e.g. a refit page), confirmed:
 --       a JSON object partition -> the batch's highest offset, recorded as c:<p> (the
@@ -19,6 +20,9 @@
 -- tenants that have totals); new totals replace the old ones
 -- by adding the difference, field by field, so the tenant's totals stay the sum over its
 -- customers whatever order their events came in, and a replayed publication changes nothing.
+--
+-- History: a customer's published values, newest first, in a list (history_key), cut
+-- to the points to keep; a point equal to the newest (a replayed publication) is not added.
 --
 -- A snapshot whose summary is the one the hash holds now (the usual case: the customer was
 -- just published) is stored compact (summary.lua says how, and who expands it).
@@ -67,12 +71,20 @@ local function replace_totals(key, tenant, text)
   if text == '' then redis.call('HDEL', key, 'mc') else redis.call('HSET', key, 'mc', text) end
 end
 
-for i = 1, #entries, 6 do
+for i = 1, #entries, 8 do
   local cid, at = entries[i], entries[i + 3]
   local key = customer_key(prefix, cid)
   local pub, index = compact(key, entries[i + 1])
   redis.call('HSET', key, 'pub', pub, 'sg', entries[i + 2])
   if entries[i + 5] then replace_totals(key, entries[i + 4], entries[i + 5]) end
+  local point = entries[i + 6]
+  if point then
+    local hkey = history_key(prefix, cid)
+    if redis.call('LINDEX', hkey, 0) ~= point then
+      redis.call('LPUSH', hkey, point)
+      redis.call('LTRIM', hkey, 0, entries[i + 7] - 1)
+    end
+  end
   if at < 0 then
     local args = never[index] or {}
     never[index] = args
@@ -95,4 +107,4 @@ for p, offset in pairs(cjson.decode(ARGV[5] or '{}')) do
   local was = tonumber(redis.call('HGET', part_key, 'c:' .. p) or '-1')
   if offset > was then redis.call('HSET', part_key, 'c:' .. p, string.format('%d', offset)) end
 end
-return #entries / 6
+return #entries / 8

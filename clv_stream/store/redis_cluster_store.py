@@ -274,6 +274,15 @@ class RedisClusterStore(RedisStore):
         by_ref = {replies.ref(s.key, self._tenant): s for rows in read for s in rows}
         return [by_ref[r] for r in refs if r in by_ref]
 
+    async def history(self, customer: Customer) -> list[str]:
+        """:meth:`RedisStore.history`, from the customer's group."""
+        n = await self.slot_groups()
+        ref = replies.ref(customer, self._tenant)
+        [g] = groups_of([key_of(ref, self._tenant)[1]], n)
+        with translated():
+            found = await self._r.lrange(self._history_key(self._prefix(g, n), customer), 0, -1)
+        return [str(p) for p in found]
+
     async def _read_group(self, g: int, n: int, refs: list[str]) -> list[CustomerState]:
         prefix = self._prefix(g, n)
         with translated():
@@ -456,5 +465,5 @@ def _customer_of(rest: str, default_tenant: str) -> CustomerKey | None:
         return default_tenant, tail[3:]
     if tail.startswith(":t:"):
         tenant, sep, cid = tail[3:].partition(":c:")
-        return (tenant, cid) if sep else None
+        return (tenant, cid) if sep and ":" not in tenant else None  # not t:{tenant}:h:...
     return None

@@ -197,6 +197,17 @@ class RedisStore:
         found = await self.customers([customer])
         return found[0] if found else None
 
+    async def history(self, customer: Customer) -> list[str]:
+        """The customer's history points, newest first (publish.lua keeps them)."""
+        with translated():
+            found = await self._r.lrange(self._history_key(self._p, customer), 0, -1)
+        return [str(p) for p in found]
+
+    def _history_key(self, prefix: str, customer: Customer) -> str:
+        """common.lua's history_key."""
+        tenant, cid = key_of(replies.ref(customer, self._tenant), self._tenant)
+        return f"{prefix}:h:{cid}" if tenant == self._tenant else f"{prefix}:t:{tenant}:h:{cid}"
+
     async def customers(self, ids: Sequence[Customer]) -> list[CustomerState]:
         """Current state of several customers, in one script call (``read_customers.lua``).
 
@@ -223,8 +234,11 @@ class RedisStore:
         cut = len(self.key("t", ""))
         match = self.key("t", "*") if tenant is None else self.key("t", tenant, "c", "*")
         async for keys in self._scan(match, count):
-            pairs = (k[cut:].split(":c:", 1) for k in keys)
-            yield [(t, cid) for t, cid in pairs]
+            pairs = (k[cut:].partition(":c:") for k in keys)
+            # tenant ids hold no ":": a t:{tenant}:h:{id} history key is not a customer
+            found = [(t, cid) for t, sep, cid in pairs if sep and ":" not in t]
+            if found:
+                yield found
 
     async def _scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
         cursor: int = 0

@@ -124,18 +124,21 @@ def _typed(name: str, raw: str) -> Any:
 
 
 def publish_args(entries: Sequence[PublishEntry], default_tenant: str) -> bytes:
-    """The entries, flat: 6 values per customer (publish.lua's ARGV[2]; -1: never due; the
-    tenant and subscription totals "" and False when they are unchanged)."""
+    """The entries, flat: 8 values per customer (publish.lua's ARGV[2]; -1: never due; the
+    tenant and subscription totals "" and False when they are unchanged; the history point
+    False when there is none)."""
     flat: list[Any] = []
     add = flat.extend
     for entry in entries:
         customer, snapshot, segments, next_due = entry[:4]
         totals = entry[4] if len(entry) > 4 else None  # a plain 4-tuple: no totals
+        point, keep = (entry[5], entry[6]) if len(entry) > 6 else (None, 0)
         cref = ref(customer, default_tenant)
         tenant = (customer[0] if not isinstance(customer, str) else default_tenant
                   ) if totals is not None else ""
         add((cref, snapshot, segments, -1 if next_due is None else next_due, tenant,
-             False if totals is None else totals))
+             False if totals is None else totals,
+             point if point is not None and keep > 0 else False, keep))
     return orjson.dumps(flat)
 
 

@@ -52,6 +52,9 @@ class PublishEntry(NamedTuple):
     #: what the customer adds to its tenant's subscription totals now (``SUB_TOTALS``
     #: lines, "" for nothing), replacing what it added before; None: unchanged
     subscription_totals: str | None = None
+    #: a point of its value history (``domain.history``) to add, and how many to keep
+    history: str | None = None
+    history_points: int = 0
 
 
 class Claim(NamedTuple):

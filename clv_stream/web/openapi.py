@@ -32,6 +32,24 @@ class CustomerView(BaseModel):
     segments: dict[str, str] = Field(description="dimension -> label")
 
 
+class HistoryPoint(BaseModel):
+    as_of: str
+    cause: str
+    total_clv: str
+    predicted_clv: str
+    p_alive: float
+    churn_risk: float
+    segments: dict[str, str]
+
+
+class History(BaseModel):
+    """A customer's last ``CLV_HISTORY_POINTS`` published values, oldest first."""
+
+    customer_id: str
+    tenant_id: str
+    history: list[HistoryPoint]
+
+
 class SegmentCounts(BaseModel):
     """Customers per label of each segment dimension."""
 
@@ -100,6 +118,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              (404, 503)),
     Endpoint("/tenants/{tenant}/customers/{customer_id}", "A tenant's customer", CustomerView,
              (400, 404, 503)),
+    Endpoint("/customers/{customer_id}/history", "A customer's value history (default tenant)",
+             History, (404, 503)),
+    Endpoint("/tenants/{tenant}/customers/{customer_id}/history", "A customer's value history",
+             History, (400, 404, 503)),
     Endpoint("/segments", "Segment counts of the default tenant", SegmentCounts, (503,)),
     Endpoint("/tenants/{tenant}/segments", "A tenant's segment counts", SegmentCounts, (400, 503)),
     Endpoint("/report", "The default tenant's report", Report, (503,)),

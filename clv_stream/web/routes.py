@@ -147,6 +147,30 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
                               "tenant_id": tenant}, status=404)
         return view.json(found)
 
+    async def history(view: View, tenant: str, customer_id: str) -> Response:
+        if not is_tenant_id(tenant):
+            return view.json({"error": "invalid tenant_id"}, status=400)
+        try:
+            found = await views.customer_history((tenant, customer_id))
+        except StoreError as exc:
+            logger.warning("history of %r of %r: store unavailable (%s)", customer_id, tenant,
+                           type(exc).__name__)
+            return view.json({"error": "store unavailable"}, status=503)
+        if found is None:
+            return view.json({"error": "unknown customer", "customer_id": customer_id,
+                              "tenant_id": tenant}, status=404)
+        return view.json({"customer_id": customer_id, "tenant_id": tenant, "history": found})
+
+    @page("/customers/{customer_id}/history")
+    class History(View):  # the default tenant's
+        async def get(self, request: Request, customer_id: str) -> Response:
+            return await history(self, settings.default_tenant, customer_id)
+
+    @page("/tenants/{tenant}/customers/{customer_id}/history")
+    class TenantHistory(View):
+        async def get(self, request: Request, tenant: str, customer_id: str) -> Response:
+            return await history(self, tenant, customer_id)
+
     @page("/customers/{customer_id}")
     class Customer(View):  # v1: the default tenant's
         async def get(self, request: Request, customer_id: str) -> Response:

@@ -76,7 +76,9 @@ def test_every_json_answer_is_what_openapi_json_says(served: Harness) -> None:
     assert doc == json.loads(json.dumps(document()))
 
     def valid(path: str, code: int, model: str) -> None:
-        status, body = _json(served, path)
+        # a report is computed in the background: 503 until the first is ready
+        status, body = _until(lambda: (found := _json(served, path))[0] != 503 and found,
+                              what=f"{path} served")
         assert status == code, path
         jsonschema.Draft202012Validator({**doc, "$ref": f"#/components/schemas/{model}"}).validate(body)
 
@@ -87,6 +89,30 @@ def test_every_json_answer_is_what_openapi_json_says(served: Harness) -> None:
     valid("/tenants/sh*p/report", 400, "Error")
     valid("/tenants", 200, "Tenants")
     valid("/healthz", 200, "Health")
+    valid("/customers/cust-00001/history", 200, "History")
+    valid("/tenants/default/customers/nobody/history", 404, "Error")
+
+
+async def test_a_customer_s_history_is_its_published_values_in_order(served: Harness) -> None:
+    before = _json(served, "/customers/hist-1/history")
+    assert before[0] == 404
+    times = ["2024-05-01T10:00:00Z", "2024-06-01T10:00:00Z", "2024-07-01T10:00:00Z"]
+    for i, at in enumerate(times):
+        await served.wait_applied(await served.produce_events([order(
+            order_id=f"h-{i}", customer_id="hist-1", amount="40.00", occurred_at=at)]))
+
+    def three() -> Any:
+        body = _json(served, "/customers/hist-1/history")[1]
+        return body if len(body.get("history", [])) >= 3 else None
+
+    body = _until(three, what="three history points")
+    points = body["history"]
+    assert [p["as_of"] for p in points] == sorted(p["as_of"] for p in points)
+    assert all(p["cause"] == "order_placed" for p in points)
+    _, now = _json(served, "/customers/hist-1")
+    assert points[-1]["total_clv"] == now["value"]["total_clv"]
+    assert points[-1]["segments"] == now["segments"]
+    assert _json(served, "/tenants/default/customers/hist-1/history") == (200, body)
 
 
 def test_segments_and_report_agree(served: Harness) -> None:

@@ -257,3 +257,24 @@ async def test_subscription_totals_are_the_sum_of_what_customers_published_last(
         ("2024-01", "new:1"): 9700, ("2024-02", "n"): 1}
     assert await store.subscription_totals("shop-1") == {}
     assert await store.subscription_tenants() == {"default"}
+
+
+async def test_a_customer_s_history_keeps_the_newest_points_once_each(store: StateStore) -> None:
+    from clv_stream.store.types import PublishEntry
+
+    await store.apply(TOPIC, [_subscription(0, "e1")])
+    for i in range(5):
+        entry = PublishEntry("ann", "", "", None, None, f"point-{i}", 3)
+        for _ in range(2):  # a replayed publication adds nothing
+            await store.publish([entry])
+    await store.publish([PublishEntry(("shop-1", "ann"), "", "", None, None, "theirs", 3)])
+    await store.publish([PublishEntry("ann", "", "", None, None, None, 3)])  # no new point
+    assert await store.history("ann") == ["point-4", "point-3", "point-2"]
+    assert await store.history(("default", "ann")) == ["point-4", "point-3", "point-2"]
+    assert await store.history(("shop-1", "ann")) == ["theirs"]
+    assert await store.history("nobody") == []
+    # history keys are no customers to a scan, even of an id that looks like a key
+    await store.publish([PublishEntry(("shop-1", "x:c:y"), "", "", None, None, "p", 3)])
+    seen = sorted([key async for page in store.scan_customer_ids() for key in page])
+    assert ("shop-1", "y") not in seen
+    assert not [k for k in seen if ":h:" in k[0] or ":h:" in k[1]]
