@@ -254,12 +254,14 @@ def fit_model(arrays: CustomerArrays, settings: Settings, version: str | None = 
         arrays.x, arrays.t_x, arrays.T, periods=settings.horizon_months,
         period=DAYS_PER_MONTH, discount_rate=settings.discount_rate,
     ) * (spends.expected_order_value(arrays.x, arrays.m) * arrays.margin)
-    cuts = value_tier_cuts(arrays.profit + np.nan_to_num(predicted), TIER_QUANTILES)
+    totals = arrays.profit + np.nan_to_num(predicted)
+    cuts = value_tier_cuts(totals, TIER_QUANTILES)
     repeat = arrays.x > 0
     model = ScoringModel(
         version=version or datetime.now(UTC).strftime("v%Y%m%dT%H%M%SZ"),
         purchases=buys, spend=spends, time_unit_days=1.0, tier_cuts=cuts,
         rfm_cuts=rfm_cuts(arrays),
+        clv_quantiles=tuple(float(q) for q in np.quantile(totals, np.arange(1, 101) / 100)),
         diagnostics={**{name: _diag(fit) for name, fit in fits.items()}, "as_of": arrays.as_of,
                      "gamma_gamma_excluded_zero_spend": int((repeat & ~(arrays.m > 0)).sum()),
                      "tier_quantiles": list(TIER_QUANTILES)},

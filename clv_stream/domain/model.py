@@ -45,6 +45,9 @@ class ScoringModel:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     #: The subscriptions' contractual model, when one is fitted (stored only then).
     retention: RetentionModel | None = None
+    #: ``total_clv`` at the percentiles 1..100 of the customers fitted on: a customer's
+    #: ``clv_percentile`` is how many of them its value reaches.
+    clv_quantiles: tuple[float, ...] | None = None
 
     @classmethod
     def default(cls) -> ScoringModel:
@@ -58,6 +61,7 @@ class ScoringModel:
             "time_unit_days": self.time_unit_days,
             "tier_cuts": list(self.tier_cuts) if self.tier_cuts else None,
             "rfm_cuts": {k: list(v) for k, v in self.rfm_cuts.items()} if self.rfm_cuts else None,
+            "clv_quantiles": list(self.clv_quantiles) if self.clv_quantiles else None,
             "diagnostics": self.diagnostics,
         }
         if self.retention is not None:
@@ -81,6 +85,8 @@ class ScoringModel:
             tier_cuts=(float(cuts[0]), float(cuts[1]), float(cuts[2])) if cuts else None,
             rfm_cuts={k: (float(v[0]), float(v[1]), float(v[2]), float(v[3]))
                       for k, v in rfm.items()} if rfm else None,
+            clv_quantiles=tuple(float(q) for q in data["clv_quantiles"])
+            if data.get("clv_quantiles") else None,
             diagnostics=dict(data.get("diagnostics") or {}),
             retention=kinds.load(data["retention"], "retention") if "retention" in data else None,
         )

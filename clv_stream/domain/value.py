@@ -29,6 +29,7 @@ from clv_stream.domain.aggregate import SECONDS_PER_DAY, Summary
 from clv_stream.domain.inputs import ModelInputs, model_inputs
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.money import money_text
+from clv_stream.domain.months import month_of
 from clv_stream.domain.subscription_value import SubscriberValue
 from clv_stream.events.times import iso  # re-exported: formatting lives with parsing
 
@@ -80,6 +81,11 @@ def score(
     for record, summary, sub in zip(records, summaries, subscribers or (), strict=False):
         if sub is not None:
             _add_subscriptions(record, summary, sub, cfg.decimals)
+    if model.clv_quantiles:
+        totals = np.array([float(r["total_clv"]) for r in records], dtype=np.float64)
+        reached = np.searchsorted(np.asarray(model.clv_quantiles), totals, side="right")
+        for record, percentile in zip(records, reached.tolist(), strict=True):
+            record["clv_percentile"] = percentile
     return records
 
 
@@ -218,6 +224,8 @@ def _records(
             "subscription_revenue": zero,
             "subscription": None,
             "rfm_scores": None,  # by the segment schemes (SegmentSet.add_value_fields)
+            "cohort": month_of(s.first_ts) if s.orders else None,
+            "clv_percentile": None,  # with a fitted model's quantiles: see score
         }
         for s, x, t_x, age, trad, hist, alive, expected, aov, clv, risk6, nxt in rows
     ]

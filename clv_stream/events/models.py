@@ -242,6 +242,11 @@ class CustomerValue(BaseModel):
     subscription: SubscriptionValue | None = None
     rfm_scores: RfmScores | None = Field(
         default=None, description="Null for a customer without a counting order")
+    cohort: str | None = Field(default=None, description='"YYYY-MM" of the first order')
+    clv_percentile: int | None = Field(
+        default=None, ge=0, le=100,
+        description="Percentiles (1-100) of the tenant's total_clv at the last fit that this "
+                    "total_clv reaches; null before a fit")
 
 
 class ClvUpdate(BaseModel):

@@ -60,6 +60,13 @@ async def test_refit_is_hot_reloaded_and_rescores(harness: Harness) -> None:
         delta = float(u["current"]["total_clv"]) - float(u["previous"]["total_clv"])
         assert abs(delta - float(u["delta_clv"])) < 0.011
     assert len({u["customer_id"] for u in refits}) == len(refits), "one update per customer"
+    # a fitted model ranks customers: percentiles of the fit's own customers spread out
+    percentiles = [u["current"]["clv_percentile"] for u in refits]
+    assert all(0 <= p <= 100 for p in percentiles)
+    assert min(percentiles) < 25
+    assert max(percentiles) > 75
+    assert all(u["previous"]["clv_percentile"] is None for u in refits)  # the default model's
+    assert all(u["current"]["cohort"] == u["current"]["first_order_at"][:7] for u in refits)
     # the new model's cut points re-tier customers, and the tier follows the new cuts
     rules = SegmentSet.from_cuts({"value_tier": report.model.tier_cuts or (0.0, 0.0, 0.0)})
     tiers = [s for s in await harness.read(harness.settings.topic_segments)

@@ -146,3 +146,24 @@ def test_money_text_is_decimals(minor: int, decimals: int) -> None:
 def test_average_money_rounds_half_even_like_decimal(total: int, count: int, decimals: int) -> None:
     exact = (Decimal(total) / Decimal(count)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
     assert _ratio_money(total, count, decimals) == str(exact.scaleb(-decimals))
+
+
+def test_cohort_is_the_first_order_s_month() -> None:
+    late = TWO_ORDERS._replace(first_ts=T0 + 40 * DAY, last_ts=T0 + 40 * DAY)
+    values = score([TWO_ORDERS, late, Summary()], T0 + 60 * DAY, MODEL, CFG)
+    assert [v["cohort"] for v in values] == ["2024-01", "2024-02", None]
+
+
+def test_clv_percentile_is_the_share_of_the_fit_s_customers_a_value_reaches() -> None:
+    assert score([TWO_ORDERS], T0 + 40 * DAY, MODEL, CFG)[0]["clv_percentile"] is None  # no fit
+    quantiles = ScoringModel(MODEL.version, MODEL.purchases, MODEL.spend,
+                             clv_quantiles=tuple(float(q) for q in range(10, 1010, 10)))
+    rich = Summary(orders=2, net_minor=10**7, profit_minor=10**7, first_ts=T0, last_ts=T0 + DAY,
+                   purchase_days=2, first_day_net_minor=10**6)
+    values = score([TWO_ORDERS, rich, Summary()], T0 + 40 * DAY, quantiles, CFG)
+    total = float(values[0]["total_clv"])
+    assert values[0]["clv_percentile"] == int(total // 10)  # cuts at 10, 20, ... 1000
+    assert values[1]["clv_percentile"] == 100  # above every fitted customer
+    assert values[2]["clv_percentile"] == 0
+    for v in values:
+        CustomerValue.model_validate(v)
