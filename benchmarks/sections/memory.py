@@ -125,7 +125,7 @@ async def measure(customers: int, tenants: int = 0) -> dict[str, Any]:
             "bytes_per_history_point": (full - no_history + bucket * lists) / max(points, 1),
             "customer_hash_avg": hash_avg, "due_index_per_customer": due / hashes,
             "dedupe_keys": dedupe,
-            "bytes_per_dedupe_key": (full - without + table_share) / max(dedupe, 1),
+            "bytes_per_dedupe_key": (no_history - without + table_share) / max(dedupe, 1),
             "dedupe_key_usage_avg": dedupe_avg, "pipeline_orders_per_s": orders / fed_s}
 
 
