@@ -30,7 +30,7 @@ def document() -> dict[str, Any]:
         messages[name] = {
             "name": name,
             "title": schema.get("title", name),
-            "summary": (topic.model.__doc__ or "").strip().splitlines()[0],
+            "summary": next(iter((topic.model.__doc__ or "").strip().splitlines()), name),
             "contentType": "application/json",
             "payload": {"$ref": f"./{topic.schema_file}"},
         }

@@ -39,7 +39,7 @@ from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import CustomerViews
 from clv_stream.report import ReportCache, ReportUnavailable, Skipped, compute_report
 from clv_stream.settings import Settings
-from clv_stream.store.port import StateStore
+from clv_stream.store.port import CustomerKey, StateStore
 from clv_stream.web import openapi
 from clv_stream.worker.health import Health
 
@@ -129,17 +129,19 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
         }
         return view.json({"tenant_id": tenant, "as_of": summary["as_of"], "segments": counts})
 
-    async def customer(view: View, tenant: str, customer_id: str) -> Response:
+    async def about(view: View, tenant: str, customer_id: str, what: str,
+                    read: Callable[[CustomerKey], Awaitable[Any]]) -> Response:
+        """A customer's ``what`` as ``read`` finds it (None: an unknown customer)."""
         if not is_tenant_id(tenant):
             return view.json({"error": "invalid tenant_id"}, status=400)
         try:
-            found = await views.customer_view((tenant, customer_id))
+            found = await read((tenant, customer_id))
         except StoreError as exc:
-            logger.warning("customer %r of %r: store unavailable (%s)", customer_id, tenant,
+            logger.warning("%s of %r of %r: store unavailable (%s)", what, customer_id, tenant,
                            type(exc).__name__)
             return view.json({"error": "store unavailable"}, status=503)
         except Exception as exc:  # one customer's state must not take the API down
-            logger.error("customer %r of %r: scoring raised %s", customer_id, tenant,
+            logger.error("%s of %r of %r: scoring raised %s", what, customer_id, tenant,
                          type(exc).__name__, exc_info=exc)
             return view.json({"error": "internal error"}, status=500)
         if found is None:
@@ -147,19 +149,16 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
                               "tenant_id": tenant}, status=404)
         return view.json(found)
 
+    async def customer(view: View, tenant: str, customer_id: str) -> Response:
+        return await about(view, tenant, customer_id, "value", views.customer_view)
+
+    async def history_of(key: CustomerKey) -> dict[str, Any] | None:
+        points = await views.customer_history(key)
+        return None if points is None else {"customer_id": key[1], "tenant_id": key[0],
+                                            "history": points}
+
     async def history(view: View, tenant: str, customer_id: str) -> Response:
-        if not is_tenant_id(tenant):
-            return view.json({"error": "invalid tenant_id"}, status=400)
-        try:
-            found = await views.customer_history((tenant, customer_id))
-        except StoreError as exc:
-            logger.warning("history of %r of %r: store unavailable (%s)", customer_id, tenant,
-                           type(exc).__name__)
-            return view.json({"error": "store unavailable"}, status=503)
-        if found is None:
-            return view.json({"error": "unknown customer", "customer_id": customer_id,
-                              "tenant_id": tenant}, status=404)
-        return view.json({"customer_id": customer_id, "tenant_id": tenant, "history": found})
+        return await about(view, tenant, customer_id, "history", history_of)
 
     @page("/customers/{customer_id}/history")
     class History(View):  # the default tenant's
