@@ -39,7 +39,7 @@ CHUNK_CUSTOMERS = 100_000
 #: The event_id dedupe keys (in slot group 0 on a standalone Redis: redis_store.py).
 DEDUPE_KEYS = "clv:{0}:e:*"
 #: The customers' history lists (common.lua: history_key).
-HISTORY_KEYS = ("clv:h:*", "clv:t:*:h:*")
+HISTORY_KEYS = ("clv:h:*", "clv:ht:*")
 BATCH = 2000
 
 

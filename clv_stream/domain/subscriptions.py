@@ -43,7 +43,8 @@ from typing import Any, NamedTuple
 from clv_stream.domain.months import add_months, month_of
 from clv_stream.domain.mrr import ZERO, Mrr, mrr_of
 
-__all__ = ["KIND_ORDER", "Period", "SubEvent", "SubscriptionFold", "SubscriptionState", "states_of"]
+__all__ = ["KIND_ORDER", "Period", "SubEvent", "SubscriptionFold", "SubscriptionState",
+           "by_subscription", "states_of"]
 
 #: One letter per event type, in the order events of the same instant are applied.
 KIND_ORDER = {"s": 0, "a": 1, "h": 2, "n": 3, "x": 4}
@@ -355,7 +356,13 @@ def _cohort(start: SubEvent) -> str:
 
 def states_of(events: Iterable[SubEvent], as_of: int, grace_s: int) -> dict[str, SubscriptionState]:
     """A customer's subscriptions, each folded from its own events."""
-    by_sub: dict[str, list[SubEvent]] = {}
+    return {sid: SubscriptionState.of(evs, as_of, grace_s)
+            for sid, evs in sorted(by_subscription(events).items())}
+
+
+def by_subscription(events: Iterable[SubEvent]) -> dict[str, list[SubEvent]]:
+    """A customer's events, per subscription."""
+    found: dict[str, list[SubEvent]] = {}
     for e in events:
-        by_sub.setdefault(e.subscription_id, []).append(e)
-    return {sid: SubscriptionState.of(evs, as_of, grace_s) for sid, evs in sorted(by_sub.items())}
+        found.setdefault(e.subscription_id, []).append(e)
+    return found

@@ -18,7 +18,12 @@ from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.sbg import DEFAULT_SBG
 from clv_stream.domain.subscription_portfolio import contributions
 from clv_stream.domain.subscription_value import SubscriberValue, subscriber_values
-from clv_stream.domain.subscriptions import SubEvent, SubscriptionFold, SubscriptionState, states_of
+from clv_stream.domain.subscriptions import (
+    SubscriptionFold,
+    SubscriptionState,
+    by_subscription,
+    states_of,
+)
 from clv_stream.domain.value import ValueConfig
 from clv_stream.store.port import CustomerKey, CustomerState
 from clv_stream.store.replies import sub_events
@@ -66,33 +71,24 @@ class SubscriberFolds:
         """The customer's subscriptions as of ``as_of``."""
         text, key = state.subscriptions, state.key
         held = self._young.get(key) or self._old.get(key)
-        folds: dict[str, SubscriptionFold] = {}
-        stale: set[str] = set()
         if held is not None and held[0] <= len(text) and held[1] == hash(text[:held[0]]):
             folds = held[2]
-            for sid, events in _by_subscription(sub_events(text[held[0]:])).items():
+            stale = {sid for sid, fold in folds.items() if fold.settled > as_of}
+            for sid, events in by_subscription(sub_events(text[held[0]:])).items():
                 fold = folds.get(sid)
-                if fold is None or fold.settled > as_of or not fold.extend(events):
+                if fold is None or sid in stale or not fold.extend(events):
                     stale.add(sid)
-            stale.update(sid for sid, fold in folds.items() if fold.settled > as_of)
         else:
-            stale = {""}  # everything
-        if stale:
-            for sid, events in _by_subscription(sub_events(text)).items():
-                if sid in stale or "" in stale:
+            folds, stale = {}, None  # None: every subscription
+        if stale is None or stale:
+            for sid, events in by_subscription(sub_events(text)).items():
+                if stale is None or sid in stale:
                     folds[sid] = SubscriptionFold.of(events, self._grace_s)
         if self._half:
             if len(self._young) >= self._half:
                 self._old, self._young = self._young, {}
             self._young[key] = (len(text), hash(text), folds)
         return {sid: folds[sid].state(as_of) for sid in sorted(folds)}
-
-
-def _by_subscription(events: list[SubEvent]) -> dict[str, list[SubEvent]]:
-    found: dict[str, list[SubEvent]] = {}
-    for e in events:
-        found.setdefault(e.subscription_id, []).append(e)
-    return found
 
 
 def subscribed(states: Sequence[CustomerState], as_of: int, model: ScoringModel,

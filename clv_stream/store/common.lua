@@ -19,12 +19,12 @@ local function customer_key(prefix, ref)
   return prefix .. ':t:' .. string.sub(ref, 1, nul - 1) .. ':c:' .. string.sub(ref, nul + 1)
 end
 
--- The list of a customer's history points (publish.lua), beside its hash: P:h:{id} or
--- P:t:{tenant}:h:{id} (apart from P:c:*, which a scan of the customers reads).
+-- The list of a customer's history points (publish.lua): P:h:{id} or P:ht:{tenant}:{id},
+-- outside P:c:* and P:t:*, the customer keys a scan reads.
 local function history_key(prefix, ref)
   local nul = string.find(ref, '\0', 1, true)
   if not nul then return prefix .. ':h:' .. ref end
-  return prefix .. ':t:' .. string.sub(ref, 1, nul - 1) .. ':h:' .. string.sub(ref, nul + 1)
+  return prefix .. ':ht:' .. string.sub(ref, 1, nul - 1) .. ':' .. string.sub(ref, nul + 1)
 end
 
 -- A customer's ref (customer_key) from its tenant and id.

@@ -465,5 +465,5 @@ def _customer_of(rest: str, default_tenant: str) -> CustomerKey | None:
         return default_tenant, tail[3:]
     if tail.startswith(":t:"):
         tenant, sep, cid = tail[3:].partition(":c:")
-        return (tenant, cid) if sep and ":" not in tenant else None  # not t:{tenant}:h:...
+        return (tenant, cid) if sep else None
     return None

@@ -10,6 +10,9 @@ Key layout (``P`` is ``CLV_REDIS_KEY_PREFIX``, default ``clv``)::
                               before tenants)
     P:t:{tenant}:c:{customer_id}
                         hash  the same, for a customer of another tenant
+    P:h:{customer_id}, P:ht:{tenant}:{customer_id}
+                        list  the customer's history points, newest first, at most
+                              CLV_HISTORY_POINTS (publish.lua)
     P:{0}:e:{tenant}:{len(customer_id)}:{customer_id}:{event_id}
                         string, expires after CLV_DEDUPE_WINDOW (event_id dedupe, scoped
                               to the customer)
@@ -206,7 +209,7 @@ class RedisStore:
     def _history_key(self, prefix: str, customer: Customer) -> str:
         """common.lua's history_key."""
         tenant, cid = key_of(replies.ref(customer, self._tenant), self._tenant)
-        return f"{prefix}:h:{cid}" if tenant == self._tenant else f"{prefix}:t:{tenant}:h:{cid}"
+        return f"{prefix}:h:{cid}" if tenant == self._tenant else f"{prefix}:ht:{tenant}:{cid}"
 
     async def customers(self, ids: Sequence[Customer]) -> list[CustomerState]:
         """Current state of several customers, in one script call (``read_customers.lua``).
@@ -234,11 +237,8 @@ class RedisStore:
         cut = len(self.key("t", ""))
         match = self.key("t", "*") if tenant is None else self.key("t", tenant, "c", "*")
         async for keys in self._scan(match, count):
-            pairs = (k[cut:].partition(":c:") for k in keys)
-            # tenant ids hold no ":": a t:{tenant}:h:{id} history key is not a customer
-            found = [(t, cid) for t, sep, cid in pairs if sep and ":" not in t]
-            if found:
-                yield found
+            pairs = (k[cut:].split(":c:", 1) for k in keys)
+            yield [(t, cid) for t, cid in pairs]
 
     async def _scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
         cursor: int = 0

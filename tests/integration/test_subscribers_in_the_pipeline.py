@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+import pytest
 
 from clv_stream.devinfra import EmbeddedRedis
 from clv_stream.events.records import RawRecord
@@ -15,6 +17,14 @@ from clv_stream.report import build_report
 from clv_stream.settings import Settings
 from clv_stream.store.redis_store import RedisStore
 from tests.corpus import order, subscription
+
+
+@pytest.fixture
+async def store(redis_server: EmbeddedRedis) -> AsyncIterator[RedisStore]:
+    """A store of its own (a fresh key prefix) on the session's Redis."""
+    found = RedisStore.from_url(redis_server.url, prefix=f"t{uuid.uuid4().hex[:8]}")
+    yield found
+    await found.close()
 
 
 def _records(events: list[dict[str, Any]], start: int = 0) -> list[RawRecord]:
@@ -27,31 +37,27 @@ def _out(outcome: Any, topic: str) -> list[dict[str, Any]]:
 
 
 async def test_a_subscriber_is_valued_segmented_churned_by_time_and_reported(
-        redis_server: EmbeddedRedis) -> None:
+        store: RedisStore) -> None:
     settings = Settings()
-    store = RedisStore.from_url(redis_server.url, prefix=f"t{uuid.uuid4().hex[:8]}")
-    try:
-        with Pipeline(settings, store) as pipeline:
-            # a renewal that arrives before its start, and a duplicate of the start
-            first = await pipeline.process(_records([
-                subscription("subscription_renewed", occurred_at="2024-04-01T10:00:00Z"),
-                subscription(occurred_at="2024-03-01T10:00:00Z"),
-                subscription(occurred_at="2024-03-01T10:00:00Z"),
-                subscription(customer_id="c-2", subscription_id="sub-2", amount="120.00",
-                             interval="year", occurred_at="2024-03-15T00:00:00Z"),
-            ]), (0,), True)
-            await pipeline.confirm(first)
-            # c-1 renews no more: its period ends 2024-05-01; time passes by (another
-            # customer's order) beyond the grace, with no event of c-1
-            later = await pipeline.process(_records(
-                [order(customer_id="c-9", occurred_at="2024-05-10T00:00:00Z")], 10), (0,), True)
-            await pipeline.confirm(later)
-            views = CustomerViews(settings, store)
-            c1 = await views.customer_view("c-1")
-            c2 = await views.customer_view("c-2")
-            report = await build_report(store, views, settings.lifespan_years, tenant="default")
-    finally:
-        await store.close()
+    with Pipeline(settings, store) as pipeline:
+        # a renewal that arrives before its start, and a duplicate of the start
+        first = await pipeline.process(_records([
+            subscription("subscription_renewed", occurred_at="2024-04-01T10:00:00Z"),
+            subscription(occurred_at="2024-03-01T10:00:00Z"),
+            subscription(occurred_at="2024-03-01T10:00:00Z"),
+            subscription(customer_id="c-2", subscription_id="sub-2", amount="120.00",
+                         interval="year", occurred_at="2024-03-15T00:00:00Z"),
+        ]), (0,), True)
+        await pipeline.confirm(first)
+        # c-1 renews no more: its period ends 2024-05-01; time passes by (another
+        # customer's order) beyond the grace, with no event of c-1
+        later = await pipeline.process(_records(
+            [order(customer_id="c-9", occurred_at="2024-05-10T00:00:00Z")], 10), (0,), True)
+        await pipeline.confirm(later)
+        views = CustomerViews(settings, store)
+        c1 = await views.customer_view("c-1")
+        c2 = await views.customer_view("c-2")
+        report = await build_report(store, views, settings.lifespan_years, tenant="default")
 
     updates = {u["customer_id"]: u for u in _out(first, settings.topic_updates)}
     value = updates["c-1"]["current"]
@@ -80,18 +86,14 @@ async def test_a_subscriber_is_valued_segmented_churned_by_time_and_reported(
 
 
 async def test_a_restarted_worker_recomputes_a_subscriber_s_previous_value_whole(
-        redis_server: EmbeddedRedis) -> None:
+        store: RedisStore) -> None:
     settings = Settings()
-    store = RedisStore.from_url(redis_server.url, prefix=f"t{uuid.uuid4().hex[:8]}")
-    try:
-        with Pipeline(settings, store) as before:
-            first = await before.process(_records([subscription()]), (0,), True)
-            await before.confirm(first)
-        with Pipeline(settings, store) as after:  # nothing remembered of what was published
-            renewed = await after.process(_records([subscription(
-                "subscription_renewed", occurred_at="2024-04-01T10:00:00Z")], 1), (0,), True)
-    finally:
-        await store.close()
+    with Pipeline(settings, store) as before:
+        first = await before.process(_records([subscription()]), (0,), True)
+        await before.confirm(first)
+    with Pipeline(settings, store) as after:  # nothing remembered of what was published
+        renewed = await after.process(_records([subscription(
+            "subscription_renewed", occurred_at="2024-04-01T10:00:00Z")], 1), (0,), True)
 
     [published] = _out(first, settings.topic_updates)
     [update] = _out(renewed, settings.topic_updates)
