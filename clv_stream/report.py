@@ -1,19 +1,12 @@
-"""Portfolio report: the classic CLV figures for the whole customer base and per segment.
+"""The portfolio report of a tenant, from the totals the store keeps (no scan).
 
-Per group: customers, orders, revenue, average order value (revenue / orders), purchase
-frequency (orders / customers), customer value (AOV x frequency), lifespan (the configured
-``lifespan_years``), traditional CLV (customer value x lifespan x margin), and the sums of
-historic, predicted and total CLV. This first version scans every customer (SCAN, pages of
-1,000); an incremental report maintained by the worker is planned.
+:func:`build_report` reads the tenant's portfolio totals, its marketing spend and its
+subscription totals (three reads, whatever the number of customers) and computes the
+report over a measurement period (``P12M`` by default) ending at the stream's event time:
+:func:`clv_stream.domain.portfolio.portfolio_report` has the definitions.
 
-One customer whose scoring raises never fails the report: a page that raises is scored
-again one customer at a time, the failing ones are left out, logged once per customer id
-(with the exception type) and counted in ``skipped_customers``.
-
-The worker serves the report from a :class:`ReportCache`: computed in the background at most
-once per ``CLV_REPORT_INTERVAL`` while someone asks, by :func:`compute_report` in a thread of
-its own (its own event loop and Redis connection), so the worker's event loop, which runs the
-consume lanes, never waits for a scan or for scoring.
+The worker serves it from a :class:`ReportCache` per (tenant, period), refreshed in the
+background at most once per ``CLV_REPORT_INTERVAL`` while someone asks.
 """
 
 from __future__ import annotations
@@ -21,131 +14,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from clv_stream.domain.model import ScoringModel
+from clv_stream.domain.portfolio import PERIOD_DEFAULT, parse_period, portfolio_report
 from clv_stream.domain.subscription_portfolio import portfolio
-from clv_stream.domain.tenant import TenantSettings
 from clv_stream.events.times import iso
-from clv_stream.exceptions import StoreError
 from clv_stream.pipeline import CustomerViews
-from clv_stream.settings import Settings
-from clv_stream.store.factory import open_store
-from clv_stream.store.port import CustomerKey, StateStore
+from clv_stream.store.port import StateStore
 
-__all__ = ["Portfolio", "ReportCache", "ReportUnavailable", "Skipped", "build_report",
-           "compute_report", "subscription_report"]
+__all__ = ["ReportCache", "ReportUnavailable", "build_report", "subscription_report"]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class Portfolio:
-    customers: int = 0
-    orders: int = 0
-    revenue: Decimal = Decimal(0)
-    profit: Decimal = Decimal(0)
-    historic_clv: Decimal = Decimal(0)
-    predicted_clv: Decimal = Decimal(0)
-    total_clv: Decimal = Decimal(0)
-
-    def add(self, value: dict[str, Any]) -> None:
-        self.customers += 1
-        self.orders += value["orders"]
-        self.revenue += Decimal(value["net_revenue"])
-        self.historic_clv += Decimal(value["historic_clv"])
-        self.predicted_clv += Decimal(value["predicted_clv"])
-        self.total_clv += Decimal(value["total_clv"])
-
-    def figures(self, lifespan_years: Decimal) -> dict[str, Any]:
-        aov = self.revenue / self.orders if self.orders else Decimal(0)
-        frequency = Decimal(self.orders) / self.customers if self.customers else Decimal(0)
-        margin = self.historic_clv / self.revenue if self.revenue else Decimal(0)
-        value = aov * frequency
-        q = Decimal("0.01")
-        return {
-            "customers": self.customers,
-            "orders": self.orders,
-            "revenue": str(self.revenue),
-            "average_order_value": str(aov.quantize(q)),
-            "purchase_frequency": str(frequency.quantize(Decimal("0.0001"))),
-            "customer_value": str(value.quantize(q)),
-            "lifespan_years": str(lifespan_years),
-            "margin": str(margin.quantize(Decimal("0.0001"))),
-            "traditional_clv": str((value * lifespan_years * margin).quantize(q)),
-            "historic_clv": str(self.historic_clv),
-            "predicted_clv": str(self.predicted_clv),
-            "total_clv": str(self.total_clv),
-        }
-
-
-@dataclass(slots=True)
-class _Groups:
-    overall: Portfolio = field(default_factory=Portfolio)
-    by_segment: dict[str, dict[str, Portfolio]] = field(default_factory=dict)
-
-
-class Skipped:
-    """Customers left out of a report because their scoring raised; each is logged once.
-
-    Shared by the reports of one process, so a customer whose state trips scoring is not
-    logged again every refresh. Bounded: past ``limit`` ids the memory starts over (and
-    those customers are logged once more).
-    """
-
-    def __init__(self, limit: int = 100_000) -> None:
-        self._limit = limit
-        self._logged: set[str] = set()
-        self._lock = threading.Lock()
-
-    def note(self, customer_id: str, exc: BaseException) -> None:
-        with self._lock:
-            if customer_id in self._logged:
-                return
-            if len(self._logged) >= self._limit:
-                self._logged.clear()
-            self._logged.add(customer_id)
-        logger.warning("customer %r left out of the report: its scoring raised %s",
-                       customer_id, type(exc).__name__)
-
-
 async def build_report(store: StateStore, views: CustomerViews, lifespan_years: Decimal, *,
-                       tenant: str, skipped: Skipped | None = None) -> dict[str, Any]:
-    """The report of ``tenant``, from a scan of its customers; see the module for the
-    isolation."""
-    log = skipped if skipped is not None else Skipped()
-    groups = _Groups()
-    left_out = 0
-    async for ids in store.scan_customer_ids(tenant=tenant):
-        found, failed = await _views(views, ids, log)
-        left_out += failed
-        for view in found:
-            value = view["value"]
-            if value["orders"] <= 0 and value["subscription"] is None:
-                continue
-            if value["orders"] > 0:  # the order figures are of customers with orders
-                groups.overall.add(value)
-            for dim, label in view["segments"].items():
-                groups.by_segment.setdefault(dim, {}).setdefault(label, Portfolio()).add(value)
+                       tenant: str, period: str = PERIOD_DEFAULT) -> dict[str, Any]:
+    """The report of ``tenant`` over ``period`` (ISO 8601 months or years; raises
+    :class:`~clv_stream.domain.portfolio.InvalidPeriod`)."""
+    months = parse_period(period)
     scoring = views.scoring(tenant)
-    clock = await store.clock()
+    totals, spend, clock = await asyncio.gather(
+        store.portfolio_totals(tenant), store.marketing_spend(tenant), store.clock())
+    figures = portfolio_report(totals, spend, clock, months, scoring.config.decimals,
+                               lifespan_years, scoring.rules.decode)
     return {
         "tenant_id": tenant,
         "as_of": iso(clock),
         "currency": scoring.currency,
         "model_version": scoring.model.version,
+        **figures,
         "subscriptions": await subscription_report(store, views, tenant, clock),
-        "overall": groups.overall.figures(lifespan_years),
-        "segments": {
-            dim: {label: p.figures(lifespan_years) for label, p in sorted(labels.items())}
-            for dim, labels in sorted(groups.by_segment.items())
-        },
-        "skipped_customers": left_out,
     }
 
 
@@ -157,55 +58,6 @@ async def subscription_report(store: StateStore, views: CustomerViews, tenant: s
     if not totals:
         return None
     return portfolio(totals, clock, views.scoring(tenant).config.decimals)
-
-
-async def _views(views: CustomerViews, ids: list[CustomerKey],
-                 skipped: Skipped) -> tuple[list[dict[str, Any]], int]:
-    """The views of a page of customers, and how many were left out.
-
-    Store errors propagate (the report as a whole cannot be made); anything else is some
-    customer's state tripping scoring: the page is scored again one customer at a time.
-    """
-    try:
-        return await views.customer_views(ids), 0
-    except StoreError:
-        raise
-    except Exception:
-        pass
-    found: list[dict[str, Any]] = []
-    failed = 0
-    for key in ids:
-        try:
-            found.extend(await views.customer_views([key]))
-        except StoreError:
-            raise
-        except Exception as exc:  # the point is to survive anything one customer trips
-            failed += 1
-            skipped.note("/".join(key), exc)
-    return found, failed
-
-
-def compute_report(settings: Settings, model: ScoringModel, skipped: Skipped, tenant: str,
-                   tenants: Mapping[str, TenantSettings] | None = None) -> dict[str, Any]:
-    """Blocking: the report, on an event loop and a Redis connection of the calling thread.
-
-    For a worker thread (see :class:`ReportCache`): the SCAN, the reads and the scoring all
-    run here, none on the worker's event loop. ``model``: the worker's current model;
-    ``tenants``: its tenants' settings (None: those in the store).
-    """
-    return asyncio.run(_compute(settings, model, skipped, tenant, tenants))
-
-
-async def _compute(settings: Settings, model: ScoringModel, skipped: Skipped, tenant: str,
-                   tenants: Mapping[str, TenantSettings] | None) -> dict[str, Any]:
-    store = open_store(settings)
-    try:
-        views = CustomerViews(settings, store, model=model)
-        await views.set_tenants(tenants)
-        return await build_report(store, views, settings.lifespan_years, tenant=tenant,
-                                  skipped=skipped)
-    finally:
-        await store.close()
 
 
 class ReportUnavailable(Exception):

@@ -171,14 +171,21 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     tenant: Annotated[str | None, typer.Option(
         help="Whose customers (default: CLV_DEFAULT_TENANT)")] = None,
+    period: Annotated[str, typer.Option(
+        help="Measurement period ending now, ISO 8601 months or years")] = "P12M",
 ) -> None:
-    """Portfolio view: customers, orders, revenue, AOV, frequency, value, lifespan, CLV by segment."""
+    """Portfolio view: KPIs over the period, CLV by segment, channels (CAC), cohorts."""
+    from clv_stream.domain.portfolio import InvalidPeriod, parse_period
     from clv_stream.report import build_report
 
     settings = _settings()
     whose = tenant or settings.default_tenant
+    try:
+        parse_period(period)
+    except InvalidPeriod as exc:
+        raise typer.BadParameter(str(exc), param_hint="--period") from None
     result = _with_views(lambda store, views: build_report(store, views, settings.lifespan_years,
-                                                           tenant=whose))
+                                                           tenant=whose, period=period))
     if as_json:
         print(json.dumps(result, indent=2))
         return
@@ -186,9 +193,6 @@ def report(
 
     for table in report_tables(result):
         console.print(table)
-    if result.get("skipped_customers"):
-        console.print(f"[yellow]customers left out (their scoring failed, the log names them): "
-                      f"{result['skipped_customers']}[/]")
 
 
 @app.command()

@@ -12,8 +12,14 @@ __all__ = ["compact", "customer_table", "report_tables"]
 
 #: (report field, short column header) for the per-segment tables.
 REPORT_COLUMNS = (("customers", "cust."), ("orders", "orders"), ("revenue", "revenue"),
-                  ("average_order_value", "AOV"), ("purchase_frequency", "freq."),
-                  ("traditional_clv", "trad CLV"), ("total_clv", "total CLV"))
+                  ("average_order_value", "AOV"), ("orders_per_customer", "ord/c"),
+                  ("average_total_clv", "avg CLV"), ("total_clv", "total CLV"))
+#: (field of a channel of the report's ``by_channel``, column header)
+CHANNEL_COLUMNS = (("customers", "new cust."), ("spend", "spend"), ("cac", "CAC"),
+                   ("average_total_clv", "avg CLV"), ("clv_to_cac", "CLV:CAC"),
+                   ("payback_months", "payback mo."))
+#: Months since the first order shown in the cohort table.
+COHORT_MONTHS = (1, 2, 3, 6, 12)
 
 
 def customer_table(view: dict[str, Any]) -> Table:
@@ -41,27 +47,67 @@ def compact(value: Any) -> str:
     return f"{x:,.0f}" if x == x.to_integral_value() or abs(x) >= 1000 else f"{x:.2f}"
 
 
+def _narrow(title: str, caption: str | None = None) -> Table:
+    # no vertical rules, no padding at the edges: readable in 80 columns
+    return Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
+                 caption=caption)
+
+
 def report_tables(report: dict[str, Any]) -> list[Table]:
-    overall = Table(title=f"Portfolio as of {report['as_of']} ({report['currency']}, "
-                          f"model {report['model_version']})")
-    overall.add_column("figure")
-    overall.add_column("value", justify="right")
-    for key, value in report["overall"].items():
-        overall.add_row(key, str(value))
-    tables = [overall]
+    kpis = Table(title=f"Portfolio {report['period_start']} to {report['period_end']}, as of "
+                       f"{report['as_of']} ({report['currency']}, model {report['model_version']})")
+    kpis.add_column("figure")
+    kpis.add_column("value", justify="right")
+    for key, value in report["kpis"].items():
+        kpis.add_row(key, "-" if value is None else str(value))
+    for key in ("historic_clv", "predicted_clv", "total_clv"):
+        kpis.add_row(key, str(report["overall"][key]))
+    tables = [kpis]
     for dim, labels in report["segments"].items():
         # labels never cut, figures compact, no vertical rules: readable in 80 columns
-        table = Table(title=f"by {dim}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
-                      caption="trad CLV: a customer's; total CLV: the segment's sum")
+        table = _narrow(f"by {dim}", "avg CLV: a customer's total CLV; total CLV: the sum")
         table.add_column(dim, no_wrap=True, min_width=max(map(len, [dim, *labels])))
         for _, header in REPORT_COLUMNS:
             table.add_column(header, justify="right", no_wrap=True)
         for label, figures in labels.items():
             table.add_row(label, *(compact(figures[c]) for c, _ in REPORT_COLUMNS))
         tables.append(table)
+    if report.get("by_channel"):
+        tables.append(_channel_table(report["by_channel"]))
+    if report.get("cohorts"):
+        tables.append(_cohort_table(report["cohorts"]))
     if report.get("subscriptions"):
         tables.extend(subscription_tables(report["subscriptions"], report["currency"]))
     return tables
+
+
+def _channel_table(channels: dict[str, dict[str, Any]]) -> Table:
+    table = _narrow("by acquisition channel (customers acquired in the period)")
+    table.add_column("channel", no_wrap=True, min_width=max(map(len, ["channel", *channels])))
+    for _, header in CHANNEL_COLUMNS:
+        table.add_column(header, justify="right", no_wrap=True)
+    for channel, figures in channels.items():
+        table.add_row(channel, *("-" if figures[c] is None else compact(figures[c])
+                                 for c, _ in CHANNEL_COLUMNS))
+    return table
+
+
+def _cohort_table(cohorts: dict[str, dict[str, Any]]) -> Table:
+    table = _narrow("cohorts: share with an order k months after the first",
+                    "avg CLV: total CLV per customer")
+    table.add_column("cohort", no_wrap=True)
+    table.add_column("cust.", justify="right")
+    for k in COHORT_MONTHS:
+        table.add_column(f"m{k}", justify="right")
+    table.add_column("rev/c", justify="right")
+    table.add_column("avg CLV", justify="right")
+    for month, c in cohorts.items():
+        retention = c["retention"]
+        table.add_row(month, compact(c["customers"]),
+                      *(f"{retention[k]:.0%}" if k < len(retention) else "" for k in COHORT_MONTHS),
+                      compact(c["revenue_per_customer"][-1]),
+                      "-" if c["average_total_clv"] is None else compact(c["average_total_clv"]))
+    return table
 
 
 #: (field of a month of the report's ``subscriptions``, column header)

@@ -35,6 +35,7 @@ from clv_stream.events.patterns import (
     TENANT_PATTERN,
     TIME_PATTERN,
 )
+from clv_stream.events.spend import MarketingSpend
 from clv_stream.events.subscriptions import (
     SUBSCRIPTION_EVENTS,
     SubscriptionCancelled,
@@ -169,7 +170,10 @@ def _input_tag(value: Any) -> str:
     ``event_type``; anything else as an order, which names the error."""
     event_type = (value.get("event_type") if isinstance(value, dict)
                   else getattr(value, "event_type", None))
-    return event_type if type(event_type) is str and event_type in SUBSCRIPTION_EVENTS else "order"
+    if type(event_type) is str and (event_type in SUBSCRIPTION_EVENTS
+                                    or event_type == "marketing_spend"):
+        return event_type
+    return "order"
 
 
 class InputEvent(RootModel[Annotated[
@@ -178,11 +182,13 @@ class InputEvent(RootModel[Annotated[
     | Annotated[SubscriptionRenewed, Tag("subscription_renewed")]
     | Annotated[SubscriptionChanged, Tag("subscription_changed")]
     | Annotated[SubscriptionCancelled, Tag("subscription_cancelled")]
-    | Annotated[SubscriptionReactivated, Tag("subscription_reactivated")],
+    | Annotated[SubscriptionReactivated, Tag("subscription_reactivated")]
+    | Annotated[MarketingSpend, Tag("marketing_spend")],
     Discriminator(_input_tag),
 ]]):
-    """One message on the ``orders`` topic: an order event or one of the five subscription
-    events, told apart by ``event_type``. ``schemas/orders.schema.json`` is this union."""
+    """One message on the ``orders`` topic: an order event, one of the five subscription
+    events or a marketing spend, told apart by ``event_type``.
+    ``schemas/orders.schema.json`` is this union."""
 
     model_config = ConfigDict(title="InputEvent")
 

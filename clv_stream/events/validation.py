@@ -29,6 +29,7 @@ from clv_stream.events.fastpath import FastDecoder, FastSubscription
 from clv_stream.events.models import KIND_OF_EVENT, OrderEvent
 from clv_stream.events.money import Money
 from clv_stream.events.patterns import is_tenant_id
+from clv_stream.events.spend import MarketingSpend
 from clv_stream.events.subscriptions import (
     KIND_OF_SUBSCRIPTION_EVENT,
     SUBSCRIPTION_EVENTS,
@@ -42,7 +43,8 @@ from clv_stream.events.subscriptions import (
 from clv_stream.exceptions import InvalidEvent
 from clv_stream.settings import Settings
 
-__all__ = ["ErrorCode", "Money", "Order", "OrderValidator", "SubscriptionChange"]
+__all__ = ["ErrorCode", "Event", "Money", "Order", "OrderValidator", "SpendChange",
+           "SubscriptionChange"]
 
 _AMOUNT_CODES = {
     "finite_number": ErrorCode.NON_FINITE_AMOUNT,
@@ -111,6 +113,25 @@ class SubscriptionChange(NamedTuple):
     effective_at: int | None  # epoch seconds (UTC)
 
 
+class SpendChange(NamedTuple):
+    """A validated ``marketing_spend``: the amount in the tenant's reporting currency's minor
+    units, its month as an index (year x 12 + month - 1). It names no customer; ``kind`` and
+    ``customer_id`` are there so a batch reads every event alike."""
+
+    event_id: str
+    channel: str
+    month: int
+    amount_minor: int
+    ts: int  # occurred_at, epoch seconds (UTC)
+    tenant: str
+    kind: str = "m"
+    customer_id: str = ""
+
+
+#: What validation returns: an event the store applies.
+Event = Order | SubscriptionChange | SpendChange
+
+
 def tenant_of(raw: bytes | None, default_tenant: str) -> str | None:
     """The tenant a rejected message names (``default_tenant`` when it names none), or None
     when it is not a JSON object or its ``tenant_id`` is not a tenant id."""
@@ -153,10 +174,10 @@ class OrderValidator:
                  subscriptions: Literal[False] = False) -> Order: ...
     @overload
     def validate(self, raw: bytes | None, now: float, *,
-                 subscriptions: bool) -> Order | SubscriptionChange: ...
+                 subscriptions: bool) -> Event: ...
 
     def validate(self, raw: bytes | None, now: float, *,
-                 subscriptions: bool = False) -> Order | SubscriptionChange:
+                 subscriptions: bool = False) -> Event:
         """Return the normalised event, or raise :class:`InvalidEvent`.
 
         ``now`` is the wall clock (epoch seconds), used only to reject far-future dates
@@ -187,12 +208,22 @@ class OrderValidator:
         try:
             if model is not None:
                 return self._subscription(model.model_validate(message), now)
+            if subscriptions and type(message) is dict \
+                    and message.get("event_type") == "marketing_spend":
+                return self._spend(MarketingSpend.model_validate(message), now)
             event = OrderEvent.model_validate(message)
         except ValidationError as exc:
             raise _translate(exc) from None
         return self._normalise(event, now)
 
-    def _ts(self, event: OrderEvent | SubscriptionEvent, now: float) -> int:
+    def _spend(self, event: MarketingSpend, now: float) -> SpendChange:
+        tenant = self._default_tenant if event.tenant_id is None else event.tenant_id
+        year, month = event.month.split("-")
+        return SpendChange(event.event_id, event.channel, int(year) * 12 + int(month) - 1,
+                           self._money(tenant).to_minor(event.amount, event.currency),
+                           self._ts(event, now), tenant)
+
+    def _ts(self, event: OrderEvent | SubscriptionEvent | MarketingSpend, now: float) -> int:
         """``occurred_at`` in epoch seconds, if it lies in the accepted window."""
         ts = event.occurred_at.timestamp()
         if not self._min_ts <= ts <= now + self._skew_s:

@@ -17,6 +17,7 @@ from clv_stream.events.validation import (
     ErrorCode,
     Order,
     OrderValidator,
+    SpendChange,
     SubscriptionChange,
     tenant_of,
 )
@@ -207,7 +208,8 @@ class Pipeline:
         out.applied, out.duplicates = result.applied, result.duplicates
         out.redelivered, out.clock, out.due = result.redelivered, result.clock, len(result.due)
         last: dict[CustomerKey, Order | SubscriptionChange] = {
-            (p.order.tenant, p.order.customer_id): p.order for p in valid}
+            (p.order.tenant, p.order.customer_id): p.order for p in valid
+            if not isinstance(p.order, SpendChange)}
         causes = {cid: (CAUSES[o.kind], o.event_id) for cid, o in last.items()}
         if not result.due:
             await self._emit(result.customers, result.clock, causes, out, scoring)

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
+from clv_stream.domain.portfolio import transition_line, value_text
 from clv_stream.domain.subscription_value import SubscriberValue
 from clv_stream.domain.value import ValueConfig
 from clv_stream.events.codec import OutputCodec
@@ -124,6 +125,7 @@ class Emitter:
         updates, segments = self._s.topic_updates, self._s.topic_segments
         default_tenant = self._s.default_tenant
         keep = self._s.history_points
+        decimals = scoring.config.decimals
         tenants: dict[str, bytes] = {}  # a batch's tenants, encoded once
         staged: list[Transition] | None = [] if self._stages else None
         for state, text, cur, prev, label, due, sub in zip(states, texts, current, previous,
@@ -147,6 +149,7 @@ class Emitter:
                     t.event_id("u"), t.customer_json, t.tenant_json, why, source, batch,
                     prev.body if prev else None, value.body, delta)))
                 self._published.put(customer_ref(tenant, cid, default_tenant), snapshot, value)
+            lines = None
             if label != state.segments:
                 moves = rules.changes(state.segments, label)
                 tail = codec.segment_tail(as_of, why, cur) if moves else b""
@@ -155,9 +158,14 @@ class Emitter:
                     records.append(OutRecord(segments, key, codec.segment(
                         t.event_id("s", dim, old, new), t.customer_json, t.tenant_json, dim, old,
                         new, tail)))
+                lines = "\n".join(transition_line(clock, cid, dim, old, new)
+                                   for dim, old, new in moves)
             if snapshot:
-                publish.append(PublishEntry((tenant, cid), snapshot, label, due,
-                                            sub.totals if sub else None, point, keep))
+                counted = state.summary.orders > 0 or sub is not None
+                publish.append(PublishEntry(
+                    (tenant, cid), snapshot, label, due, sub.totals if sub else None, point,
+                    keep, value_text(cur["historic_clv"], cur["total_clv"], decimals)
+                    if counted else "", lines))
         if staged is not None:
             self._run_stages(Scored(states, current, labels, staged, clock, version), records)
 

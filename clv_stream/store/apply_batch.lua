@@ -60,7 +60,7 @@ local positions = cjson.decode(ARGV[9] or '{}')
 local as_of = tonumber(ARGV[10] or '0')
 local model_version = ARGV[11] or ''
 local default_tenant = ARGV[12] or 'default'
-local FIELDS = 10
+local FIELDS = 11
 local part_key = partition_key(prefix, topic)
 local refused = check_fence(part_key, fence)
 if refused then return refused end
@@ -71,24 +71,28 @@ local function fmt(x) return string.format('%d', x) end
 local function parse_order(raw)
   -- "placed|ts|margin_bp|refunded|cancelled", or just "placed|ts" for an order with the
   -- default margin, no refund and no cancel (most orders: 10 bytes less each); placed is ""
-  -- until order_placed arrives
-  if not raw then return {placed = nil, ts = 0, mbp = 10000, refunded = 0, cancelled = 0, dirty = false} end
+  -- until order_placed arrives; either followed by "|#channel" when the order named one
+  if not raw then return {placed = nil, ts = 0, mbp = 10000, refunded = 0, cancelled = 0, ch = '', dirty = false} end
+  local ch = ''
+  local at = string.find(raw, '|#', 1, true)  -- numbers never hold '#'; a channel may hold '|'
+  if at then ch, raw = string.sub(raw, at + 2), string.sub(raw, 1, at - 1) end
   local placed, ts, mbp, refunded, cancelled = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
   if not placed then
     placed, ts = string.match(raw, '^([^|]*)|([^|]*)$')
     mbp, refunded, cancelled = 10000, 0, 0
   end
   return {placed = tonumber(placed), ts = tonumber(ts), mbp = tonumber(mbp),
-          refunded = tonumber(refunded), cancelled = tonumber(cancelled), dirty = false}
+          refunded = tonumber(refunded), cancelled = tonumber(cancelled), ch = ch, dirty = false}
 end
 
 local function encode_order(o)
   -- money with %d (exact to 2^53); ts, margin and the flag are small enough for tostring
+  local ch = o.ch ~= '' and '|#' .. o.ch or ''
   if o.placed and o.mbp == 10000 and o.refunded == 0 and o.cancelled == 0 then
-    return fmt(o.placed) .. '|' .. o.ts
+    return fmt(o.placed) .. '|' .. o.ts .. ch
   end
   return (o.placed and fmt(o.placed) or '') .. '|' .. o.ts .. '|' .. o.mbp .. '|' ..
-    fmt(o.refunded) .. '|' .. o.cancelled
+    fmt(o.refunded) .. '|' .. o.cancelled .. ch
 end
 
 local function net_of(o)
@@ -151,7 +155,7 @@ local function customer(cid, tenant, order_id, day)
   if c then return c end
   local key = customer_key(prefix, cid)
   local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg',
-                       'o:' .. order_id, 'd:' .. day, 'k', 'sb')
+                       'o:' .. order_id, 'd:' .. day, 'k', 'sb', 'mo', 'ch')
   -- a customer with none of these fields may still have other order fields (a refund that
   -- came before its order): only one whose hash does not exist is known to have nothing
   local fresh = not (v[1] or v[6] or v[7] or v[9] or v[10] or v[12])
@@ -159,6 +163,7 @@ local function customer(cid, tenant, order_id, day)
   c = {id = cid, tenant = tenant, key = key, n = tonumber(v[1]) or 0, r = tonumber(v[2]) or 0, pr = tonumber(v[3]) or 0,
        f = tonumber(v[4]), l = tonumber(v[5]), nd = tonumber(v[6]) or 0, pub = v[7] or '', sg = v[8] or '',
        k = tonumber(v[11]), k0 = tonumber(v[11]), sb = v[12] or '', wsb = false,
+       mo = v[13] or '', ch = v[14] or '', ch0 = v[14] or '', months = nil, act = nil,
        wn = false, wr = false, wf = false, wl = false, wnd = false, pubc = false, fresh = fresh,
        orders = {[order_id] = parse_order(v[9])}, days = {[day] = parse_day(v[10])}}
   customers[cid] = c
@@ -199,6 +204,52 @@ local function move_due(c)
   c.k0 = c.k
 end
 
+local function all_months(c)
+  -- a customer stored before the months were kept: its months from all its orders, once
+  local months, first = {}, nil
+  local all = redis.call('HGETALL', c.key)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'o:' then
+      local o = parse_order(all[i + 1])
+      local counts, net = net_of(o)
+      if counts then
+        local m = month_of(o.ts)
+        local e = months[m] or {0, 0, 0}
+        e[1], e[2], e[3] = e[1] + 1, e[2] + net, e[3] + profit_of(net, o.mbp)
+        months[m] = e
+        if first == nil or o.ts < first.ts or
+           (o.ts == first.ts and channel_name(o.ch) < channel_name(first.ch)) then first = o end
+      end
+    end
+  end
+  return months, first and first.ch or ''
+end
+
+local function open_activity(c)
+  -- before the first change of the batch to a customer's orders: what it adds to its
+  -- tenant's portfolio totals now (portfolio.lua)
+  if c.act then return end
+  if c.mo == '' and c.n > 0 then  -- never counted: it adds nothing yet
+    c.months, c.ch = all_months(c)
+    c.act = {}
+  else
+    c.months = parse_months(c.mo)
+    c.act = activity(c.months, c.ch, c.nd >= 2)
+  end
+end
+
+local function contribute(c, n)
+  -- the difference to the tenant's totals, and the customer's months and channel (put
+  -- into the HSET of flush, after n values)
+  local new = activity(c.months, c.ch, c.nd >= 2)
+  add_difference(portfolio_key(prefix, c.tenant), c.act, new)
+  c.act = new
+  local mo = months_text(c.months)
+  if mo ~= c.mo then c.mo = mo; n = put(n, 'mo', mo) end
+  if c.ch ~= c.ch0 then c.ch0 = c.ch; n = put(n, 'ch', c.ch) end
+  return n
+end
+
 local function flush(c)
   -- write back every changed field of the customer: one HSET (and an HDEL for empty days)
   local n = 0
@@ -210,6 +261,7 @@ local function flush(c)
   if c.wnd then n = put(n, 'nd', c.nd) end
   if c.wsb then n = put(n, 'sb', c.sb); c.wsb = false end
   if c.k ~= c.k0 then n = put(n, 'k', c.k); move_due(c) end
+  if c.act then n = contribute(c, n) end
   c.wn, c.wr, c.wf, c.wl, c.wnd = false, false, false, false, false
   for order_id, o in pairs(c.orders) do
     if o.dirty then n = put(n, 'o:' .. order_id, encode_order(o)); o.dirty = false end
@@ -236,17 +288,18 @@ local function rescan_bounds(c)
   -- the first or last counting order went away: recompute both from all orders
   flush(c)
   local all = redis.call('HGETALL', c.key)
-  local first, last = nil, nil
+  local first, last, ch = nil, nil, ''
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 2) == 'o:' then
       local o = parse_order(all[i + 1])
       if net_of(o) then
-        if first == nil or o.ts < first then first = o.ts end
+        if first == nil or o.ts < first or
+           (o.ts == first and channel_name(o.ch) < channel_name(ch)) then first, ch = o.ts, o.ch end
         if last == nil or o.ts > last then last = o.ts end
       end
     end
   end
-  c.f, c.l = first, last
+  c.f, c.l, c.ch = first, last, ch
   if first == nil then redis.call('HDEL', c.key, 'f', 'l')
   else redis.call('HSET', c.key, 'f', first, 'l', last) end
 end
@@ -263,21 +316,31 @@ local function update_day(c, ts, d_count, d_net)
   end
 end
 
-local function apply(c, kind, order_id, amount, ets, embp)
+local function apply(c, kind, order_id, amount, ets, embp, ech)
   local o = order_of(c, order_id)
   local counted, net0 = net_of(o)
   local profit0 = profit_of(net0, o.mbp)
   if kind == 'p' then
-    if o.placed == nil then o.placed, o.ts, o.mbp = amount, ets, embp end
+    if o.placed == nil then o.placed, o.ts, o.mbp, o.ch = amount, ets, embp, ech end
   elseif kind == 'r' then o.refunded = o.refunded + amount
   else o.cancelled = 1 end
   o.dirty = true
   local counts, net1 = net_of(o)
   if counts == counted and net1 == net0 then return end
+  open_activity(c)
   local d_count = (counts and 1 or 0) - (counted and 1 or 0)
+  local d_profit = profit_of(net1, o.mbp) - profit0
   update_day(c, o.ts, d_count, net1 - net0)
+  local m = month_of(o.ts)
+  local e = c.months[m] or {0, 0, 0}
+  e[1], e[2], e[3] = e[1] + d_count, e[2] + net1 - net0, e[3] + d_profit
+  c.months[m] = e
   if d_count ~= 0 then c.n = c.n + d_count; c.wn = true end
-  c.r, c.pr, c.wr = c.r + net1 - net0, c.pr + profit_of(net1, o.mbp) - profit0, true
+  c.r, c.pr, c.wr = c.r + net1 - net0, c.pr + d_profit, true
+  if d_count > 0 then  -- the acquisition channel: of the first order (the least at a tie)
+    if not c.f or o.ts < c.f then c.ch = o.ch
+    elseif o.ts == c.f and channel_name(o.ch) < channel_name(c.ch) then c.ch = o.ch end
+  end
   if d_count > 0 then
     if not c.f or o.ts < c.f then c.f = o.ts; c.wf = true end
     if not c.l or o.ts > c.l then c.l = o.ts; c.wl = true end
@@ -297,12 +360,25 @@ end
 local clock = tonumber(redis.call('GET', prefix .. ':clock') or '0')
 local applied, duplicates, redelivered = 0, 0, 0
 
+local function spend(tenant, channel, month, amount, ts, event_id)
+  -- marketing spend: per (channel, month) the event with the latest (ts, event_id) holds
+  local key = group_prefix(prefix) .. ':sp:' .. tenant
+  local field = month .. ':' .. channel
+  local was = redis.call('HGET', key, field)
+  if was then
+    local wts, wid = string.match(was, '^(%-?%d+)|([^|]*)|')
+    wts = tonumber(wts)
+    if wts > ts or (wts == ts and wid >= event_id) then return end
+  end
+  redis.call('HSET', key, field, string.format('%d|%s|%d', ts, event_id, amount))
+end
+
 for base = 0, #recs - 1, FIELDS do
   local part, offset = recs[base + 1], recs[base + 2]
   local event_id, kind, order_id = recs[base + 3], recs[base + 4], recs[base + 5]
   local tenant = recs[base + 10]
-  local c = customer(customer_ref(tenant, recs[base + 6], default_tenant), tenant, order_id,
-                     math.floor(recs[base + 8] / DAY))
+  local c = kind ~= 'm' and customer(customer_ref(tenant, recs[base + 6], default_tenant),
+                                     tenant, order_id, math.floor(recs[base + 8] / DAY))
   track(part)
   if offset <= stored[part] then
     redelivered = redelivered + 1
@@ -311,15 +387,18 @@ for base = 0, #recs - 1, FIELDS do
     duplicates = duplicates + 1
   else
     local ts = recs[base + 8]
-    if home then c.k = part end
-    if string.byte(kind) < 97 then
+    if not c then  -- marketing spend (kind 'm'): order_id is the channel, margin the month
+      spend(tenant, order_id, recs[base + 9], recs[base + 7], ts, event_id)
+    elseif home then c.k = part end
+    if not c then
+    elseif string.byte(kind) < 97 then
       -- a subscription event (upper-case kind): its line joins the customer's set (sb),
       -- once, whatever the order; the worker derives the subscriptions from the set
       if not string.find(c.sb, '\n' .. event_id .. '\t', 1, true) then
         c.sb, c.wsb = c.sb .. order_id, true
       end
     else
-      apply(c, kind, order_id, recs[base + 7], ts, recs[base + 9])
+      apply(c, kind, order_id, recs[base + 7], ts, recs[base + 9], recs[base + 11])
     end
     if ts > clock then clock = ts end
     applied = applied + 1

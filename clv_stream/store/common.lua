@@ -94,3 +94,35 @@ local function customer_row(out, k, prefix, cid, v)
   return k + 12
 end
 
+
+-- The calendar month of an event time (epoch seconds, UTC) as year * 12 + month - 1, the
+-- month index the portfolio totals are kept by (Python: domain.months.month_index).
+local function month_of(ts)
+  local z = math.floor(ts / 86400) + 719468  -- days since 0000-03-01 (civil_from_days)
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+                          - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return y * 12 + m - 1
+end
+
+-- A tenant's portfolio totals (portfolio.lua: what its customers add to them).
+local function portfolio_key(prefix, tenant) return group_prefix(prefix) .. ':pf:' .. tenant end
+
+-- Add the difference of a customer's two contributions (field -> integer tables) to a
+-- tenant's totals, field by field: the totals stay the sum over its customers.
+local function add_difference(key, old, new)
+  for field, n in pairs(new) do
+    local d = n - (old[field] or 0)
+    if d ~= 0 then redis.call('HINCRBY', key, field, string.format('%d', d)) end
+  end
+  for field, n in pairs(old) do
+    if new[field] == nil and n ~= 0 then
+      redis.call('HINCRBY', key, field, string.format('%d', -n))
+    end
+  end
+end

@@ -108,6 +108,21 @@ class StateStore(Protocol):
         """The tenants with subscription totals."""
         ...
 
+    async def portfolio_totals(self, tenant: str) -> dict[str, int]:
+        """``tenant``'s portfolio totals (``store/portfolio.lua`` names the fields): what its
+        customers add to them, kept as they change; zeros left out."""
+        ...
+
+    async def marketing_spend(self, tenant: str) -> dict[tuple[int, str], int]:
+        """``tenant``'s marketing spend: (month index, channel) -> minor units, the latest
+        event of each."""
+        ...
+
+    async def recent_transitions(self, tenant: str) -> list[str]:
+        """``tenant``'s last segment transitions, newest first
+        (``domain.portfolio.transition_line`` lines)."""
+        ...
+
     async def claim(self, topic: str, partitions: Mapping[int, int],
                     now: float | None = None) -> tuple[bool, list[Claim]]: ...
 

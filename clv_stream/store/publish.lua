@@ -1,10 +1,12 @@
 -- clv-stream: record what a batch published, for every customer it emitted for.
 --
--- ARGV: prefix, entries: a JSON array, flat, 8 values per customer
+-- ARGV: prefix, entries: a JSON array, flat, 10 values per customer
 --       (customer ref (customer_key in common.lua), pub snapshot, segment labels, next due
 --       event time or -1 for never, its tenant, its subscription totals or false when they
 --       are unchanged: "field=n;field=n;..." with field "YYYY-MM|name", a point of its
---       value history or false, how many points to keep),
+--       value history or false, how many points to keep, its value for the portfolio
+--       totals: "historic|total|bin" in minor units, "" when it counts in none, and its
+--       segment transitions or false: lines "at\tcustomer_id\tdimension\tfrom\tto"),
 --       topic, fence: a JSON object partition -> [generation, the batch's highest offset
 --       (-1: none)] (check_fence in common.lua; {}: unfenced, e.g. a refit page), confirmed:
 --       a JSON object partition -> the batch's highest offset, recorded as c:<p> (the
@@ -20,6 +22,12 @@
 -- tenants that have totals); new totals replace the old ones
 -- by adding the difference, field by field, so the tenant's totals stay the sum over its
 -- customers whatever order their events came in, and a replayed publication changes nothing.
+--
+-- Portfolio: the customer's value, labels, cohort and channel, kept in pv (portfolio.lua
+-- value_of: "f|orders|net|historic|total|cohort|bin|channel"), go into its tenant's totals
+-- by difference, as above. Transitions are counted there too (tr:<dim>\t<from>\t<to>) and
+-- the last TRANSITIONS of them are kept, newest first, in P:{0}:tf:{tenant}; both only when
+-- the labels the hash holds differ from the new ones (a replayed publication adds nothing).
 --
 -- History: a customer's published values, newest first, in a list (history_key), cut
 -- to the points to keep; a point equal to the newest (a replayed publication) is not added.
@@ -40,13 +48,44 @@ local function flush(cmd, key, args)
   if #args > 0 then redis.call(cmd, key, unpack(args)) end
 end
 
+local TRANSITIONS = 100
+local feeds = {}  -- tenant -> true: feeds to cut
+
 local function compact(key, pub)
-  -- the snapshot to store, and the due index of the customer's home
-  local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'k')
+  -- the snapshot to store, the due index of the customer's home, and the hash's fields
+  local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'k', 'sg', 'pv', 'ch')
   local index = due_index(prefix, tonumber(v[7]))
   local now = summary_text(tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0,
     tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0, stored_first_day_net(key, v[4]))
-  return compact_snapshot(pub, now), index  -- summary.lua
+  return compact_snapshot(pub, now), index, v  -- summary.lua
+end
+
+local function value_inputs(value, v)
+  -- "historic|total|bin" and the hash's fields as what value_of reads
+  if value == '' then return '' end
+  local n = tonumber(v[1]) or 0
+  local h, t, b = string.match(value, '^(%-?%d+)|(%-?%d+)|(%-?%d+)$')
+  local cohort = (n > 0 and v[4]) and tostring(month_of(tonumber(v[4]))) or ''
+  return (n > 0 and 'o' or 's') .. '|' .. n .. '|' .. (v[2] or '0') .. '|' .. h .. '|' .. t ..
+    '|' .. cohort .. '|' .. b .. '|' .. channel_name(v[10])
+end
+
+local function portfolio(key, tenant, v, value, sg, moves)
+  local old_sg = v[8] or ''
+  local pv = value_inputs(value, v)
+  local totals = portfolio_key(prefix, tenant)
+  if pv ~= (v[9] or '') or sg ~= old_sg then
+    add_difference(totals, value_of(v[9], old_sg), value_of(pv, sg))  -- portfolio.lua
+    if pv == '' then redis.call('HDEL', key, 'pv') else redis.call('HSET', key, 'pv', pv) end
+  end
+  if moves and sg ~= old_sg then
+    local feed = group_prefix(prefix) .. ':tf:' .. tenant
+    for line in string.gmatch(moves, '[^\n]+') do
+      redis.call('HINCRBY', totals, 'tr:' .. string.match(line, '^[^\t]*\t[^\t]*\t(.*)$'), 1)
+      redis.call('LPUSH', feed, line)
+    end
+    feeds[feed] = true
+  end
 end
 
 local function parse_totals(text)
@@ -71,10 +110,11 @@ local function replace_totals(key, tenant, text)
   if text == '' then redis.call('HDEL', key, 'mc') else redis.call('HSET', key, 'mc', text) end
 end
 
-for i = 1, #entries, 8 do
+for i = 1, #entries, 10 do
   local cid, at = entries[i], entries[i + 3]
   local key = customer_key(prefix, cid)
-  local pub, index = compact(key, entries[i + 1])
+  local pub, index, v = compact(key, entries[i + 1])
+  if entries[i + 8] then portfolio(key, entries[i + 4], v, entries[i + 8], entries[i + 2], entries[i + 9]) end
   redis.call('HSET', key, 'pub', pub, 'sg', entries[i + 2])
   if entries[i + 5] then replace_totals(key, entries[i + 4], entries[i + 5]) end
   local point = entries[i + 6]
@@ -98,6 +138,7 @@ for i = 1, #entries, 8 do
     if #args >= 2 * CHUNK then flush('ZADD', index, args); due[index] = {} end
   end
 end
+for feed, _ in pairs(feeds) do redis.call('LTRIM', feed, 0, TRANSITIONS - 1) end
 for index, args in pairs(due) do flush('ZADD', index, args) end
 for index, args in pairs(never) do flush('ZREM', index, args) end
 local looked = {}
@@ -107,4 +148,4 @@ for p, offset in pairs(cjson.decode(ARGV[5] or '{}')) do
   local was = tonumber(redis.call('HGET', part_key, 'c:' .. p) or '-1')
   if offset > was then redis.call('HSET', part_key, 'c:' .. p, string.format('%d', offset)) end
 end
-return #entries / 8
+return #entries / 10

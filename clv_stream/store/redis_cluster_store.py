@@ -423,6 +423,37 @@ class RedisClusterStore(RedisStore):
                                   for g in range(n)])
         return set().union(*found)
 
+    async def portfolio_totals(self, tenant: str) -> dict[str, int]:
+        """Each group's totals of ``tenant`` (``P:{tag}:{0}:pf:{tenant}``) added up."""
+        n = await self.slot_groups()
+        totals: dict[str, int] = {}
+        for found in await self._each([
+                self._hgetall(f"{self._prefix(g, n)}:{{0}}:pf:{tenant}") for g in range(n)]):
+            for field, count in found.items():
+                totals[field] = totals.get(field, 0) + int(count)
+        return {f: v for f, v in totals.items() if v}
+
+    async def marketing_spend(self, tenant: str) -> dict[tuple[int, str], int]:
+        """The spend of ``tenant``: one group holds each (month, channel), all in one."""
+        n = await self.slot_groups()
+        found: dict[tuple[int, str], int] = {}
+        for group in await self._each([
+                self._hgetall(f"{self._prefix(g, n)}:{{0}}:sp:{tenant}") for g in range(n)]):
+            found.update(replies.spend_by_month(group.items()))
+        return found
+
+    async def recent_transitions(self, tenant: str) -> list[str]:
+        """Each group's last transitions of ``tenant``, newest first across the groups."""
+        n = await self.slot_groups()
+        lines = [line for found in await self._each([
+            self._lrange(f"{self._prefix(g, n)}:{{0}}:tf:{tenant}") for g in range(n)])
+            for line in found]
+        return sorted(lines, key=lambda line: -int(line.partition("\t")[0]))[:100]
+
+    async def _lrange(self, key: str) -> list[str]:
+        with translated():
+            return [str(v) for v in await self._r.lrange(key, 0, -1)]
+
     async def _members(self, key: str) -> set[str]:
         with translated():
             return {str(m) for m in await self._r.smembers(key)}

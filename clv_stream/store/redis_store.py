@@ -32,6 +32,11 @@ Key layout (``P`` is ``CLV_REDIS_KEY_PREFIX``, default ``clv``)::
     P:{0}:subs:{tenant} hash  "YYYY-MM|name" -> integer: the tenant's subscription totals,
                               the sum of what its customers published (publish.lua; each
                               customer's share is kept in its hash, field mc)
+    P:{0}:pf:{tenant}   hash  the tenant's portfolio totals: what its customers add to them
+                              (portfolio.lua names the fields; each customer keeps mo, its
+                              months, ch, its acquisition channel, and pv, its value's share)
+    P:{0}:sp:{tenant}   hash  "month:channel" -> "ts|event_id|amount": marketing spend
+    P:{0}:tf:{tenant}   list  the tenant's last segment transitions, newest first
     P:tenants           hash  tenant -> its settings (``TenantSettings`` JSON)
     P:tenants:rev       string, bumped by every change of P:tenants (workers poll it)
     P:lease:{name}      string, a worker's lease (e.g. a refit pass), expires
@@ -354,3 +359,18 @@ class RedisStore:
     async def subscription_tenants(self) -> set[str]:
         with translated():
             return {str(t) for t in await self._r.smembers(self.key("{0}", "subs"))}
+
+    async def portfolio_totals(self, tenant: str) -> dict[str, int]:
+        with translated():
+            found = await self._r.hgetall(self.key("{0}", "pf", tenant))
+        return {str(f): int(n) for f, n in found.items() if int(n)}
+
+    async def marketing_spend(self, tenant: str) -> dict[tuple[int, str], int]:
+        with translated():
+            found = await self._r.hgetall(self.key("{0}", "sp", tenant))
+        return replies.spend_by_month((str(f), str(v)) for f, v in found.items())
+
+    async def recent_transitions(self, tenant: str) -> list[str]:
+        with translated():
+            return [str(line) for line in await self._r.lrange(self.key("{0}", "tf", tenant),
+                                                                0, -1)]

@@ -6,14 +6,14 @@ script) are read in one place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.subscriptions import SubEvent
-from clv_stream.events.validation import SubscriptionChange
+from clv_stream.events.validation import Order, SubscriptionChange
 from clv_stream.store.types import (
     ApplyResult,
     Claim,
@@ -27,8 +27,8 @@ from clv_stream.store.types import (
 )
 
 __all__ = ["apply_args", "claims", "fence_json", "offsets_json", "parse_apply",
-           "publish_args", "states", "sub_events", "subscription_changes", "subscription_line",
-           "totals"]
+           "publish_args", "spend_by_month", "states", "sub_events", "subscription_changes",
+           "subscription_line", "totals"]
 
 _PER_CUSTOMER = 12  # customer_row() in common.lua
 _PER_CLAIM = 7  # claim.lua
@@ -43,18 +43,22 @@ def fence_json(fence: Fence | None) -> bytes:
 
 
 def apply_args(records: Sequence[Positioned]) -> bytes:
-    """The records, flat: 10 values per record (apply_batch.lua's ARGV[4]); a subscription
-    event goes with an upper-case kind and its :func:`subscription_line` for order_id."""
+    """The records, flat: 11 values per record (apply_batch.lua's ARGV[4]); a subscription
+    event goes with an upper-case kind and its :func:`subscription_line` for order_id, a
+    marketing spend with kind "m", its channel for order_id and its month for margin."""
     flat: list[Any] = []
     add = flat.extend
     for rec in records:
         o = rec.order
-        if isinstance(o, SubscriptionChange):
-            add((rec.partition, rec.offset, o.event_id, o.kind.upper(), subscription_line(o),
-                 o.customer_id, o.amount_minor or 0, o.ts, o.margin_bp or 0, o.tenant))
-        else:
+        if isinstance(o, Order):
             add((rec.partition, rec.offset, o.event_id, o.kind, o.order_id,
-                 o.customer_id, o.amount_minor, o.ts, o.margin_bp, o.tenant))
+                 o.customer_id, o.amount_minor, o.ts, o.margin_bp, o.tenant, o.channel or ""))
+        elif isinstance(o, SubscriptionChange):
+            add((rec.partition, rec.offset, o.event_id, o.kind.upper(), subscription_line(o),
+                 o.customer_id, o.amount_minor or 0, o.ts, o.margin_bp or 0, o.tenant, ""))
+        else:
+            add((rec.partition, rec.offset, o.event_id, "m", o.channel, "", o.amount_minor,
+                 o.ts, o.month, o.tenant, ""))
     return orjson.dumps(flat)
 
 
@@ -114,6 +118,16 @@ def totals(stored: Mapping[str, int]) -> dict[tuple[str, str], int]:
     return found
 
 
+def spend_by_month(stored: Iterable[tuple[str, str]]) -> dict[tuple[int, str], int]:
+    """The spend hash ("month:channel" -> "ts|event_id|amount", apply_batch.lua) by
+    (month index, channel)."""
+    found: dict[tuple[int, str], int] = {}
+    for field, value in stored:
+        month, _, channel = field.partition(":")
+        found[(int(month), channel)] = int(value.rpartition("|")[2])
+    return found
+
+
 _INTS = frozenset({"amount_minor", "ts", "interval_count", "margin_bp", "effective_at"})
 
 
@@ -124,21 +138,20 @@ def _typed(name: str, raw: str) -> Any:
 
 
 def publish_args(entries: Sequence[PublishEntry], default_tenant: str) -> bytes:
-    """The entries, flat: 8 values per customer (publish.lua's ARGV[2]; -1: never due; the
-    tenant and subscription totals "" and False when they are unchanged; the history point
-    False when there is none)."""
+    """The entries, flat: 10 values per customer (publish.lua's ARGV[2]; -1: never due;
+    the subscription totals, the history point, the portfolio value and the transitions
+    False when there are none)."""
     flat: list[Any] = []
     add = flat.extend
     for entry in entries:
         customer, snapshot, segments, next_due = entry[:4]
-        totals = entry[4] if len(entry) > 4 else None  # a plain 4-tuple: no totals
-        point, keep = (entry[5], entry[6]) if len(entry) > 6 else (None, 0)
+        totals, point, keep, value, moves = (*entry[4:], None, None, 0, None, None)[:5]
         cref = ref(customer, default_tenant)
-        tenant = (customer[0] if not isinstance(customer, str) else default_tenant
-                  ) if totals is not None else ""
+        tenant = customer[0] if not isinstance(customer, str) else default_tenant
         add((cref, snapshot, segments, -1 if next_due is None else next_due, tenant,
              False if totals is None else totals,
-             point if point is not None and keep > 0 else False, keep))
+             point if point is not None and keep > 0 else False, keep,
+             False if value is None else value, moves or False))
     return orjson.dumps(flat)
 
 

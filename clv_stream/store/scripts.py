@@ -15,8 +15,8 @@ _BASE = ("summary", "common")
 
 #: script name -> the .lua files (without the suffix) it is built from, in order.
 SCRIPTS: dict[str, tuple[str, ...]] = {
-    "apply": (*_BASE, "due_look", "apply_batch"),
-    "publish": (*_BASE, "publish"),
+    "apply": (*_BASE, "portfolio", "due_look", "apply_batch"),
+    "publish": (*_BASE, "portfolio", "publish"),
     "read": (*_BASE, "read_customers"),
     "claim": (*_BASE, "claim"),
     "lease": ("lease",),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from clv_stream.domain.aggregate import Summary
-from clv_stream.events.validation import Order, SubscriptionChange
+from clv_stream.events.validation import Event
 from clv_stream.store.snapshot import Published
 
 __all__ = ["ApplyResult", "Claim", "Customer", "CustomerKey", "CustomerState", "DueLook", "Fence",
@@ -55,6 +55,11 @@ class PublishEntry(NamedTuple):
     #: a point of its value history (``domain.history``) to add, and how many to keep
     history: str | None = None
     history_points: int = 0
+    #: its value in its tenant's portfolio totals (``domain.portfolio.value_text``; "" when
+    #: it counts in none), replacing what it added before; None: unchanged
+    portfolio: str | None = None
+    #: its segment transitions (``domain.portfolio.transition_line`` lines), or None
+    transitions: str | None = None
 
 
 class Claim(NamedTuple):
@@ -72,12 +77,12 @@ class Claim(NamedTuple):
 
 
 class Positioned(NamedTuple):
-    """A validated event (an order or a subscription event) and where it came from in Kafka
-    (a tuple: one per event)."""
+    """A validated event (an order, a subscription event or a marketing spend) and where it
+    came from in Kafka (a tuple: one per event)."""
 
     partition: int
     offset: int
-    order: Order | SubscriptionChange
+    order: Event
 
 
 class DueLook(NamedTuple):

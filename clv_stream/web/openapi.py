@@ -67,13 +67,44 @@ class Report(BaseModel):
     as_of: str
     currency: str
     model_version: str
-    overall: dict[str, Any] = Field(description="customers, orders, revenue, average_order_value, "
-                                                "purchase_frequency, ..., total_clv")
+    period: str = Field(description="The measurement period, whole months (P12M)")
+    period_start: str = Field(description='Its first month, "YYYY-MM"')
+    period_end: str = Field(description='Its last month (that of as_of), "YYYY-MM"')
+    kpis: dict[str, Any] = Field(
+        description="customers, active_customers, orders, revenue, repeat_purchase_rate, "
+                    "retention_rate, churn_rate, average_lifespan_years, average_order_value, "
+                    "purchase_frequency, margin, traditional_clv, "
+                    "traditional_clv_measured_lifespan")
+    overall: dict[str, Any] = Field(description="The period's figures and the CLV sums")
     segments: dict[str, dict[str, dict[str, Any]]] = Field(
-        description="dimension -> label -> the overall figures of its customers")
+        description="dimension -> label -> customers, orders, revenue, CLV sums")
+    by_channel: dict[str, dict[str, Any]] = Field(
+        description="acquisition channel -> customers, spend, cac, average_total_clv, "
+                    "clv_to_cac, payback_months")
+    cohorts: dict[str, dict[str, Any]] = Field(
+        description='first-order month "YYYY-MM" -> customers, retention[k], '
+                    "revenue_per_customer[k] (cumulative), average_total_clv")
+    clv_distribution: dict[str, list[Any]] = Field(
+        description="edges (lower edges of total CLV bins) and counts")
     subscriptions: dict[str, Any] | None = Field(
         description="MRR, ARR, subscribers, ARPU and monthly movements; null without subscribers")
-    skipped_customers: int
+
+
+class Transition(BaseModel):
+    at: str
+    customer_id: str
+    dimension: str
+    from_: str | None = Field(alias="from")
+    to: str | None
+
+
+class Transitions(BaseModel):
+    """A tenant's last segment transitions (newest first) and the counts so far."""
+
+    tenant_id: str
+    transitions: list[Transition]
+    counts: dict[str, list[dict[str, Any]]] = Field(
+        description="dimension -> [{from, to, customers}], most frequent first")
 
 
 class Tenant(BaseModel):
@@ -111,7 +142,10 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     media_type: str = "application/json"
     open: bool = False  # served without the token
+    query: tuple[tuple[str, str], ...] = ()  # (name, description) of optional parameters
 
+
+_PERIOD = (("period", "Measurement period, ISO 8601 months or years (default P12M)"),)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/customers/{customer_id}", "A customer of the default tenant", CustomerView,
@@ -124,8 +158,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              History, (400, 404, 503)),
     Endpoint("/segments", "Segment counts of the default tenant", SegmentCounts, (503,)),
     Endpoint("/tenants/{tenant}/segments", "A tenant's segment counts", SegmentCounts, (400, 503)),
-    Endpoint("/report", "The default tenant's report", Report, (503,)),
-    Endpoint("/tenants/{tenant}/report", "A tenant's report", Report, (400, 503)),
+    Endpoint("/report", "The default tenant's report", Report, (400, 503), query=_PERIOD),
+    Endpoint("/tenants/{tenant}/report", "A tenant's report", Report, (400, 503),
+             query=_PERIOD),
+    Endpoint("/transitions", "Recent segment transitions of the default tenant", Transitions,
+             (503,)),
+    Endpoint("/tenants/{tenant}/transitions", "A tenant's recent segment transitions",
+             Transitions, (400, 503)),
     Endpoint("/tenants", "Tenants, their customers and settings", Tenants, (503,)),
     Endpoint("/healthz", "Liveness and dependencies", Health, open=True),
     Endpoint("/metrics", "Prometheus metrics", None, media_type="text/plain"),
@@ -134,7 +173,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              media_type="text/html", open=True),
 )
 
-_STATUS = {400: "Not a tenant id", 401: "Missing or wrong bearer token",
+_STATUS = {400: "Not a tenant id, or not a period", 401: "Missing or wrong bearer token",
            404: "Unknown customer", 503: "Redis or the report is unavailable"}
 
 
@@ -154,10 +193,12 @@ def document() -> dict[str, Any]:
                 "application/json": {"schema": {"$ref": _ref(Error)}}}}
         operation: dict[str, Any] = {"summary": e.summary, "responses": responses,
                                      "operationId": _operation_id(e.path)}
-        names = re.findall(r"{(\w+)}", e.path)
-        if names:
-            operation["parameters"] = [{"name": n, "in": "path", "required": True,
-                                        "schema": {"type": "string"}} for n in names]
+        parameters = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                      for n in re.findall(r"{(\w+)}", e.path)]
+        parameters += [{"name": n, "in": "query", "required": False, "description": d,
+                        "schema": {"type": "string"}} for n, d in e.query]
+        if parameters:
+            operation["parameters"] = parameters
         if e.open:
             operation["security"] = []
         paths[e.path] = {"get": operation}

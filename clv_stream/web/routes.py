@@ -24,7 +24,6 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from typing import Any
 
@@ -33,11 +32,13 @@ from aiohttp import web as aioweb
 from faust.web import Request, Response, View
 from pydantic import SecretStr
 
+from clv_stream.domain.portfolio import PERIOD_DEFAULT, InvalidPeriod, parse_period, transition_counts
 from clv_stream.events.patterns import is_tenant_id
+from clv_stream.events.times import iso
 from clv_stream.exceptions import StoreError
 from clv_stream.metrics import WorkerMetrics
 from clv_stream.pipeline import CustomerViews
-from clv_stream.report import ReportCache, ReportUnavailable, Skipped, compute_report
+from clv_stream.report import ReportCache, ReportUnavailable, build_report
 from clv_stream.settings import Settings
 from clv_stream.store.port import CustomerKey, StateStore
 from clv_stream.web import openapi
@@ -92,33 +93,34 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
         registered.append(path)
         return app.page(path)
 
-    # not the pipeline's scoring thread: a report never delays a batch's records
-    reporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clv-report")
-    skipped = Skipped()
+    caches: dict[tuple[str, str], ReportCache] = {}
 
-    caches: dict[str, ReportCache] = {}
-
-    def reports(tenant: str) -> ReportCache:
+    def reports(tenant: str, period: str) -> ReportCache:
         """The tenant's report cache (each refreshes only while someone asks for it)."""
-        found = caches.get(tenant)
+        found = caches.get((tenant, period))
         if found is None:
             if len(caches) >= MAX_REPORT_CACHES:  # forget those nobody keeps fresh
                 for idle in [t for t, c in caches.items() if not c.refreshing]:
                     del caches[idle]
 
             async def compute() -> dict[str, Any]:
-                model, tenants = views.model, views.tenants  # current ones, hot reloads included
-                return await asyncio.get_running_loop().run_in_executor(
-                    reporter, compute_report, settings, model, skipped, tenant, tenants)
+                return await build_report(store, views, settings.lifespan_years, tenant=tenant,
+                                          period=period)
 
-            found = caches[tenant] = ReportCache(compute, settings.report_interval)
+            found = caches[(tenant, period)] = ReportCache(compute, settings.report_interval)
         return found
 
-    async def report_of(view: View, tenant: str, segments_only: bool) -> Response:
+    async def report_of(view: View, request: Request, tenant: str,
+                        segments_only: bool) -> Response:
         if not is_tenant_id(tenant):
             return view.json({"error": "invalid tenant_id"}, status=400)
+        period = request.query.get("period", PERIOD_DEFAULT)
         try:
-            summary = await reports(tenant).get()
+            period = f"P{parse_period(period)}M"
+        except InvalidPeriod as exc:
+            return view.json({"error": str(exc)}, status=400)
+        try:
+            summary = await reports(tenant, period).get()
         except ReportUnavailable:
             return view.json({"error": "report unavailable"}, status=503)
         if not segments_only:
@@ -183,22 +185,44 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
     @page("/segments")
     class Segments(View):  # v1: the default tenant's
         async def get(self, request: Request) -> Response:
-            return await report_of(self, settings.default_tenant, segments_only=True)
+            return await report_of(self, request, settings.default_tenant, segments_only=True)
 
     @page("/tenants/{tenant}/segments")
     class TenantSegments(View):
         async def get(self, request: Request, tenant: str) -> Response:
-            return await report_of(self, tenant, segments_only=True)
+            return await report_of(self, request, tenant, segments_only=True)
 
     @page("/report")
     class Report(View):  # v1: the default tenant's
         async def get(self, request: Request) -> Response:
-            return await report_of(self, settings.default_tenant, segments_only=False)
+            return await report_of(self, request, settings.default_tenant, segments_only=False)
 
     @page("/tenants/{tenant}/report")
     class TenantReport(View):
         async def get(self, request: Request, tenant: str) -> Response:
-            return await report_of(self, tenant, segments_only=False)
+            return await report_of(self, request, tenant, segments_only=False)
+
+    async def transitions(view: View, tenant: str) -> Response:
+        if not is_tenant_id(tenant):
+            return view.json({"error": "invalid tenant_id"}, status=400)
+        try:
+            lines, totals = await asyncio.gather(store.recent_transitions(tenant),
+                                                 store.portfolio_totals(tenant))
+        except StoreError as exc:
+            logger.warning("transitions: store unavailable (%s)", type(exc).__name__)
+            return view.json({"error": "store unavailable"}, status=503)
+        return view.json({"tenant_id": tenant, "transitions": [_transition(line) for line in lines],
+                          "counts": transition_counts(totals)})
+
+    @page("/transitions")
+    class Transitions(View):  # the default tenant's
+        async def get(self, request: Request) -> Response:
+            return await transitions(self, settings.default_tenant)
+
+    @page("/tenants/{tenant}/transitions")
+    class TenantTransitions(View):
+        async def get(self, request: Request, tenant: str) -> Response:
+            return await transitions(self, tenant)
 
     @page("/tenants")
     class Tenants(View):
@@ -243,6 +267,12 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
     if sorted(registered) != sorted(documented):  # a path added in one place only
         raise RuntimeError(f"routes {sorted(set(registered) ^ set(documented))} are not both "
                            "registered and in clv_stream.web.openapi.ENDPOINTS")
+
+
+def _transition(line: str) -> dict[str, Any]:
+    at, customer_id, dimension, old, new = line.split("\t")
+    return {"at": iso(int(at)), "customer_id": customer_id, "dimension": dimension,
+            "from": old or None, "to": new or None}
 
 
 async def _health(store: StateStore, health: Health) -> dict[str, Any]:

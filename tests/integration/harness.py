@@ -104,7 +104,8 @@ class Harness:
 
     async def produce_events(self, events: Iterable[dict[str, Any]]) -> dict[int, int]:
         return await self.produce(
-            (str(e["customer_id"]).encode(), orjson.dumps(e)) for e in events
+            (str(e.get("customer_id", e.get("channel"))).encode(), orjson.dumps(e))
+            for e in events
         )
 
     async def read(self, topic: str, idle_s: float = 2.0, minimum: int = 0,
