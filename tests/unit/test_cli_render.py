@@ -20,6 +20,16 @@ BIG = {"customers": 1_234_567, "orders": 9_876_543, "revenue": "987654321.09",
        "average_order_value": "999.99", "purchase_frequency": "12.3456",
        "traditional_clv": "99999.99", "total_clv": "98765432109.87", "customer_value": "1.00",
        "lifespan_years": "3", "margin": "0.3500", "historic_clv": "1.00", "predicted_clv": "1.00"}
+SEGMENT = {"customers": 1_234_567, "orders": 9_876_543, "revenue": "987654321.09",
+           "average_order_value": "999.99", "orders_per_customer": 12.3456,
+           "average_total_clv": "99999.99", "total_clv": "98765432109.87"}
+KPIS = {"customers": 1_234_567, "active_customers": 1_000_000, "orders": 9_876_543,
+        "revenue": "987654321.09", "repeat_purchase_rate": 0.4567, "retention_rate": None,
+        "traditional_clv": "99999.99"}
+CHANNEL = {"customers": 123_456, "spend": "98765432.10", "cac": "999.99",
+           "average_total_clv": "99999.99", "clv_to_cac": 12.3456, "payback_months": None}
+COHORT = {"customers": 123_456, "retention": [1.0, 0.25, 0.2, 0.15, 0.1, 0.1, 0.09],
+          "revenue_per_customer": ["12345.67"] * 7, "average_total_clv": "99999.99"}
 MONTH = {"month": "2026-11", "mrr_end": "1234567.89", "new": "99999.99", "expansion": "9999.99",
          "contraction": "-0.01", "churned": "123456.78", "reactivation": "0.00",
          "net_new": "-123456.78", "logo_churn": 0.123456, "renewal_rate": 0.987654}
@@ -34,8 +44,12 @@ def _rendered(report: dict[str, Any]) -> str:
 
 def test_the_report_fits_80_columns_without_cutting_anything() -> None:
     report = {"as_of": "2026-12-03T00:00:00Z", "currency": "USD", "model_version": "v1",
+              "period_start": "2025-12", "period_end": "2026-12", "kpis": KPIS,
               "overall": BIG,
-              "segments": {s.name: {label: BIG for label in s.vocabulary if label} for s in SCHEMES},
+              "segments": {s.name: {label: SEGMENT for label in s.vocabulary if label}
+                           for s in SCHEMES},
+              "by_channel": {"newsletter-partner": CHANNEL, "unknown": CHANNEL},
+              "cohorts": {"2026-06": COHORT, "2026-12": {**COHORT, "retention": [1.0]}},
               "subscriptions": {"mrr": "1.00", "arr": "12.00", "active_subscribers": 1,
                                 "arpu": "1.00", "months": [MONTH] * 12}}
     text = _rendered(report)
@@ -44,6 +58,8 @@ def test_the_report_fits_80_columns_without_cutting_anything() -> None:
     for scheme in SCHEMES:
         for label in scheme.vocabulary:
             assert f" {label} " in text or not label
+    assert "newsletter-partner" in text
+    assert "2026-06" in text
 
 
 @pytest.mark.parametrize(("value", "shown"), [
