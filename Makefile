@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 	@bash scripts/ensure-redis-server.sh
+	@bash scripts/ensure-chromium.sh
 
 demo: install
 	$(VENV)/bin/clv-stream demo

@@ -23,7 +23,8 @@ from typing import Any
 
 import orjson
 
-__all__ = ["FORMATS", "count_orders", "iter_orders", "synthetic_orders", "synthetic_subscriptions"]
+__all__ = ["FORMATS", "count_orders", "iter_orders", "synthetic_orders", "synthetic_spend",
+           "synthetic_subscriptions"]
 
 FORMATS = ("jsonl", "csv", "cdnow")
 
@@ -136,6 +137,40 @@ def _customer_history(
         if rng.random() < drop_out:  # drop out after this purchase
             return
         t += timedelta(days=rng.expovariate(max(rate_per_day, 1e-3)))
+
+
+#: What a new customer costs each synthetic channel, in USD (before noise).
+_CAC = {"web": 25.0, "app": 40.0, "store": 60.0}
+
+
+def synthetic_spend(orders: list[dict[str, Any]], *, seed: int = 3) -> list[dict[str, Any]]:
+    """``marketing_spend`` events for ``orders``' channels: per channel and calendar month,
+    about what the customers it acquired that month cost (the channel's CAC, +-30 %), dated
+    at the month's end (or at the last order, for the month under way), in time order."""
+    rng = random.Random(seed)
+    first: dict[str, dict[str, Any]] = {}
+    for event in orders:
+        if event.get("event_type") == "order_placed":
+            known = first.get(event["customer_id"])
+            if known is None or event["occurred_at"] < known["occurred_at"]:
+                first[event["customer_id"]] = event
+    if not first:
+        return []
+    last = max(datetime.fromisoformat(e["occurred_at"]) for e in orders)
+    acquired: dict[tuple[str, str], int] = {}
+    for event in first.values():
+        key = (event.get("channel") or "unknown", event["occurred_at"][:7])
+        acquired[key] = acquired.get(key, 0) + 1
+    spend = []
+    for (channel, month), customers in sorted(acquired.items()):
+        year, number = int(month[:4]), int(month[5:])
+        month_end = datetime(year, number, calendar.monthrange(year, number)[1], 23, 0, tzinfo=UTC)
+        amount = customers * _CAC.get(channel, 30.0) * rng.uniform(0.7, 1.3)
+        spend.append({"schema_version": 1, "event_type": "marketing_spend",
+                      "event_id": f"spend-{channel}-{month}", "channel": channel, "month": month,
+                      "amount": f"{amount:.2f}", "currency": "USD",
+                      "occurred_at": min(month_end, last).isoformat()})
+    return sorted(spend, key=lambda e: e["occurred_at"])
 
 
 #: Plans of the synthetic subscription shop: (plan id, amount per month, in USD).

@@ -16,7 +16,7 @@ from clv_stream.events.topics import output_topics
 from clv_stream.pipeline import CustomerViews
 from clv_stream.report import build_report
 from clv_stream.settings import Settings
-from clv_stream.sources import synthetic_orders, synthetic_subscriptions
+from clv_stream.sources import synthetic_orders, synthetic_spend, synthetic_subscriptions
 from clv_stream.store.factory import open_store
 from clv_stream.worker.credentials import kafka_security
 
@@ -38,8 +38,8 @@ async def run_demo(settings: Settings, console: Console, *, customers: int, rate
     """A mixed shop: ``customers`` buying, and a tenth as many subscribers besides."""
     subscribers = max(1, customers // 10)
     end = datetime.now(UTC).replace(microsecond=0)
-    orders = sorted([*synthetic_orders(customers, end=end),
-                     *synthetic_subscriptions(subscribers, end=end)],
+    shop = list(synthetic_orders(customers, end=end))
+    orders = sorted([*shop, *synthetic_spend(shop), *synthetic_subscriptions(subscribers, end=end)],
                     key=lambda e: datetime.fromisoformat(e["occurred_at"]))
     console.print(f"[bold]Feeding {len(orders)} events of {customers} customers and "
                   f"{subscribers} subscribers at ~{rate:.0f}/s[/] (plus {len(BAD_MESSAGES)} "
@@ -57,7 +57,7 @@ async def _feed(settings: Settings, orders: list[dict[str, Any]], rate: float) -
         started = time.monotonic()
         for i, event in enumerate(orders):
             await producer.send(settings.topic_orders, orjson.dumps(event),
-                                key=event["customer_id"].encode())
+                                key=str(event.get("customer_id") or event["channel"]).encode())
             if i == len(orders) // 2:
                 for bad in BAD_MESSAGES:
                     await producer.send(settings.topic_orders, bad, key=b"cust-bad")

@@ -44,6 +44,9 @@ class WorkerMetrics:
                          ["tenant"], registry=r)
         self.subscribers = Gauge("clv_subscription_active_subscribers",
                                  "Subscribers paid up now, per tenant", ["tenant"], registry=r)
+        self.lag = Gauge("clv_consumer_lag",
+                         "Order messages of this worker's partitions not processed yet",
+                         registry=r)
         self.degraded_checks = Gauge(
             "clv_degraded", "1 while the worker waits for a dependency (redis, kafka)",
             ["check"], registry=r)

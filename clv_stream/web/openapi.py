@@ -171,10 +171,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/openapi.json", "This document", None),
     Endpoint("/", "The dashboard page (it asks for the token, if one is set)", None,
              media_type="text/html", open=True),
+    Endpoint("/static/{name}", "The dashboard's script, style sheet and vendored Chart.js",
+             None, (404,), media_type="text/javascript", open=True),
 )
 
 _STATUS = {400: "Not a tenant id, or not a period", 401: "Missing or wrong bearer token",
-           404: "Unknown customer", 503: "Redis or the report is unavailable"}
+           404: "Unknown customer, or no such file", 503: "Redis or the report is unavailable"}
 
 
 def document() -> dict[str, Any]:

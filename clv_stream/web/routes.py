@@ -2,11 +2,13 @@
 
 ``GET /tenants/{t}/customers/{id}``, ``/tenants/{t}/report``, ``/tenants/{t}/segments``;
 the v1 paths ``/customers/{id}``, ``/report``, ``/segments`` (the default tenant's);
-``/healthz``, ``/metrics``, ``/openapi.json``, ``/``: each in
+``/healthz``, ``/metrics``, ``/openapi.json``, ``/`` (the dashboard) and its
+``/static/{name}`` files: each in
 :data:`clv_stream.web.openapi.ENDPOINTS`, which the registration checks.
 
 Access (contract: "Access"): with ``CLV_WEB_TOKEN`` set, every path but the open ones
-(:data:`OPEN_PATHS`: the dashboard page, which carries no data, and ``/healthz``) requires
+(:data:`OPEN_PATHS`: the dashboard page and its files, which carry no data, and
+``/healthz``) requires
 ``Authorization: Bearer <token>``, checked by one middleware in front of every route, so a
 path added later (and Faust's own pages) is guarded without anyone having to remember.
 
@@ -24,7 +26,6 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from importlib.resources import files
 from typing import Any
 
 import faust
@@ -42,16 +43,15 @@ from clv_stream.report import ReportCache, ReportUnavailable, build_report
 from clv_stream.settings import Settings
 from clv_stream.store.port import CustomerKey, StateStore
 from clv_stream.web import openapi
+from clv_stream.web.assets import ASSETS, DASHBOARD
 from clv_stream.worker.health import Health
 
 __all__ = ["HEALTH_PING_TIMEOUT_S", "OPEN_PATHS", "authorized", "register_routes"]
 
 logger = logging.getLogger(__name__)
 
-_DASHBOARD = files("clv_stream.web").joinpath("static", "dashboard.html")
-
-#: Paths served without the token: they carry no data.
-OPEN_PATHS = frozenset({"/", "/healthz"})
+#: Paths (route templates) served without the token: they carry no data.
+OPEN_PATHS = frozenset(e.path for e in openapi.ENDPOINTS if e.open)
 #: How long ``/healthz`` waits for Redis to answer a PING.
 HEALTH_PING_TIMEOUT_S = 1.0
 #: Tenants' report caches kept at once (those nobody polls are forgotten first).
@@ -73,7 +73,9 @@ def _guard(token: SecretStr | None) -> Callable[..., Awaitable[aioweb.StreamResp
     async def guard(request: aioweb.Request,
                     handler: Callable[[aioweb.Request], Awaitable[aioweb.StreamResponse]],
                     ) -> aioweb.StreamResponse:
-        if request.path in OPEN_PATHS or authorized(request.headers, token):
+        resource = request.match_info.route.resource
+        path = request.path if resource is None else resource.canonical
+        if path in OPEN_PATHS or authorized(request.headers, token):
             return await handler(request)
         return aioweb.json_response({"error": "unauthorized"}, status=401,
                                     headers={"WWW-Authenticate": 'Bearer realm="clv-stream"'})
@@ -261,7 +263,16 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
     @page("/")
     class Dashboard(View):
         async def get(self, request: Request) -> Response:
-            return self.html(_DASHBOARD.read_text(encoding="utf-8"))
+            return self.html(DASHBOARD.file.read_text(encoding="utf-8"))
+
+    @page("/static/{name}")
+    class Static(View):
+        async def get(self, request: Request, name: str) -> Response:
+            asset = ASSETS.get(name)
+            if asset is None:
+                return self.json({"error": "not found"}, status=404)
+            return self.bytes(asset.file.read_bytes(), content_type=asset.content_type,
+                              headers={"Cache-Control": "no-cache"})
 
     documented = [e.path for e in openapi.ENDPOINTS]
     if sorted(registered) != sorted(documented):  # a path added in one place only

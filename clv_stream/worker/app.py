@@ -49,6 +49,7 @@ class OrdersService(mode.Service):
         self.sink = KafkaSink(settings)
         self.loop_ = BatchLoop(settings, self.pipeline.process, self.sink, self._confirm,
                                self.store, self.health, on_event=self.metrics.reliability_event)
+        self.metrics.lag.set_function(self.loop_.lag)
         self._tenants_revision = -1
         self.refit = RefitPass(self.store, self.pipeline, self.sink, self.loop_,
                                settings.refit_rate, owner=f"{socket.gethostname()}:{os.getpid()}",

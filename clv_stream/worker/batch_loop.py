@@ -56,6 +56,8 @@ class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self._loop._all_idle():
             self._loop.owned.forget([tp.partition for tp in revoked])
+            for tp in revoked:
+                self._loop._next.pop(tp, None)
             logger.info("partitions revoked: %s", sorted(str(tp) for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
@@ -110,6 +112,8 @@ class BatchLoop:
         self._on_event = on_event
         self._turn = 0
         self.consumer: AIOKafkaConsumer | None = None
+        #: partition -> the next offset this worker will process (from its commits)
+        self._next: dict[Any, int] = {}
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         settings = self._s
@@ -123,6 +127,19 @@ class BatchLoop:
             fetch_max_wait_ms=max(settings.batch_max_wait_ms, 1),
             max_partition_fetch_bytes=settings.fetch_partition_bytes,
         )
+
+    def lag(self) -> int:
+        """Messages of the partitions this worker owns that it has not processed yet: each
+        partition's high watermark (as of the broker's last fetch answer) less the next
+        offset to process; partitions not fetched from yet count nothing."""
+        if self.consumer is None:
+            return 0
+        behind = 0
+        for tp in self.consumer.assignment():
+            high, done = self.consumer.highwater(tp), self._next.get(tp)
+            if high is not None and done is not None:
+                behind += max(0, high - done)
+        return behind
 
     async def start(self) -> None:
         self.consumer = self._new_consumer()
@@ -265,7 +282,9 @@ class BatchLoop:
             for p in shards:
                 self.owned.replays.pop(p, None)
         if fetched:
-            await self._commit({tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()})
+            offsets = {tp: msgs[-1].offset + 1 for tp, msgs in fetched.items()}
+            self._next.update(offsets)
+            await self._commit(offsets)
             self.batches += 1
         return outcome.full_look
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +30,7 @@ from clv_stream.domain.tenant import TenantSettings
 from clv_stream.events.models import CustomerValue
 from clv_stream.report import ReportCache, ReportUnavailable
 from clv_stream.sources import synthetic_orders
+from clv_stream.web.assets import ASSETS
 from clv_stream.web.openapi import document
 from tests.corpus import order, subscription
 from tests.integration.harness import Harness
@@ -186,6 +188,7 @@ def test_health_metrics_and_dashboard(served: Harness) -> None:
     status, metrics = served.get("/metrics")
     assert status == 200
     assert b'clv_orders_total{outcome="applied"}' in metrics
+    assert b"clv_consumer_lag 0.0" in metrics  # everything produced was applied
     status, page = served.get("/")
     assert status == 200
     assert b"<title>clv-stream</title>" in page
@@ -284,15 +287,20 @@ def test_the_token_opens_them(guarded: Harness) -> None:
     assert guarded.get("/customers/nobody", {"Authorization": f"bearer  {TOKEN} "})[0] == 404
 
 
-def test_dashboard_and_healthz_stay_open(guarded: Harness) -> None:
+def test_dashboard_its_files_and_healthz_stay_open(guarded: Harness) -> None:
+    # the page carries no data (tests/browser show it asking for the token on a 401)
     status, page = guarded.get("/")
     assert status == 200
-    # the page asks for the token on a 401, keeps it in sessionStorage, sends it on requests
-    assert b'id="auth"' in page
-    assert b'type="password"' in page
-    assert b"sessionStorage" in page
-    assert b"response.status === 401" in page
-    assert b'"Authorization": "Bearer " + token' in page
+    # everything it loads comes from the worker: no CDN, no build step
+    loaded = re.findall(rb'(?:src|href)="([^"]+)"', page)
+    assert loaded
+    assert all(url.startswith(b"/static/") or url.startswith(b"data:") for url in loaded), loaded
+    for name, asset in ASSETS.items():
+        status, body = guarded.get(f"/static/{name}")
+        assert status == 200, name
+        assert body == asset.file.read_bytes()
+    assert guarded.get("/static/secrets.txt")[0] == 404
+    assert guarded.get("/static/..%2Fpy.typed")[0] == 404
     status, body = guarded.get("/healthz")
     assert status == 200
     assert json.loads(body)["status"] == "ok"
