@@ -14,7 +14,9 @@ and ``benchmarks/results/latest.md``. Sections (``--only``):
   order of every process), 10 vs 1,000 tenants, Redis bytes per customer with tenants;
 * ``subscriptions``: a mixed stream (70 % a shop's orders, 30 % subscription events over the
   same span) vs the shop's orders only, the same ``--orders`` events, ``--repeat`` pairs back
-  to back: events/s, the pairs' ratio (the issue's goal: within 20 %), CPU and output per event.
+  to back: events/s, the pairs' ratio (the issue's goal: within 20 %), CPU and output per event;
+* ``reports``: report latency at ``--report-customers`` customers (no SCAN), and throughput
+  alone vs while a client polls what the dashboard polls every second, in pairs.
 
 Quick look: ``python -m benchmarks --orders 50000 --soak-seconds 60 --memory-customers 20000``.
 """
@@ -39,7 +41,8 @@ logger = logging.getLogger(__name__)
 RUNNERS = {"throughput": ("throughput", "run"), "latency": ("latency", "run"),
            "memory": ("memory", "run"), "cpu": ("cpu_soak", "run_cpu"),
            "soak": ("cpu_soak", "run_soak"), "scaleout": ("scaleout", "run"),
-           "platforms": ("platforms", "run"), "subscriptions": ("subscriptions", "run")}
+           "platforms": ("platforms", "run"), "subscriptions": ("subscriptions", "run"),
+           "reports": ("reports", "run")}
 #: ``redis_costs`` and ``sink_costs`` are modules of their own (``python -m benchmarks.<name>``)
 SECTIONS = tuple(RUNNERS)
 
@@ -78,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="platforms: shops of the synthetic platform the stores are compared on")
     p.add_argument("--platform-customers", type=int, default=100_000,
                    help="platforms: customers of the bytes-per-customer measurement")
+    p.add_argument("--report-customers", default="100000,1000000",
+                   help="reports: customer counts the report latency is measured at")
     p.add_argument("--steady-rate", type=float, default=5000.0,
                    help="cpu and soak: offered load, orders/s")
     p.add_argument("--cpu-seconds", type=float, default=30.0, help="cpu: seconds measured")

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from benchmarks.peers import passthrough
 from benchmarks.peers.runner import PeerRun, run_peer
 from benchmarks.profiling import Profiler
 from benchmarks.report import Table
+from clv_stream.devinfra.stack import WorkerProcess
 
 __all__ = ["measure_worker", "run"]
 
@@ -40,13 +42,17 @@ logger = logging.getLogger(__name__)
 
 
 async def measure_worker(bench: Bench, lane: Lane, orders: int, workers: int = 1,
-                         profile: Path | None = None, src: str | None = None) -> dict[str, Any]:
+                         profile: Path | None = None, src: str | None = None,
+                         during: Callable[[WorkerProcess], Awaitable[Any]] | None = None,
+                         ) -> dict[str, Any]:
     """Start ``workers`` workers on the pre-loaded ``lane``; measure until all is applied.
 
     With ``profile``, py-spy records the (first) worker meanwhile, into that file. ``src``:
-    run the workers from that source tree (see :meth:`Bench.worker`).
+    run the workers from that source tree (see :meth:`Bench.worker`). ``during``: a task run
+    against the (first) worker while it consumes, cancelled once all is applied.
     """
     procs = [bench.worker(lane, src=src) for _ in range(workers)]
+    side = asyncio.create_task(during(procs[0])) if during is not None else None
     pids = {f"worker{i}": p.pid for i, p in enumerate(procs)}
     spy = Profiler(procs[0].pid, profile) if profile and procs[0].pid else None
     profiled: dict[str, float] = {}
@@ -55,6 +61,9 @@ async def measure_worker(bench: Bench, lane: Lane, orders: int, workers: int = 1
         redis = bench.redis_pids(lane)
         async with CpuTrace({**pids, **redis, "broker": bench.broker.pid}) as trace:
             progress = await bench.wait_applied(lane)
+            if side is not None:
+                side.cancel()
+                await asyncio.gather(side, return_exceptions=True)
             await asyncio.sleep(1.0)  # the last batch's produce and confirm
             if spy is not None:
                 profiled = spy.stop()
@@ -65,6 +74,8 @@ async def measure_worker(bench: Bench, lane: Lane, orders: int, workers: int = 1
         dead = await read_all(s.kafka_bootstrap, s.topic_deadletter, idle_s=1.0)
         others = [*segments, *dead]
     finally:
+        if side is not None:
+            side.cancel()
         for p in procs:
             p.close()
     bench.drop_outputs(lane)

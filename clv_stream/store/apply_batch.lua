@@ -226,24 +226,30 @@ local function all_months(c)
 end
 
 local function open_activity(c)
-  -- before the first change of the batch to a customer's orders: what it adds to its
-  -- tenant's portfolio totals now (portfolio.lua)
-  if c.act then return end
+  -- before the first change of the batch to a customer's orders: the months it is active
+  -- in (and what it adds to its tenant's portfolio totals, portfolio.lua) now
+  if c.opened then return end
+  c.opened = true
   if c.mo == '' and c.n > 0 then  -- never counted: it adds nothing yet
     c.months, c.ch = all_months(c)
-    c.act = {}
+    c.old = nil
   else
     c.months = parse_months(c.mo)
-    c.act = activity(c.months, c.ch, c.nd >= 2)
+    c.old, c.ch_old, c.rp_old = parse_months(c.mo), c.ch, c.nd >= 2
   end
 end
 
 local function contribute(c, n)
   -- the difference to the tenant's totals, and the customer's months and channel (put
   -- into the HSET of flush, after n values)
-  local new = activity(c.months, c.ch, c.nd >= 2)
-  add_difference(portfolio_key(prefix, c.tenant), c.act, new)
-  c.act = new
+  local key, rp = portfolio_key(prefix, c.tenant), c.nd >= 2
+  if not activity_change(key, c.old, c.months, c.ch_old, c.ch, c.rp_old, rp) then
+    add_difference(key, c.old and activity(c.old, c.ch_old, c.rp_old) or {},
+                   activity(c.months, c.ch, rp))
+  end
+  local now = {}  -- what it adds now: the start of a later change in this call
+  for m, e in pairs(c.months) do now[m] = {e[1], e[2], e[3]} end
+  c.old, c.ch_old, c.rp_old = now, c.ch, rp
   local mo = months_text(c.months)
   if mo ~= c.mo then c.mo = mo; n = put(n, 'mo', mo) end
   if c.ch ~= c.ch0 then c.ch0 = c.ch; n = put(n, 'ch', c.ch) end
@@ -261,7 +267,7 @@ local function flush(c)
   if c.wnd then n = put(n, 'nd', c.nd) end
   if c.wsb then n = put(n, 'sb', c.sb); c.wsb = false end
   if c.k ~= c.k0 then n = put(n, 'k', c.k); move_due(c) end
-  if c.act then n = contribute(c, n) end
+  if c.opened then n = contribute(c, n) end
   c.wn, c.wr, c.wf, c.wl, c.wnd = false, false, false, false, false
   for order_id, o in pairs(c.orders) do
     if o.dirty then n = put(n, 'o:' .. order_id, encode_order(o)); o.dirty = false end
@@ -436,4 +442,5 @@ for tenant, n in pairs(created) do
 end
 
 out[6] = look_due(out, k, prefix, part_key, customers, shards, due_limit, as_of)  -- due_look.lua
+flush_totals()  -- common.lua
 return out

@@ -113,16 +113,34 @@ end
 -- A tenant's portfolio totals (portfolio.lua: what its customers add to them).
 local function portfolio_key(prefix, tenant) return group_prefix(prefix) .. ':pf:' .. tenant end
 
+-- Totals (a tenant's portfolio and subscription totals) change by many customers' differences
+-- in one script call, often in the same fields: the differences are summed here per key and
+-- field, and written once per field by flush_totals() at the end of the script.
+local pending_totals = {}  -- key -> field -> difference
+
+local function add_total(key, field, d)
+  local acc = pending_totals[key]
+  if not acc then acc = {}; pending_totals[key] = acc end
+  acc[field] = (acc[field] or 0) + d
+end
+
 -- Add the difference of a customer's two contributions (field -> integer tables) to a
 -- tenant's totals, field by field: the totals stay the sum over its customers.
 local function add_difference(key, old, new)
   for field, n in pairs(new) do
     local d = n - (old[field] or 0)
-    if d ~= 0 then redis.call('HINCRBY', key, field, string.format('%d', d)) end
+    if d ~= 0 then add_total(key, field, d) end
   end
   for field, n in pairs(old) do
-    if new[field] == nil and n ~= 0 then
-      redis.call('HINCRBY', key, field, string.format('%d', -n))
+    if new[field] == nil and n ~= 0 then add_total(key, field, -n) end
+  end
+end
+
+local function flush_totals()
+  for key, acc in pairs(pending_totals) do
+    for field, d in pairs(acc) do
+      if d ~= 0 then redis.call('HINCRBY', key, field, string.format('%d', d)) end
     end
   end
+  pending_totals = {}
 end

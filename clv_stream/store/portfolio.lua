@@ -20,12 +20,27 @@
 --   d:<b> 1: the bin of its total CLV (domain/portfolio.py: CLV_BINS)
 -- Money in the reporting currency's minor units. A customer's previous contribution is
 -- recomputed from what its hash keeps (mo, ch, nd; pv for the value), and the totals take
--- the difference (add_difference, common.lua).
+-- the difference (add_difference, common.lua). The usual changes (orders in months after
+-- the customer's last, or in its active months; a new value in the same segment cell) are
+-- added field by field without rebuilding either contribution (activity_change,
+-- value_change): the tests hold them to the whole difference.
 
--- A customer's months text "m:count:net:profit,..." as a table m -> {count, net, profit}.
+-- A customer's months text as a table m -> {count, net, profit}. The text: '~' then, per
+-- active month in order, "d:count:net[:profit]" (d: months since the previous one, the
+-- first one's month index; profit only where it is not the net), comma-separated; kept
+-- short so a customer's hash stays a listpack. Also reads the first form, "m:count:net:profit,...".
 local function parse_months(text)
   local found = {}
-  for m, n, net, profit in string.gmatch(text or '', '(%-?%d+):(%-?%d+):(%-?%d+):(%-?%d+)') do
+  if not text or text == '' then return found end
+  if string.byte(text, 1) == 126 then  -- '~'
+    local m = 0
+    for d, n, net, profit in string.gmatch(text, '(%-?%d+):(%-?%d+):(%-?%d+):?(%-?%d*)') do
+      m = m + tonumber(d)
+      found[m] = {tonumber(n), tonumber(net), tonumber(profit ~= '' and profit or net)}
+    end
+    return found
+  end
+  for m, n, net, profit in string.gmatch(text, '(%-?%d+):(%-?%d+):(%-?%d+):(%-?%d+)') do
     found[tonumber(m)] = {tonumber(n), tonumber(net), tonumber(profit)}
   end
   return found
@@ -38,14 +53,17 @@ local function sorted_months(months)
   return keys
 end
 
--- The months text of a months table (active months only, in order).
+-- The months text of a months table (active months only, in order; parse_months reads it).
 local function months_text(months)
-  local parts = {}
+  local parts, prev = {}, 0
   for _, m in ipairs(sorted_months(months)) do
     local e = months[m]
-    parts[#parts + 1] = string.format('%d:%d:%d:%d', m, e[1], e[2], e[3])
+    if e[3] == e[2] then parts[#parts + 1] = string.format('%d:%d:%d', m - prev, e[1], e[2])
+    else parts[#parts + 1] = string.format('%d:%d:%d:%d', m - prev, e[1], e[2], e[3]) end
+    prev = m
   end
-  return table.concat(parts, ',')
+  if #parts == 0 then return '' end
+  return '~' .. table.concat(parts, ',')
 end
 
 -- The acquisition channel as the totals name it.
@@ -85,4 +103,55 @@ local function value_of(pv, sg)
     out['xv:' .. c .. ':' .. x], out['xvn:' .. c .. ':' .. x] = tonumber(t), 1
   end
   return out
+end
+
+-- The change of a customer's activity from months `old` to `new`, as add_total calls, for
+-- the usual case: the same channel, every month it was active in still active and new
+-- ones only after them. False for any other change (the caller adds the whole difference).
+local function activity_change(key, old, new, ch0, ch1, rp0, rp1)
+  if not old or channel_name(ch0) ~= channel_name(ch1) then return false end
+  local ko, kn = sorted_months(old), sorted_months(new)
+  if #ko == 0 or #kn < #ko then return false end
+  for i = 1, #ko do if ko[i] ~= kn[i] then return false end end
+  local c, x, profit = ko[1], channel_name(ch1), 0
+  if rp0 ~= rp1 then add_total(key, 'rp', rp1 and 1 or -1) end
+  for i, m in ipairs(kn) do
+    local e, o = new[m], old[m]
+    if i > #ko then  -- a month after its last
+      add_total(key, 'g:' .. kn[i - 1] .. ':' .. m, 1)
+      add_total(key, 'mo:' .. m, e[1]); add_total(key, 'mr:' .. m, e[2])
+      add_total(key, 'mp:' .. m, e[3])
+      add_total(key, 'ca:' .. c .. ':' .. (m - c), 1)
+      add_total(key, 'cr:' .. c .. ':' .. (m - c), e[2])
+      profit = profit + e[3]
+    elseif e[1] ~= o[1] or e[2] ~= o[2] or e[3] ~= o[3] then
+      add_total(key, 'mo:' .. m, e[1] - o[1]); add_total(key, 'mr:' .. m, e[2] - o[2])
+      add_total(key, 'mp:' .. m, e[3] - o[3])
+      add_total(key, 'cr:' .. c .. ':' .. (m - c), e[2] - o[2])
+      profit = profit + e[3] - o[3]
+    end
+  end
+  add_total(key, 'xp:' .. c .. ':' .. x, profit)
+  return true
+end
+
+-- The change of a customer's value contribution from stored inputs `pv0` to `pv1`, for the
+-- usual case: the same kind, cohort, channel and segment cell. False otherwise.
+local PV = '^(%a)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d*)|(%-?%d+)|(.*)$'
+local function value_change(key, pv0, pv1, sg0, sg1)
+  if sg0 ~= sg1 or not pv0 or pv0 == '' or pv1 == '' then return false end
+  local f0, o0, r0, h0, t0, c0, b0, x0 = string.match(pv0, PV)
+  local f1, o1, r1, h1, t1, c1, b1, x1 = string.match(pv1, PV)
+  if f0 ~= f1 or c0 ~= c1 or x0 ~= x1 then return false end
+  local s, dt = 's' .. f1 .. ':', tonumber(t1) - tonumber(t0)
+  add_total(key, s .. 'o:' .. sg1, tonumber(o1) - tonumber(o0))
+  add_total(key, s .. 'r:' .. sg1, tonumber(r1) - tonumber(r0))
+  add_total(key, s .. 'h:' .. sg1, tonumber(h1) - tonumber(h0))
+  add_total(key, s .. 't:' .. sg1, dt)
+  if b0 ~= b1 then add_total(key, 'd:' .. b0, -1); add_total(key, 'd:' .. b1, 1) end
+  if f1 == 'o' then
+    add_total(key, 'cv:' .. c1, dt)
+    add_total(key, 'xv:' .. c1 .. ':' .. x1, dt)
+  end
+  return true
 end

@@ -75,13 +75,15 @@ local function portfolio(key, tenant, v, value, sg, moves)
   local pv = value_inputs(value, v)
   local totals = portfolio_key(prefix, tenant)
   if pv ~= (v[9] or '') or sg ~= old_sg then
-    add_difference(totals, value_of(v[9], old_sg), value_of(pv, sg))  -- portfolio.lua
+    if not value_change(totals, v[9], pv, old_sg, sg) then  -- portfolio.lua
+      add_difference(totals, value_of(v[9], old_sg), value_of(pv, sg))
+    end
     if pv == '' then redis.call('HDEL', key, 'pv') else redis.call('HSET', key, 'pv', pv) end
   end
   if moves and sg ~= old_sg then
     local feed = group_prefix(prefix) .. ':tf:' .. tenant
     for line in string.gmatch(moves, '[^\n]+') do
-      redis.call('HINCRBY', totals, 'tr:' .. string.match(line, '^[^\t]*\t[^\t]*\t(.*)$'), 1)
+      add_total(totals, 'tr:' .. string.match(line, '^[^\t]*\t[^\t]*\t(.*)$'), 1)
       redis.call('LPUSH', feed, line)
     end
     feeds[feed] = true
@@ -97,16 +99,8 @@ end
 local function replace_totals(key, tenant, text)
   local old = parse_totals(redis.call('HGET', key, 'mc'))
   local new = parse_totals(text)
-  local totals = group_prefix(prefix) .. ':subs:' .. tenant
   redis.call('SADD', group_prefix(prefix) .. ':subs', tenant)  -- tenants with totals
-  for field, n in pairs(new) do
-    local d = n - (old[field] or 0)
-    if d ~= 0 then redis.call('HINCRBY', totals, field, string.format('%d', d)) end
-    old[field] = nil
-  end
-  for field, n in pairs(old) do
-    if n ~= 0 then redis.call('HINCRBY', totals, field, string.format('%d', -n)) end
-  end
+  add_difference(group_prefix(prefix) .. ':subs:' .. tenant, old, new)
   if text == '' then redis.call('HDEL', key, 'mc') else redis.call('HSET', key, 'mc', text) end
 end
 
@@ -139,6 +133,7 @@ for i = 1, #entries, 10 do
   end
 end
 for feed, _ in pairs(feeds) do redis.call('LTRIM', feed, 0, TRANSITIONS - 1) end
+flush_totals()  -- common.lua
 for index, args in pairs(due) do flush('ZADD', index, args) end
 for index, args in pairs(never) do flush('ZREM', index, args) end
 local looked = {}

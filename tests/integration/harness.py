@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -30,6 +30,18 @@ from clv_stream.store.factory import open_store
 from clv_stream.store.port import StateStore
 
 Message = tuple[bytes | None, bytes]  # (key, value)
+
+
+def until(condition: Callable[[], Any], limit_s: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``condition`` until it returns something truthy, and return that; fail after
+    ``limit_s`` seconds saying ``what`` was awaited."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not met in {limit_s} s")
 
 
 class Harness:

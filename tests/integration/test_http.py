@@ -33,7 +33,7 @@ from clv_stream.sources import synthetic_orders
 from clv_stream.web.assets import ASSETS
 from clv_stream.web.openapi import document
 from tests.corpus import order, subscription
-from tests.integration.harness import Harness
+from tests.integration.harness import Harness, until
 
 #: Before 0001-01-01 in epoch seconds: a first order no calendar can date (scoring raises).
 BEFORE_YEAR_ONE = -62135596801
@@ -49,17 +49,6 @@ async def served(kafka_broker: EmbeddedBroker, redis_server: EmbeddedRedis) -> I
 def _json(h: Harness, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     status, body = h.get(path, headers)
     return status, json.loads(body)
-
-
-def _until(condition: Callable[[], Any], limit_s: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``limit_s``."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not met in {limit_s} s")
 
 
 def test_customer_lookup(served: Harness) -> None:
@@ -78,7 +67,7 @@ def test_every_json_answer_is_what_openapi_json_says(served: Harness) -> None:
 
     def valid(path: str, code: int, model: str) -> None:
         # a report is computed in the background: 503 until the first is ready
-        status, body = _until(lambda: (found := _json(served, path))[0] != 503 and found,
+        status, body = until(lambda: (found := _json(served, path))[0] != 503 and found,
                               what=f"{path} served")
         assert status == code, path
         jsonschema.Draft202012Validator({**doc, "$ref": f"#/components/schemas/{model}"}).validate(body)
@@ -106,7 +95,7 @@ async def test_a_customer_s_history_is_its_published_values_in_order(served: Har
         body = _json(served, "/customers/hist-1/history")[1]
         return body if len(body.get("history", [])) >= 3 else None
 
-    body = _until(three, what="three history points")
+    body = until(three, what="three history points")
     points = body["history"]
     assert [p["as_of"] for p in points] == sorted(p["as_of"] for p in points)
     assert all(p["cause"] == "order_placed" for p in points)
@@ -153,7 +142,7 @@ async def test_a_tenant_s_settings_reach_the_running_worker_and_tenants_are_list
         rows = {t["tenant_id"]: t for t in _json(served, "/tenants")[1]["tenants"]}
         return rows if rows.get("shop-eu", {}).get("currency") == "EUR" else None
 
-    rows = _until(listed, what="the worker reading the tenant's settings")  # no restart
+    rows = until(listed, what="the worker reading the tenant's settings")  # no restart
     assert rows["default"]["customers"] == known
     assert rows["shop-eu"]["settings"] == {"currency": "EUR"}
     high = await served.produce_events([order(order_id="eu-1", customer_id="eu-buyer",
@@ -179,7 +168,7 @@ async def test_subscription_gauges_per_tenant(served: Harness) -> None:
                   'clv_subscription_active_subscribers{tenant="shop-subs"} 1.0')
         return all(line in text for line in wanted)
 
-    _until(gauges, what="the subscription gauges")
+    until(gauges, what="the subscription gauges")
 
 
 def test_health_metrics_and_dashboard(served: Harness) -> None:
@@ -223,7 +212,7 @@ async def test_healthz_is_degraded_not_down_when_redis_is(kafka_broker: Embedded
                 status, body = h.get("/healthz")
                 return (status, body) if json.loads(body)["status"] == "degraded" else None
 
-            status, body = await asyncio.to_thread(_until, degraded, 30.0, "healthz degraded")
+            status, body = await asyncio.to_thread(until, degraded, 30.0, "healthz degraded")
             assert status == 200
             assert json.loads(body)["checks"]["redis"]["status"] == "degraded"
             assert _reveals(body, port, kafka_broker.port, h.settings.web_port) == []
@@ -334,7 +323,7 @@ def test_a_customer_whose_scoring_raises_fails_alone(
         assert after["kpis"] == before["kpis"]  # the report scores nobody: it reads totals
         worker = served.worker
         assert worker is not None
-        log = _until(lambda: (lambda t: t if customer_id in t else None)(
+        log = until(lambda: (lambda t: t if customer_id in t else None)(
             worker.log_path.read_text(errors="replace")), 10.0, "the worker logs it")
         lines = [line for line in log.splitlines() if customer_id in line]
         assert any("scoring raised ValueError" in line for line in lines)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -15,7 +14,7 @@ from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis
 from clv_stream.domain.aggregate import aggregate_of
 from clv_stream.events.validation import OrderValidator
 from clv_stream.sources import synthetic_orders
-from tests.integration.harness import Harness
+from tests.integration.harness import Harness, until
 
 pytestmark = pytest.mark.slow
 
@@ -39,13 +38,6 @@ def _redis_check(h: Harness) -> tuple[int, str, str]:
     return status, body["status"], body["checks"]["redis"]["status"]
 
 
-async def _until(condition: Callable[[], bool], limit_s: float) -> None:
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)
-
-
 async def test_outage_then_recovery(kafka_broker: EmbeddedBroker, own_redis: EmbeddedRedis) -> None:
     h = Harness(kafka_broker, own_redis)
     h.start_worker()
@@ -59,12 +51,12 @@ async def test_outage_then_recovery(kafka_broker: EmbeddedBroker, own_redis: Emb
             high[p] = max(high.get(p, -1), o)
         # the new orders are a batch in flight: its apply fails and the worker retries it
         # with back-off, reporting itself degraded (200: it is waiting correctly)
-        await _until(lambda: _redis_check(h) == (200, "degraded", "degraded"), limit_s=30)
+        until(lambda: _redis_check(h) == (200, "degraded", "degraded"), 30, "degraded health")
         assert h.worker is not None
         assert h.worker.running, "the worker must wait out an outage, not die"
         own_redis.start()
         await h.wait_applied(high, limit_s=60)
-        await _until(lambda: _redis_check(h) == (200, "ok", "ok"), limit_s=30)
+        until(lambda: _redis_check(h) == (200, "ok", "ok"), 30, "health back to ok")
         assert h.worker.running
         validator = OrderValidator(h.settings)
         expected = aggregate_of(validator.validate(orjson.dumps(e), time.time()) for e in events)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +16,7 @@ import redis
 
 from clv_stream.devinfra import EmbeddedBroker, EmbeddedRedis
 from tests.corpus import order
-from tests.integration.harness import Harness
+from tests.integration.harness import Harness, until
 
 START = int(datetime(2023, 1, 1, tzinfo=UTC).timestamp())
 DAY = 86_400
@@ -149,16 +147,6 @@ def _close(a: Any, b: Any, tol: float) -> bool:
     return abs(float(a) - float(b)) <= tol
 
 
-def _until(condition: Callable[[], Any], limit_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError("the report never caught up with the stream")
-
-
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_report_figures_equal_pandas_over_the_events(
         seed: int, kafka_broker: EmbeddedBroker, redis_server: EmbeddedRedis,
@@ -174,7 +162,7 @@ async def test_report_figures_equal_pandas_over_the_events(
             return found if found and found["kpis"]["orders"] == want["orders"] else None
 
         scans = int(redis_client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))
-        got = _until(report)
+        got = until(report, 60.0, "the report catching up with the stream")
         for _ in range(5):
             assert h.get("/report?period=P6M")[0] == 200
         after = int(redis_client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))

@@ -32,8 +32,8 @@ const CUSTOMER_FIELDS = [
 ];
 
 const state = { tenant: params.get("tenant"), period: params.get("period") || "P12M",
-                currency: "USD", last: null, live: [], charts: {}, timer: null,
-                customer: null };
+                currency: "USD", live: [], charts: {}, timer: null, rounds: 0 };
+const TENANTS_EVERY = 12;  // refreshes between two looks for new tenants
 
 // --- helpers --------------------------------------------------------------------------
 const $ = id => document.getElementById(id);
@@ -49,8 +49,9 @@ function fmt(value, kind) {
   if (value === null || value === undefined || value === "") return "–";
   const n = Number(value);
   switch (kind) {
-    case "money": return n.toLocaleString(undefined, {style: "currency", currency: state.currency,
-                                                      maximumFractionDigits: Math.abs(n) >= 1000 ? 0 : 2});
+    case "money": return n.toLocaleString(undefined, Math.abs(n) >= 1000  // whole units from 1,000
+      ? {style: "currency", currency: state.currency, minimumFractionDigits: 0, maximumFractionDigits: 0}
+      : {style: "currency", currency: state.currency});
     case "count": return n.toLocaleString();
     case "percent": return (100 * n).toLocaleString(undefined, {maximumFractionDigits: 1}) + " %";
     case "ratio": return n.toLocaleString(undefined, {maximumFractionDigits: 2});
@@ -116,9 +117,8 @@ function renderKpis(report) {
 }
 
 function renderDistribution(report) {
-  const dist = report.clv_distribution;
-  const empty = !dist || dist.counts.every(c => c === 0);
-  show("distribution-empty", empty);
+  const dist = report.clv_distribution || {edges: [], counts: []};
+  show("distribution-empty", dist.counts.every(c => c === 0));
   let last = dist.counts.length;  // the empty top buckets are left out
   while (last > 1 && dist.counts[last - 1] === 0) last--;
   const labels = dist.edges.slice(0, last).map((edge, i) =>
@@ -276,7 +276,6 @@ $("feed").addEventListener("click", event => {
 
 // --- customer lookup ------------------------------------------------------------------------
 async function lookup(customerId) {
-  state.customer = customerId;
   $("lookup-status").textContent = "looking up…";
   const path = base(state.tenant) + "/customers/" + encodeURIComponent(customerId);
   try {
@@ -345,7 +344,7 @@ async function refresh() {
   clearTimeout(state.timer);
   if (!$("auth").hidden) return;  // waiting for a token
   try {
-    if (!$("tenant").options.length) await loadTenants();
+    if (!$("tenant").options.length || ++state.rounds % TENANTS_EVERY === 0) await loadTenants();
     const [report, transitions, metrics, health] = await Promise.all([
       api(base(state.tenant) + "/report?period=" + state.period),
       api(base(state.tenant) + "/transitions"), api("/metrics"), api("/healthz")]);
