@@ -49,7 +49,7 @@ local function flush(cmd, key, args)
 end
 
 local TRANSITIONS = 100
-local feeds = {}  -- tenant -> true: feeds to cut
+local feeds = {}  -- feed key -> its new lines, oldest first (pushed once, at the end)
 
 local function compact(key, pub)
   -- the snapshot to store, the due index of the customer's home, and the hash's fields
@@ -71,23 +71,27 @@ local function value_inputs(value, v)
 end
 
 local function portfolio(key, tenant, v, value, sg, moves)
+  -- the customer's value into its tenant's totals; returns its new pv when it changed
   local old_sg = v[8] or ''
   local pv = value_inputs(value, v)
   local totals = portfolio_key(prefix, tenant)
+  local changed = nil
   if pv ~= (v[9] or '') or sg ~= old_sg then
     if not value_change(totals, v[9], pv, old_sg, sg) then  -- portfolio.lua
       add_difference(totals, value_of(v[9], old_sg), value_of(pv, sg))
     end
-    if pv == '' then redis.call('HDEL', key, 'pv') else redis.call('HSET', key, 'pv', pv) end
+    if pv ~= (v[9] or '') then changed = pv end
   end
   if moves and sg ~= old_sg then
     local feed = group_prefix(prefix) .. ':tf:' .. tenant
+    local lines = feeds[feed] or {}
+    feeds[feed] = lines
     for line in string.gmatch(moves, '[^\n]+') do
       add_total(totals, 'tr:' .. string.match(line, '^[^\t]*\t[^\t]*\t(.*)$'), 1)
-      redis.call('LPUSH', feed, line)
+      lines[#lines + 1] = line
     end
-    feeds[feed] = true
   end
+  return changed
 end
 
 local function parse_totals(text)
@@ -108,8 +112,12 @@ for i = 1, #entries, 10 do
   local cid, at = entries[i], entries[i + 3]
   local key = customer_key(prefix, cid)
   local pub, index, v = compact(key, entries[i + 1])
-  if entries[i + 8] then portfolio(key, entries[i + 4], v, entries[i + 8], entries[i + 2], entries[i + 9]) end
-  redis.call('HSET', key, 'pub', pub, 'sg', entries[i + 2])
+  local pv = entries[i + 8] and portfolio(key, entries[i + 4], v, entries[i + 8], entries[i + 2], entries[i + 9])
+  if pv and pv ~= '' then redis.call('HSET', key, 'pub', pub, 'sg', entries[i + 2], 'pv', pv)
+  else
+    redis.call('HSET', key, 'pub', pub, 'sg', entries[i + 2])
+    if pv == '' then redis.call('HDEL', key, 'pv') end
+  end
   if entries[i + 5] then replace_totals(key, entries[i + 4], entries[i + 5]) end
   local point = entries[i + 6]
   if point then
@@ -132,7 +140,12 @@ for i = 1, #entries, 10 do
     if #args >= 2 * CHUNK then flush('ZADD', index, args); due[index] = {} end
   end
 end
-for feed, _ in pairs(feeds) do redis.call('LTRIM', feed, 0, TRANSITIONS - 1) end
+for feed, lines in pairs(feeds) do  -- the newest TRANSITIONS lines, the newest at the head
+  if #lines > 0 then
+    redis.call('LPUSH', feed, unpack(lines, math.max(1, #lines - TRANSITIONS + 1), #lines))
+    redis.call('LTRIM', feed, 0, TRANSITIONS - 1)
+  end
+end
 flush_totals()  -- common.lua
 for index, args in pairs(due) do flush('ZADD', index, args) end
 for index, args in pairs(never) do flush('ZREM', index, args) end
