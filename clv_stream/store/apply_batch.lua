@@ -225,32 +225,96 @@ local function all_months(c)
   return months, first and first.ch or ''
 end
 
+-- A customer's months (portfolio.lua) are read whole only when a batch changes one before
+-- its last active month (an earlier order delivered late, a cancel, a refund of an old
+-- order): the usual change, in its last month or after it, reads and rewrites the months
+-- text's last entry alone ("tail" mode: c.months holds the touched months only).
+
 local function open_activity(c)
-  -- before the first change of the batch to a customer's orders: the months it is active
-  -- in (and what it adds to its tenant's portfolio totals, portfolio.lua) now
+  -- before the first change of the batch to a customer's orders
   if c.opened then return end
-  c.opened = true
+  c.opened, c.ch_old, c.rp_old = true, c.ch, c.nd >= 2
   if c.mo == '' and c.n > 0 then  -- never counted: it adds nothing yet
     c.months, c.ch = all_months(c)
-    c.old = nil
-  else
-    c.months = parse_months(c.mo)
-    c.old, c.ch_old, c.rp_old = parse_months(c.mo), c.ch, c.nd >= 2
+    c.old, c.full = nil, true
+    return
   end
+  c.head, c.last = nil, nil
+  if c.n > 0 and c.l and string.byte(c.mo, 1) == 126 then  -- '~': the short form
+    local at = string.match(c.mo, '^.*(),') or 1  -- the last entry's ',' (or the '~')
+    local d, cnt, net, profit = string.match(c.mo, '^(%-?%d+):(%-?%d+):(%-?%d+):?(%-?%d*)$', at + 1)
+    if d then
+      c.head, c.last = string.sub(c.mo, 1, at) .. d, month_of(c.l)
+      local e = {tonumber(cnt), tonumber(net), tonumber(profit ~= '' and profit or net)}
+      c.old, c.months, c.full = {[c.last] = e}, {[c.last] = {e[1], e[2], e[3]}}, false
+      return
+    end
+  end
+  c.old, c.months, c.full = parse_months(c.mo), parse_months(c.mo), true
+end
+
+local function read_whole(c)
+  -- leave tail mode: every month, the touched ones as they are now
+  local months = parse_months(c.mo)
+  for m, e in pairs(c.months) do months[m] = e end
+  c.old, c.months, c.full = parse_months(c.mo), months, true
+end
+
+local function month_entry(c, m)
+  if not c.full and m < c.last then read_whole(c) end
+  local e = c.months[m]
+  if not e then e = {0, 0, 0}; c.months[m] = e end
+  return e
+end
+
+local function tail_change(c, key, rp)
+  -- tail mode: the difference to the totals and the new months text, or nil when a
+  -- touched month is no longer active or the channel changed (then the months are read whole)
+  if channel_name(c.ch_old) ~= channel_name(c.ch) then return nil end
+  local later = {}
+  for m, e in pairs(c.months) do
+    if e[1] <= 0 then return nil end
+    if m > c.last then later[#later + 1] = m end
+  end
+  table.sort(later)
+  local first, x = month_of(c.f), channel_name(c.ch)
+  if rp ~= c.rp_old then add_total(key, 'rp', rp and 1 or -1) end
+  local e, o = c.months[c.last], c.old[c.last]
+  local profit = e[3] - o[3]
+  if e[1] ~= o[1] or e[2] ~= o[2] or e[3] ~= o[3] then
+    add_total(key, 'mo:' .. c.last, e[1] - o[1]); add_total(key, 'mr:' .. c.last, e[2] - o[2])
+    add_total(key, 'mp:' .. c.last, e[3] - o[3])
+    add_total(key, 'cr:' .. first .. ':' .. (c.last - first), e[2] - o[2])
+  end
+  local parts, prev = {month_part(c.head, e)}, c.last  -- portfolio.lua
+  for _, m in ipairs(later) do
+    e = c.months[m]
+    add_total(key, 'g:' .. prev .. ':' .. m, 1)
+    add_total(key, 'mo:' .. m, e[1]); add_total(key, 'mr:' .. m, e[2]); add_total(key, 'mp:' .. m, e[3])
+    add_total(key, 'ca:' .. first .. ':' .. (m - first), 1)
+    add_total(key, 'cr:' .. first .. ':' .. (m - first), e[2])
+    profit = profit + e[3]
+    parts[#parts + 1] = month_part(',' .. (m - prev), e)
+    prev = m
+  end
+  add_total(key, 'xp:' .. first .. ':' .. x, profit)
+  return table.concat(parts)
 end
 
 local function contribute(c, n)
   -- the difference to the tenant's totals, and the customer's months and channel (put
   -- into the HSET of flush, after n values)
   local key, rp = portfolio_key(prefix, c.tenant), c.nd >= 2
-  if not activity_change(key, c.old, c.months, c.ch_old, c.ch, c.rp_old, rp) then
-    add_difference(key, c.old and activity(c.old, c.ch_old, c.rp_old) or {},
-                   activity(c.months, c.ch, rp))
+  local mo = not c.full and tail_change(c, key, rp)
+  if not mo then
+    if not c.full then read_whole(c) end
+    if not activity_change(key, c.old, c.months, c.ch_old, c.ch, c.rp_old, rp) then
+      add_difference(key, c.old and activity(c.old, c.ch_old, c.rp_old) or {},
+                     activity(c.months, c.ch, rp))
+    end
+    mo = months_text(c.months)
   end
-  local now = {}  -- what it adds now: the start of a later change in this call
-  for m, e in pairs(c.months) do now[m] = {e[1], e[2], e[3]} end
-  c.old, c.ch_old, c.rp_old = now, c.ch, rp
-  local mo = months_text(c.months)
+  c.opened = false  -- a later change in this call opens it again, from what is written here
   if mo ~= c.mo then c.mo = mo; n = put(n, 'mo', mo) end
   if c.ch ~= c.ch0 then c.ch0 = c.ch; n = put(n, 'ch', c.ch) end
   return n
@@ -305,7 +369,9 @@ local function rescan_bounds(c)
       end
     end
   end
-  c.f, c.l, c.ch = first, last, ch
+  c.f, c.l = first, last
+  open_activity(c)  -- from what flush wrote, with these bounds
+  c.ch = ch  -- a changed channel goes into the totals with the batch's end
   if first == nil then redis.call('HDEL', c.key, 'f', 'l')
   else redis.call('HSET', c.key, 'f', first, 'l', last) end
 end
@@ -337,10 +403,8 @@ local function apply(c, kind, order_id, amount, ets, embp, ech)
   local d_count = (counts and 1 or 0) - (counted and 1 or 0)
   local d_profit = profit_of(net1, o.mbp) - profit0
   update_day(c, o.ts, d_count, net1 - net0)
-  local m = month_of(o.ts)
-  local e = c.months[m] or {0, 0, 0}
+  local e = month_entry(c, month_of(o.ts))
   e[1], e[2], e[3] = e[1] + d_count, e[2] + net1 - net0, e[3] + d_profit
-  c.months[m] = e
   if d_count ~= 0 then c.n = c.n + d_count; c.wn = true end
   c.r, c.pr, c.wr = c.r + net1 - net0, c.pr + d_profit, true
   if d_count > 0 then  -- the acquisition channel: of the first order (the least at a tie)

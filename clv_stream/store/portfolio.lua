@@ -66,6 +66,13 @@ local function months_text(months)
   return '~' .. table.concat(parts, ',')
 end
 
+-- One month's entry of the months text after `lead` ('~' and the month, or ',' and the
+-- months since the previous one).
+local function month_part(lead, e)
+  if e[3] == e[2] then return string.format('%s:%d:%d', lead, e[1], e[2]) end
+  return string.format('%s:%d:%d:%d', lead, e[1], e[2], e[3])
+end
+
 -- The acquisition channel as the totals name it.
 local function channel_name(ch) if not ch or ch == '' then return 'unknown' end return ch end
 

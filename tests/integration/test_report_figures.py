@@ -147,7 +147,7 @@ def _close(a: Any, b: Any, tol: float) -> bool:
     return abs(float(a) - float(b)) <= tol
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_report_figures_equal_pandas_over_the_events(
         seed: int, kafka_broker: EmbeddedBroker, redis_server: EmbeddedRedis,
         redis_client: redis.Redis) -> None:
