@@ -33,7 +33,7 @@ from clv_stream.domain.months import month_of
 from clv_stream.domain.subscription_value import SubscriberValue
 from clv_stream.events.times import iso  # re-exported: formatting lives with parsing
 
-__all__ = ["ValueConfig", "churn_band", "iso", "score"]
+__all__ = ["ValueConfig", "add_channels", "churn_band", "iso", "score"]
 
 FloatArray = npt.NDArray[np.float64]
 CHURN_WINDOW_DAYS = 90.0
@@ -87,6 +87,14 @@ def score(
         for record, percentile in zip(records, reached.tolist(), strict=True):
             record["clv_percentile"] = percentile
     return records
+
+
+def add_channels(records: Sequence[dict[str, Any]], channels: Sequence[str]) -> None:
+    """Each customer's acquisition channel (as the store keeps it, "" for none given) into
+    its record: "unknown" when none was given, null without a counting order."""
+    for record, channel in zip(records, channels, strict=True):
+        if record["orders"]:
+            record["acquisition_channel"] = channel or "unknown"
 
 
 def _add_subscriptions(record: dict[str, Any], summary: Summary, sub: SubscriberValue,
@@ -224,6 +232,7 @@ def _records(
             "subscription_revenue": zero,
             "subscription": None,
             "rfm_scores": None,  # by the segment schemes (SegmentSet.add_value_fields)
+            "acquisition_channel": None,  # from the store's state: see add_channels
             "cohort": month_of(s.first_ts) if s.orders else None,
             "clv_percentile": None,  # with a fitted model's quantiles: see score
         }

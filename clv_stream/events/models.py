@@ -248,6 +248,9 @@ class CustomerValue(BaseModel):
     subscription: SubscriptionValue | None = None
     rfm_scores: RfmScores | None = Field(
         default=None, description="Null for a customer without a counting order")
+    acquisition_channel: str | None = Field(
+        default=None, description='The channel of its first order not cancelled ("unknown" when '
+                                  "none was given); null for a customer without a counting order")
     cohort: str | None = Field(default=None, description='"YYYY-MM" of the first order')
     clv_percentile: int | None = Field(
         default=None, ge=0, le=100,

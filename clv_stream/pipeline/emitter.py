@@ -12,7 +12,7 @@ from typing import Any
 
 from clv_stream.domain.portfolio import transition_line, value_text
 from clv_stream.domain.subscription_value import SubscriberValue
-from clv_stream.domain.value import ValueConfig
+from clv_stream.domain.value import ValueConfig, add_channels
 from clv_stream.events.codec import OutputCodec
 from clv_stream.events.records import OutRecord
 from clv_stream.events.times import iso
@@ -115,6 +115,7 @@ class Emitter:
                           self._folds)
         current = self._scorer.score([s.summary for s in states], clock, scoring.model,
                                      scoring.config, [s.value if s else None for s in subs])
+        add_channels(current, [s.channel for s in states])
         rules, version, codec = scoring.rules, scoring.model.version, self._codec
         cols = segment_columns(current, [s.summary.last_ts for s in states], subs)
         labels = rules.encoded_labels(cols, [s.segments for s in states])
@@ -236,6 +237,7 @@ class Emitter:
             values = self._scorer.score([p.summary for _, p in found],
                                         [p.as_of for _, p in found], version, config,
                                         subs if any(subs) else None)
+            add_channels(values, [states[i].channel for i, _ in found])  # as kept now
             scoring.rules.add_value_fields(values, segment_columns(
                 values, [p.summary.last_ts for _, p in found],
                 [None if s is None else Subscribed(s, "") for s in subs]))

@@ -7,6 +7,7 @@ from typing import Any
 
 from clv_stream.domain.model import ScoringModel
 from clv_stream.domain.tenant import TenantSettings
+from clv_stream.domain.value import add_channels
 from clv_stream.events.times import iso
 from clv_stream.pipeline.history import read_points
 from clv_stream.pipeline.scoring import Scorer, Scoring
@@ -63,6 +64,7 @@ class CustomerViews:
             subs = subscribed(part, clock, scoring.model, scoring.config, self._grace_s)
             values = self._scorer.score([s.summary for s in part], clock, scoring.model,
                                         scoring.config, [s.value if s else None for s in subs])
+            add_channels(values, [s.channel for s in part])
             rules = scoring.rules
             cols = segment_columns(values, [s.summary.last_ts for s in part], subs)
             labels = rules.encoded_labels(cols, [""] * len(values))

@@ -497,8 +497,8 @@ for _, cid in ipairs(touched) do
   flush(c)
   out[k + 1], out[k + 2], out[k + 3], out[k + 4], out[k + 5] = cid, c.n, c.r, c.pr, c.f or 0
   out[k + 6], out[k + 7], out[k + 8], out[k + 9], out[k + 10] = c.l or 0, c.nd, first_day_net(c), c.pub, c.sg
-  out[k + 11], out[k + 12] = c.k or -1, c.sb
-  k = k + 12
+  out[k + 11], out[k + 12], out[k + 13] = c.k or -1, c.sb, c.ch
+  k = k + 13
 end
 
 for tenant, n in pairs(created) do

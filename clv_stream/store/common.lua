@@ -68,17 +68,18 @@ local function stored_first_day_net(key, f)
 end
 
 -- The fields of a customer's hash a reply row is made of (HMGET them in this order).
-local ROW_FIELDS = {'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg', 'k', 'sb'}
+local ROW_FIELDS = {'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg', 'k', 'sb', 'ch'}
 
 -- Whether HMGET(ROW_FIELDS) found a customer to answer for: a counting order, a
 -- publication, or subscription events.
 local function row_known(v) return v[1] or v[7] or v[10] end
 
 -- One customer's reply row (read_customers.lua, and apply_batch.lua's due customers).
--- v: HMGET of the customer's hash for ROW_FIELDS. Writes the row to out[k + 1 .. k + 12]:
+-- v: HMGET of the customer's hash for ROW_FIELDS. Writes the row to out[k + 1 .. k + 13]:
 -- customer ref (customer_key), orders, net, profit, first_ts, last_ts, purchase_days,
 -- first_day_net (integers), pub, segments, home (-1: none), subscription events (sb: the
--- lines apply_batch.lua appends, "" for none); returns the new k.
+-- lines apply_batch.lua appends, "" for none), acquisition channel ("" for none given);
+-- returns the new k.
 local function customer_row(out, k, prefix, cid, v)
   local first_day_net = stored_first_day_net(customer_key(prefix, cid), v[4])
   local pub = v[7] or ''
@@ -90,8 +91,8 @@ local function customer_row(out, k, prefix, cid, v)
   out[k + 1] = cid
   for j = 1, 6 do out[k + 1 + j] = tonumber(v[j]) or 0 end
   out[k + 8], out[k + 9], out[k + 10], out[k + 11] = first_day_net, pub, v[8] or '', tonumber(v[9]) or -1
-  out[k + 12] = v[10] or ''
-  return k + 12
+  out[k + 12], out[k + 13] = v[10] or '', v[11] or ''
+  return k + 13
 end
 
 

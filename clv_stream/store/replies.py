@@ -30,7 +30,7 @@ __all__ = ["apply_args", "claims", "fence_json", "offsets_json", "parse_apply",
            "publish_args", "spend_by_month", "states", "sub_events", "subscription_changes",
            "subscription_line", "totals"]
 
-_PER_CUSTOMER = 12  # customer_row() in common.lua
+_PER_CUSTOMER = 13  # customer_row() in common.lua
 _PER_CLAIM = 7  # claim.lua
 
 
@@ -169,13 +169,14 @@ def parse_apply(reply: list[Any], default_tenant: str) -> ApplyResult:
 
 
 def states(reply: list[Any], start: int, default_tenant: str) -> list[CustomerState]:
-    """Customer rows from ``start``: ref, the 7 summary integers, pub, segments, home, and
-    the customer's subscription events (their lines, as stored)."""
+    """Customer rows from ``start``: ref, the 7 summary integers, pub, segments, home, the
+    customer's subscription events (their lines, as stored) and its acquisition channel."""
     rows = []
     for i in range(start, len(reply), _PER_CUSTOMER):
         tenant, cid = key_of(reply[i], default_tenant)
         rows.append(CustomerState(cid, Summary(*reply[i + 1:i + 8]), reply[i + 8],
-                                  reply[i + 9], reply[i + 10], tenant, reply[i + 11]))
+                                  reply[i + 9], reply[i + 10], tenant, reply[i + 11],
+                                  reply[i + 12]))
     return rows
 
 

@@ -103,6 +103,8 @@ class CustomerState(NamedTuple):
     tenant: str = "default"
     #: its subscription events as the store keeps them (one line each; "" for none)
     subscriptions: str = ""
+    #: the channel of its first counting order ("" when none was given)
+    channel: str = ""
 
     @property
     def key(self) -> CustomerKey:

@@ -164,6 +164,8 @@ async def test_the_dashboard_follows_a_live_stream(
         assert _close_to(_text(chrome, '[data-field="predicted_clv"] td:last-child'),
                          value["predicted_clv"])
         assert _number(_text(chrome, '[data-field="orders"] td:last-child')) == value["orders"]
+        assert _text(chrome, '[data-field="acquisition_channel"] td:last-child') == \
+            value["acquisition_channel"]
         for dimension, label in view["segments"].items():
             assert _text(chrome, f'[data-segment="{dimension}"] td:last-child') == label.replace("_", " ")
         drawn = _chart(chrome, "history-chart")

@@ -404,3 +404,19 @@ async def test_report_cache_failures() -> None:
     assert await cache.get() == {"ok": True}  # later failures keep the last report
     await cache.aclose()
     assert not cache.refreshing
+
+
+async def test_a_customer_s_acquisition_channel_is_its_first_order_s(served: Harness) -> None:
+    events = [order(order_id="ac-2", customer_id="acq-1", channel="web",
+                    occurred_at="2024-05-02T10:00:00Z"),
+              order(order_id="ac-1", customer_id="acq-1", channel="app",
+                    occurred_at="2024-05-01T10:00:00Z"),  # earlier, delivered later
+              order(order_id="ac-3", customer_id="acq-2", occurred_at="2024-05-01T10:00:00Z")]
+    await served.wait_applied(await served.produce_events(events))
+    assert _json(served, "/customers/acq-1")[1]["value"]["acquisition_channel"] == "app"
+    assert _json(served, "/customers/acq-2")[1]["value"]["acquisition_channel"] == "unknown"
+    cancel = order(event_type="order_cancelled", order_id="ac-1", customer_id="acq-1",
+                   channel="app", occurred_at="2024-05-03T10:00:00Z")
+    await served.wait_applied(await served.produce_events([cancel]))
+    # its first order not cancelled is now the one from the web
+    assert _json(served, "/customers/acq-1")[1]["value"]["acquisition_channel"] == "web"

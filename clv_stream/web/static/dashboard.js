@@ -29,6 +29,7 @@ const CUSTOMER_FIELDS = [
   ["churn_risk_band", "Churn risk", "text"], ["expected_orders", "Expected orders (horizon)", "ratio"],
   ["expected_next_order_at", "Expected next order", "text"], ["first_order_at", "First order", "text"],
   ["last_order_at", "Last order", "text"], ["cohort", "Cohort", "text"],
+  ["acquisition_channel", "Acquisition channel", "text"],
 ];
 
 const state = { tenant: params.get("tenant"), period: params.get("period") || "P12M",
