@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -22,16 +23,21 @@ CHANNEL_COLUMNS = (("customers", "new cust."), ("spend", "spend"), ("cac", "CAC"
 COHORT_MONTHS = (1, 2, 3, 6, 12)
 
 
-def customer_table(view: dict[str, Any]) -> Table:
-    table = Table(title=f"customer {view['customer_id']} as of {view['as_of']} "
-                        f"({view['currency']}, model {view['model_version']})")
-    table.add_column("field")
+def _figures(title: str, name: str, rows: Iterable[tuple[str, Any]]) -> Table:
+    """A two-column table of named figures (None shown as "-")."""
+    table = Table(title=title)
+    table.add_column(name)
     table.add_column("value", justify="right")
-    for key, value in view["value"].items():
+    for key, value in rows:
         table.add_row(key, "-" if value is None else str(value))
-    for dim, label in view["segments"].items():
-        table.add_row(f"segment: {dim}", label)
     return table
+
+
+def customer_table(view: dict[str, Any]) -> Table:
+    return _figures(f"customer {view['customer_id']} as of {view['as_of']} "
+                    f"({view['currency']}, model {view['model_version']})", "field",
+                    [*view["value"].items(),
+                     *((f"segment: {dim}", label) for dim, label in view["segments"].items())])
 
 
 def compact(value: Any) -> str:
@@ -54,14 +60,11 @@ def _narrow(title: str, caption: str | None = None) -> Table:
 
 
 def report_tables(report: dict[str, Any]) -> list[Table]:
-    kpis = Table(title=f"Portfolio {report['period_start']} to {report['period_end']}, as of "
-                       f"{report['as_of']} ({report['currency']}, model {report['model_version']})")
-    kpis.add_column("figure")
-    kpis.add_column("value", justify="right")
-    for key, value in report["kpis"].items():
-        kpis.add_row(key, "-" if value is None else str(value))
-    for key in ("historic_clv", "predicted_clv", "total_clv"):
-        kpis.add_row(key, str(report["overall"][key]))
+    kpis = _figures(f"Portfolio {report['period_start']} to {report['period_end']}, as of "
+                    f"{report['as_of']} ({report['currency']}, model {report['model_version']})",
+                    "figure", [*report["kpis"].items(),
+                               *((key, report["overall"][key])
+                                 for key in ("historic_clv", "predicted_clv", "total_clv"))])
     tables = [kpis]
     for dim, labels in report["segments"].items():
         # labels never cut, figures compact, no vertical rules: readable in 80 columns
