@@ -32,7 +32,7 @@ from clv_stream.settings import Settings
 from clv_stream.store.redis_store import RedisStore
 from clv_stream.store.types import PublishEntry
 
-__all__ = ["run"]
+__all__ = ["feed_shop", "run"]
 
 logger = logging.getLogger(__name__)
 CHUNK_CUSTOMERS = 100_000
@@ -47,7 +47,7 @@ async def _used(client: aioredis.Redis) -> int:
     return int((await client.info("memory"))["used_memory"])
 
 
-async def _feed(pipeline: Pipeline, customers: int, tenants: int = 0) -> int:
+async def feed_shop(pipeline: Pipeline, customers: int, tenants: int = 0) -> int:
     """The shop's orders through the pipeline, in blocks of customers; return the orders."""
     orders = 0
     for block in range(0, customers, CHUNK_CUSTOMERS):
@@ -96,7 +96,7 @@ async def measure(customers: int, tenants: int = 0) -> dict[str, Any]:
         client = aioredis.Redis.from_url(server.url, decode_responses=True)
         base = await _used(client)
         started = time.perf_counter()
-        orders = await _feed(Pipeline(settings, store), customers, tenants)
+        orders = await feed_shop(Pipeline(settings, store), customers, tenants)
         fed_s = time.perf_counter() - started
         full = await _used(client)
         hashes, hash_avg = await _sample(client, "clv:t:*:c:*" if tenants else "clv:c:*", 2000)

@@ -32,7 +32,7 @@ import redis.asyncio as aioredis
 from benchmarks import workload
 from benchmarks.harness import Bench, produce
 from benchmarks.report import Table
-from benchmarks.sections.memory import _feed
+from benchmarks.sections.memory import feed_shop
 from benchmarks.sections.throughput import measure_worker
 from clv_stream.devinfra.stack import WorkerProcess
 from clv_stream.pipeline import CustomerViews, Pipeline
@@ -76,7 +76,7 @@ async def latency(bench: Bench, customers: int) -> dict[str, Any]:
     client = aioredis.Redis.from_url(bench.redis.url, decode_responses=True)
     try:
         started = time.perf_counter()
-        orders = await _feed(Pipeline(settings, store), customers)
+        orders = await feed_shop(Pipeline(settings, store), customers)
         fed_s = time.perf_counter() - started
         views = CustomerViews(settings, store)
         scans = await _scans(client)

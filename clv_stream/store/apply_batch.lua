@@ -308,10 +308,8 @@ local function contribute(c, n)
   local mo = not c.full and tail_change(c, key, rp)
   if not mo then
     if not c.full then read_whole(c) end
-    if not activity_change(key, c.old, c.months, c.ch_old, c.ch, c.rp_old, rp) then
-      add_difference(key, c.old and activity(c.old, c.ch_old, c.rp_old) or {},
-                     activity(c.months, c.ch, rp))
-    end
+    add_difference(key, c.old and activity(c.old, c.ch_old, c.rp_old) or {},
+                   activity(c.months, c.ch, rp))
     mo = months_text(c.months)
   end
   c.opened = false  -- a later change in this call opens it again, from what is written here

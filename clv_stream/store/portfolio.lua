@@ -20,10 +20,10 @@
 --   d:<b> 1: the bin of its total CLV (domain/portfolio.py: CLV_BINS)
 -- Money in the reporting currency's minor units. A customer's previous contribution is
 -- recomputed from what its hash keeps (mo, ch, nd; pv for the value), and the totals take
--- the difference (add_difference, common.lua). The usual changes (orders in months after
--- the customer's last, or in its active months; a new value in the same segment cell) are
--- added field by field without rebuilding either contribution (activity_change,
--- value_change): the tests hold them to the whole difference.
+-- the difference (add_difference, common.lua). The usual changes (orders in the customer's
+-- last month or after it: apply_batch.lua's tail_change; a new value in the same segment
+-- cell: value_change) are added field by field without rebuilding either contribution: the
+-- tests hold them to the whole difference.
 
 -- A customer's months text as a table m -> {count, net, profit}. The text: '~' then, per
 -- active month in order, "d:count:net[:profit]" (d: months since the previous one, the
@@ -110,36 +110,6 @@ local function value_of(pv, sg)
     out['xv:' .. c .. ':' .. x], out['xvn:' .. c .. ':' .. x] = tonumber(t), 1
   end
   return out
-end
-
--- The change of a customer's activity from months `old` to `new`, as add_total calls, for
--- the usual case: the same channel, every month it was active in still active and new
--- ones only after them. False for any other change (the caller adds the whole difference).
-local function activity_change(key, old, new, ch0, ch1, rp0, rp1)
-  if not old or channel_name(ch0) ~= channel_name(ch1) then return false end
-  local ko, kn = sorted_months(old), sorted_months(new)
-  if #ko == 0 or #kn < #ko then return false end
-  for i = 1, #ko do if ko[i] ~= kn[i] then return false end end
-  local c, x, profit = ko[1], channel_name(ch1), 0
-  if rp0 ~= rp1 then add_total(key, 'rp', rp1 and 1 or -1) end
-  for i, m in ipairs(kn) do
-    local e, o = new[m], old[m]
-    if i > #ko then  -- a month after its last
-      add_total(key, 'g:' .. kn[i - 1] .. ':' .. m, 1)
-      add_total(key, 'mo:' .. m, e[1]); add_total(key, 'mr:' .. m, e[2])
-      add_total(key, 'mp:' .. m, e[3])
-      add_total(key, 'ca:' .. c .. ':' .. (m - c), 1)
-      add_total(key, 'cr:' .. c .. ':' .. (m - c), e[2])
-      profit = profit + e[3]
-    elseif e[1] ~= o[1] or e[2] ~= o[2] or e[3] ~= o[3] then
-      add_total(key, 'mo:' .. m, e[1] - o[1]); add_total(key, 'mr:' .. m, e[2] - o[2])
-      add_total(key, 'mp:' .. m, e[3] - o[3])
-      add_total(key, 'cr:' .. c .. ':' .. (m - c), e[2] - o[2])
-      profit = profit + e[3] - o[3]
-    end
-  end
-  add_total(key, 'xp:' .. c .. ':' .. x, profit)
-  return true
 end
 
 -- The change of a customer's value contribution from stored inputs `pv0` to `pv1`, for the
