@@ -280,24 +280,22 @@ local function tail_change(c, key, rp)
   local first, x = month_of(c.f), channel_name(c.ch)
   if rp ~= c.rp_old then add_total(key, 'rp', rp and 1 or -1) end
   local e, o = c.months[c.last], c.old[c.last]
-  local profit = e[3] - o[3]
+  local profit, age = e[3] - o[3], c.last - first
   if e[1] ~= o[1] or e[2] ~= o[2] or e[3] ~= o[3] then
-    add_total(key, 'mo:' .. c.last, e[1] - o[1]); add_total(key, 'mr:' .. c.last, e[2] - o[2])
-    add_total(key, 'mp:' .. c.last, e[3] - o[3])
-    add_total(key, 'cr:' .. first .. ':' .. (c.last - first), e[2] - o[2])
+    add_total(key, 'mo', e[1] - o[1], c.last); add_total(key, 'mr', e[2] - o[2], c.last)
+    add_total(key, 'mp', e[3] - o[3], c.last); add_total2(key, 'cr', first, age, e[2] - o[2])
   end
   local parts, prev = {month_part(c.head, e)}, c.last  -- portfolio.lua
   for _, m in ipairs(later) do
-    e = c.months[m]
-    add_total(key, 'g:' .. prev .. ':' .. m, 1)
-    add_total(key, 'mo:' .. m, e[1]); add_total(key, 'mr:' .. m, e[2]); add_total(key, 'mp:' .. m, e[3])
-    add_total(key, 'ca:' .. first .. ':' .. (m - first), 1)
-    add_total(key, 'cr:' .. first .. ':' .. (m - first), e[2])
+    e, age = c.months[m], m - first
+    add_total2(key, 'g', prev, m, 1)
+    add_total(key, 'mo', e[1], m); add_total(key, 'mr', e[2], m); add_total(key, 'mp', e[3], m)
+    add_total2(key, 'ca', first, age, 1); add_total2(key, 'cr', first, age, e[2])
     profit = profit + e[3]
     parts[#parts + 1] = month_part(',' .. (m - prev), e)
     prev = m
   end
-  add_total(key, 'xp:' .. first .. ':' .. x, profit)
+  add_total2(key, 'xp', first, x, profit)
   return table.concat(parts)
 end
 
@@ -308,8 +306,8 @@ local function contribute(c, n)
   local mo = not c.full and tail_change(c, key, rp)
   if not mo then
     if not c.full then read_whole(c) end
-    add_difference(key, c.old and activity(c.old, c.ch_old, c.rp_old) or {},
-                   activity(c.months, c.ch, rp))
+    if c.old then add_activity(key, c.old, c.ch_old, c.rp_old, -1) end  -- portfolio.lua
+    add_activity(key, c.months, c.ch, rp, 1)
     mo = months_text(c.months)
   end
   c.opened = false  -- a later change in this call opens it again, from what is written here

@@ -115,32 +115,52 @@ end
 local function portfolio_key(prefix, tenant) return group_prefix(prefix) .. ':pf:' .. tenant end
 
 -- Totals (a tenant's portfolio and subscription totals) change by many customers' differences
--- in one script call, often in the same fields: the differences are summed here per key and
--- field, and written once per field by flush_totals() at the end of the script.
-local pending_totals = {}  -- key -> field -> difference
+-- in one script call, often in the same fields: the differences are summed here, and written
+-- once per field by flush_totals() at the end of the script. A field is named
+-- "kind:a[:b]" ("kind" alone is a field of its own: add_total(key, field, d)); the sums are
+-- kept by its parts and the name built once, at the flush, since building a name per
+-- customer (tostring and concatenation) costs several times the sum itself in Redis' Lua.
+local pending_totals = {}  -- key -> kind -> a -> difference, or a -> b -> difference
 
-local function add_total(key, field, d)
+local function totals_of(key)
   local acc = pending_totals[key]
   if not acc then acc = {}; pending_totals[key] = acc end
-  acc[field] = (acc[field] or 0) + d
+  return acc
 end
 
--- Add the difference of a customer's two contributions (field -> integer tables) to a
--- tenant's totals, field by field: the totals stay the sum over its customers.
-local function add_difference(key, old, new)
-  for field, n in pairs(new) do
-    local d = n - (old[field] or 0)
-    if d ~= 0 then add_total(key, field, d) end
-  end
-  for field, n in pairs(old) do
-    if new[field] == nil and n ~= 0 then add_total(key, field, -n) end
-  end
+-- Field "kind:a" changes by d ("kind" alone when a is nil).
+local function add_total(key, kind, d, a)
+  local t = totals_of(key)
+  if a == nil then t[kind] = (t[kind] or 0) + d; return end
+  local by = t[kind]
+  if not by then by = {}; t[kind] = by end
+  by[a] = (by[a] or 0) + d
+end
+
+-- Field "kind:a:b" changes by d.
+local function add_total2(key, kind, a, b, d)
+  local t = totals_of(key)
+  local by = t[kind]
+  if not by then by = {}; t[kind] = by end
+  local sub = by[a]
+  if not sub then sub = {}; by[a] = sub end
+  sub[b] = (sub[b] or 0) + d
+end
+
+local function incr(key, field, d)
+  if d ~= 0 then redis.call('HINCRBY', key, field, string.format('%d', d)) end
 end
 
 local function flush_totals()
   for key, acc in pairs(pending_totals) do
-    for field, d in pairs(acc) do
-      if d ~= 0 then redis.call('HINCRBY', key, field, string.format('%d', d)) end
+    for kind, by in pairs(acc) do
+      if type(by) == 'number' then incr(key, kind, by)
+      else
+        for a, d in pairs(by) do
+          if type(d) == 'number' then incr(key, kind .. ':' .. a, d)
+          else for b, e in pairs(d) do incr(key, kind .. ':' .. a .. ':' .. b, e) end end
+        end
+      end
     end
   end
   pending_totals = {}

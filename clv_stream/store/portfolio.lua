@@ -19,11 +19,11 @@
 --   cv:<c> total CLV · cvn:<c> 1 · xv:<c>:<x> total CLV · xvn:<c>:<x> 1 (customers with orders)
 --   d:<b> 1: the bin of its total CLV (domain/portfolio.py: CLV_BINS)
 -- Money in the reporting currency's minor units. A customer's previous contribution is
--- recomputed from what its hash keeps (mo, ch, nd; pv for the value), and the totals take
--- the difference (add_difference, common.lua). The usual changes (orders in the customer's
--- last month or after it: apply_batch.lua's tail_change; a new value in the same segment
--- cell: value_change) are added field by field without rebuilding either contribution: the
--- tests hold them to the whole difference.
+-- recomputed from what its hash keeps (mo, ch, nd; pv for the value): the totals take it
+-- out and add the new one (fields that net to zero are not written: common.lua). The usual
+-- change of activity (orders in the customer's last month or after it: apply_batch.lua's
+-- tail_change) is added field by field, without reading the customer's earlier months: the
+-- tests hold it to the whole difference.
 
 -- A customer's months text as a table m -> {count, net, profit}. The text: '~' then, per
 -- active month in order, "d:count:net[:profit]" (d: months since the previous one, the
@@ -76,59 +76,42 @@ end
 -- The acquisition channel as the totals name it.
 local function channel_name(ch) if not ch or ch == '' then return 'unknown' end return ch end
 
-local function activity(months, ch, repeat_buyer)
-  local out = {}
+-- Add a customer's activity (months, acquisition channel, repeat buyer) to a tenant's totals,
+-- times sign (-1 takes a contribution out).
+local function add_activity(key, months, ch, repeat_buyer, sign)
   local keys = sorted_months(months)
-  if #keys == 0 then return out end
+  if #keys == 0 then return end
   local c, x = keys[1], channel_name(ch)
-  out['n'], out['cn:' .. c], out['xa:' .. c .. ':' .. x] = 1, 1, 1
-  if repeat_buyer then out['rp'] = 1 end
+  add_total(key, 'n', sign); add_total(key, 'cn', sign, c); add_total2(key, 'xa', c, x, sign)
+  if repeat_buyer then add_total(key, 'rp', sign) end
   local prev, profit = '', 0
   for _, m in ipairs(keys) do
     local e = months[m]
-    out['g:' .. prev .. ':' .. m] = 1
-    out['mo:' .. m], out['mr:' .. m], out['mp:' .. m] = e[1], e[2], e[3]
-    out['ca:' .. c .. ':' .. (m - c)], out['cr:' .. c .. ':' .. (m - c)] = 1, e[2]
+    add_total2(key, 'g', prev, m, sign)
+    add_total(key, 'mo', sign * e[1], m); add_total(key, 'mr', sign * e[2], m)
+    add_total(key, 'mp', sign * e[3], m)
+    add_total2(key, 'ca', c, m - c, sign); add_total2(key, 'cr', c, m - c, sign * e[2])
     profit = profit + e[3]
     prev = m
   end
-  out['xp:' .. c .. ':' .. x] = profit
-  return out
+  add_total2(key, 'xp', c, x, sign * profit)
 end
 
--- The stored value inputs "f|orders|net|hist|total|cohort|bin|channel" as a contribution.
-local function value_of(pv, sg)
-  local out = {}
-  if not pv or pv == '' then return out end
-  local f, o, r, h, t, c, b, x = string.match(pv, '^(%a)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d*)|(%-?%d+)|(.*)$')
-  local s = 's' .. f .. ':'
-  out[s .. 'n:' .. sg], out[s .. 'o:' .. sg], out[s .. 'r:' .. sg] = 1, tonumber(o), tonumber(r)
-  out[s .. 'h:' .. sg], out[s .. 't:' .. sg] = tonumber(h), tonumber(t)
-  out['d:' .. b] = 1
-  if f == 'o' then
-    out['cv:' .. c], out['cvn:' .. c] = tonumber(t), 1
-    out['xv:' .. c .. ':' .. x], out['xvn:' .. c .. ':' .. x] = tonumber(t), 1
-  end
-  return out
-end
-
--- The change of a customer's value contribution from stored inputs `pv0` to `pv1`, for the
--- usual case: the same kind, cohort, channel and segment cell. False otherwise.
+-- Add the value contribution of stored value inputs pv ("f|orders|net|hist|total|cohort|
+-- bin|channel", publish.lua) in segment cell sg to a tenant's totals, times sign.
 local PV = '^(%a)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d*)|(%-?%d+)|(.*)$'
-local function value_change(key, pv0, pv1, sg0, sg1)
-  if sg0 ~= sg1 or not pv0 or pv0 == '' or pv1 == '' then return false end
-  local f0, o0, r0, h0, t0, c0, b0, x0 = string.match(pv0, PV)
-  local f1, o1, r1, h1, t1, c1, b1, x1 = string.match(pv1, PV)
-  if f0 ~= f1 or c0 ~= c1 or x0 ~= x1 then return false end
-  local s, dt = 's' .. f1 .. ':', tonumber(t1) - tonumber(t0)
-  add_total(key, s .. 'o:' .. sg1, tonumber(o1) - tonumber(o0))
-  add_total(key, s .. 'r:' .. sg1, tonumber(r1) - tonumber(r0))
-  add_total(key, s .. 'h:' .. sg1, tonumber(h1) - tonumber(h0))
-  add_total(key, s .. 't:' .. sg1, dt)
-  if b0 ~= b1 then add_total(key, 'd:' .. b0, -1); add_total(key, 'd:' .. b1, 1) end
-  if f1 == 'o' then
-    add_total(key, 'cv:' .. c1, dt)
-    add_total(key, 'xv:' .. c1 .. ':' .. x1, dt)
+local CELL = {o = 'so', s = 'ss'}
+local function add_value(key, pv, sg, sign)
+  if not pv or pv == '' then return end
+  local f, o, r, h, t, c, b, x = string.match(pv, PV)
+  local s = CELL[f]
+  t = sign * tonumber(t)
+  add_total2(key, s, 'n', sg, sign); add_total2(key, s, 'o', sg, sign * tonumber(o))
+  add_total2(key, s, 'r', sg, sign * tonumber(r)); add_total2(key, s, 'h', sg, sign * tonumber(h))
+  add_total2(key, s, 't', sg, t)
+  add_total(key, 'd', sign, b)
+  if f == 'o' then
+    add_total(key, 'cv', t, c); add_total(key, 'cvn', sign, c)
+    add_total2(key, 'xv', c, x, t); add_total2(key, 'xvn', c, x, sign)
   end
-  return true
 end

@@ -24,7 +24,7 @@
 -- customers whatever order their events came in, and a replayed publication changes nothing.
 --
 -- Portfolio: the customer's value, labels, cohort and channel, kept in pv (portfolio.lua
--- value_of: "f|orders|net|historic|total|cohort|bin|channel"), go into its tenant's totals
+-- add_value: "f|orders|net|historic|total|cohort|bin|channel"), go into its tenant's totals
 -- by difference, as above. Transitions are counted there too (tr:<dim>\t<from>\t<to>) and
 -- the last TRANSITIONS of them are kept, newest first, in P:{0}:tf:{tenant}; both only when
 -- the labels the hash holds differ from the new ones (a replayed publication adds nothing).
@@ -61,7 +61,7 @@ local function compact(key, pub)
 end
 
 local function value_inputs(value, v)
-  -- "historic|total|bin" and the hash's fields as what value_of reads
+  -- "historic|total|bin" and the hash's fields as add_value reads (portfolio.lua)
   if value == '' then return '' end
   local n = tonumber(v[1]) or 0
   local h, t, b = string.match(value, '^(%-?%d+)|(%-?%d+)|(%-?%d+)$')
@@ -77,9 +77,8 @@ local function portfolio(key, tenant, v, value, sg, moves)
   local totals = portfolio_key(prefix, tenant)
   local changed = nil
   if pv ~= (v[9] or '') or sg ~= old_sg then
-    if not value_change(totals, v[9], pv, old_sg, sg) then  -- portfolio.lua
-      add_difference(totals, value_of(v[9], old_sg), value_of(pv, sg))
-    end
+    add_value(totals, v[9], old_sg, -1)  -- portfolio.lua
+    add_value(totals, pv, sg, 1)
     if pv ~= (v[9] or '') then changed = pv end
   end
   if moves and sg ~= old_sg then
@@ -87,7 +86,7 @@ local function portfolio(key, tenant, v, value, sg, moves)
     local lines = feeds[feed] or {}
     feeds[feed] = lines
     for line in string.gmatch(moves, '[^\n]+') do
-      add_total(totals, 'tr:' .. string.match(line, '^[^\t]*\t[^\t]*\t(.*)$'), 1)
+      add_total(totals, 'tr', 1, string.match(line, '^[^\t]*\t[^\t]*\t(.*)$'))
       lines[#lines + 1] = line
     end
   end
@@ -104,7 +103,9 @@ local function replace_totals(key, tenant, text)
   local old = parse_totals(redis.call('HGET', key, 'mc'))
   local new = parse_totals(text)
   redis.call('SADD', group_prefix(prefix) .. ':subs', tenant)  -- tenants with totals
-  add_difference(group_prefix(prefix) .. ':subs:' .. tenant, old, new)
+  local totals = group_prefix(prefix) .. ':subs:' .. tenant
+  for field, n in pairs(old) do add_total(totals, field, -n) end
+  for field, n in pairs(new) do add_total(totals, field, n) end
   if text == '' then redis.call('HDEL', key, 'mc') else redis.call('HSET', key, 'mc', text) end
 end
 
