@@ -155,7 +155,7 @@ local function customer(cid, tenant, order_id, day)
   if c then return c end
   local key = customer_key(prefix, cid)
   local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg',
-                       'o:' .. order_id, 'd:' .. day, 'k', 'sb', 'mo', 'ch')
+                       'o:' .. order_id, 'd:' .. day, 'k', 'sb', 'ch')
   -- a customer with none of these fields may still have other order fields (a refund that
   -- came before its order): only one whose hash does not exist is known to have nothing
   local fresh = not (v[1] or v[6] or v[7] or v[9] or v[10] or v[12])
@@ -163,7 +163,7 @@ local function customer(cid, tenant, order_id, day)
   c = {id = cid, tenant = tenant, key = key, n = tonumber(v[1]) or 0, r = tonumber(v[2]) or 0, pr = tonumber(v[3]) or 0,
        f = tonumber(v[4]), l = tonumber(v[5]), nd = tonumber(v[6]) or 0, pub = v[7] or '', sg = v[8] or '',
        k = tonumber(v[11]), k0 = tonumber(v[11]), sb = v[12] or '', wsb = false,
-       mo = v[13] or '', ch = v[14] or '', ch0 = v[14] or '', months = nil, act = nil,
+       ch = v[13] or '', ch0 = v[13], opened = false, changes = nil,
        wn = false, wr = false, wf = false, wl = false, wnd = false, pubc = false, fresh = fresh,
        orders = {[order_id] = parse_order(v[9])}, days = {[day] = parse_day(v[10])}}
   customers[cid] = c
@@ -204,114 +204,107 @@ local function move_due(c)
   c.k0 = c.k
 end
 
-local function all_months(c)
-  -- a customer stored before the months were kept: its months from all its orders, once
+-- A customer's activity (portfolio.lua) is in its tenant's totals once its hash has the
+-- field ch (its acquisition channel, '' when its orders named none): a customer stored
+-- before the totals were kept has counting orders and no ch, and adds nothing until its
+-- orders next change. The usual change (orders added in the customer's last active month or
+-- after it, refunds; the same cohort and channel) is added field by field from the orders it
+-- changed and the customer's first and last order times ("tail" mode); any other change
+-- (an earlier order delivered late, a cancel, a new first order's channel) takes the
+-- customer's whole activity out and adds it again, from all its orders ("whole" mode).
+
+local function open_activity(c)
+  -- before the first change of the batch to a customer's orders: what the totals hold
+  if c.opened then return end
+  c.opened, c.changes = true, {}
+  c.n0, c.f0, c.l0, c.ch_old, c.rp_old = c.n, c.f, c.l, c.ch, c.nd >= 2
+end
+
+local function changed(c, ts, d_count, d_net, d_profit)
+  local list = c.changes
+  list[#list + 1] = {month_of(ts), d_count, d_net, d_profit}
+end
+
+local function months_of_orders(c, all, current)
+  -- months (m -> {count, net, profit}) and acquisition channel of the orders in `all`
+  -- (HGETALL of the hash: as stored), or with the batch's orders over them (current)
   local months, first = {}, nil
-  local all = redis.call('HGETALL', c.key)
+  local function count(o)
+    local counts, net = net_of(o)
+    if not counts then return end
+    local m = month_of(o.ts)
+    local e = months[m]
+    if not e then e = {0, 0, 0}; months[m] = e end
+    e[1], e[2], e[3] = e[1] + 1, e[2] + net, e[3] + profit_of(net, o.mbp)
+    if first == nil or o.ts < first.ts or
+       (o.ts == first.ts and channel_name(o.ch) < channel_name(first.ch)) then first = o end
+  end
+  local stored = {}
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 2) == 'o:' then
-      local o = parse_order(all[i + 1])
-      local counts, net = net_of(o)
-      if counts then
-        local m = month_of(o.ts)
-        local e = months[m] or {0, 0, 0}
-        e[1], e[2], e[3] = e[1] + 1, e[2] + net, e[3] + profit_of(net, o.mbp)
-        months[m] = e
-        if first == nil or o.ts < first.ts or
-           (o.ts == first.ts and channel_name(o.ch) < channel_name(first.ch)) then first = o end
-      end
+      local id = string.sub(all[i], 3)
+      stored[id] = true
+      count(current and c.orders[id] or parse_order(all[i + 1]))
     end
+  end
+  if current then
+    for id, o in pairs(c.orders) do if not stored[id] then count(o) end end
   end
   return months, first and first.ch or ''
 end
 
--- A customer's months (portfolio.lua) are read whole only when a batch changes one before
--- its last active month (an earlier order delivered late, a cancel, a refund of an old
--- order): the usual change, in its last month or after it, reads and rewrites the months
--- text's last entry alone ("tail" mode: c.months holds the touched months only).
-
-local function open_activity(c)
-  -- before the first change of the batch to a customer's orders
-  if c.opened then return end
-  c.opened, c.ch_old, c.rp_old = true, c.ch, c.nd >= 2
-  if c.mo == '' and c.n > 0 then  -- never counted: it adds nothing yet
-    c.months, c.ch = all_months(c)
-    c.old, c.full = nil, true
-    return
-  end
-  c.head, c.last = nil, nil
-  if c.n > 0 and c.l and string.byte(c.mo, 1) == 126 then  -- '~': the short form
-    local at = string.match(c.mo, '^.*(),') or 1  -- the last entry's ',' (or the '~')
-    local d, cnt, net, profit = string.match(c.mo, '^(%-?%d+):(%-?%d+):(%-?%d+):?(%-?%d*)$', at + 1)
-    if d then
-      c.head, c.last = string.sub(c.mo, 1, at) .. d, month_of(c.l)
-      local e = {tonumber(cnt), tonumber(net), tonumber(profit ~= '' and profit or net)}
-      c.old, c.months, c.full = {[c.last] = e}, {[c.last] = {e[1], e[2], e[3]}}, false
-      return
-    end
-  end
-  c.old, c.months, c.full = parse_months(c.mo), parse_months(c.mo), true
-end
-
-local function read_whole(c)
-  -- leave tail mode: every month, the touched ones as they are now
-  local months = parse_months(c.mo)
-  for m, e in pairs(c.months) do months[m] = e end
-  c.old, c.months, c.full = parse_months(c.mo), months, true
-end
-
-local function month_entry(c, m)
-  if not c.full and m < c.last then read_whole(c) end
-  local e = c.months[m]
-  if not e then e = {0, 0, 0}; c.months[m] = e end
-  return e
-end
-
 local function tail_change(c, key, rp)
-  -- tail mode: the difference to the totals and the new months text, or nil when a
-  -- touched month is no longer active or the channel changed (then the months are read whole)
-  if channel_name(c.ch_old) ~= channel_name(c.ch) then return nil end
-  local later = {}
-  for m, e in pairs(c.months) do
-    if e[1] <= 0 then return nil end
-    if m > c.last then later[#later + 1] = m end
+  -- tail mode: the difference to the totals from the changed orders alone; false when
+  -- the change is not a usual one
+  local first, x = month_of(c.f or 0), channel_name(c.ch)
+  local last = nil
+  if c.n0 > 0 then
+    if not c.l0 or month_of(c.f0) ~= first or channel_name(c.ch_old) ~= x then return false end
+    last = month_of(c.l0)
   end
+  local later, seen = {}, {}
+  for _, ch in ipairs(c.changes) do
+    local m, d = ch[1], ch[2]
+    if d < 0 or (d > 0 and last and m < last) then return false end
+    if d > 0 and m ~= last and not seen[m] then seen[m] = true; later[#later + 1] = m end
+  end
+  if c.n <= 0 then return false end
   table.sort(later)
-  local first, x = month_of(c.f), channel_name(c.ch)
-  if rp ~= c.rp_old then add_total(key, 'rp', rp and 1 or -1) end
-  local e, o = c.months[c.last], c.old[c.last]
-  local profit, age = e[3] - o[3], c.last - first
-  if e[1] ~= o[1] or e[2] ~= o[2] or e[3] ~= o[3] then
-    add_total(key, 'mo', e[1] - o[1], c.last); add_total(key, 'mr', e[2] - o[2], c.last)
-    add_total(key, 'mp', e[3] - o[3], c.last); add_total2(key, 'cr', first, age, e[2] - o[2])
+  if c.n0 <= 0 then
+    add_total(key, 'n', 1); add_total(key, 'cn', 1, first); add_total2(key, 'xa', first, x, 1)
   end
-  local parts, prev = {month_part(c.head, e)}, c.last  -- portfolio.lua
+  if rp ~= c.rp_old then add_total(key, 'rp', rp and 1 or -1) end
+  local profit = 0
+  for _, ch in ipairs(c.changes) do
+    local m = ch[1]
+    add_total(key, 'mo', ch[2], m); add_total(key, 'mr', ch[3], m); add_total(key, 'mp', ch[4], m)
+    add_total2(key, 'cr', first, m - first, ch[3])
+    profit = profit + ch[4]
+  end
+  local prev = last or ''
   for _, m in ipairs(later) do
-    e, age = c.months[m], m - first
-    add_total2(key, 'g', prev, m, 1)
-    add_total(key, 'mo', e[1], m); add_total(key, 'mr', e[2], m); add_total(key, 'mp', e[3], m)
-    add_total2(key, 'ca', first, age, 1); add_total2(key, 'cr', first, age, e[2])
-    profit = profit + e[3]
-    parts[#parts + 1] = month_part(',' .. (m - prev), e)
+    add_total2(key, 'g', prev, m, 1); add_total2(key, 'ca', first, m - first, 1)
     prev = m
   end
   add_total2(key, 'xp', first, x, profit)
-  return table.concat(parts)
+  return true
 end
 
 local function contribute(c, n)
-  -- the difference to the tenant's totals, and the customer's months and channel (put
-  -- into the HSET of flush, after n values)
+  -- the difference to the tenant's totals, and the customer's channel (put into the HSET
+  -- of flush, after n values)
   local key, rp = portfolio_key(prefix, c.tenant), c.nd >= 2
-  local mo = not c.full and tail_change(c, key, rp)
-  if not mo then
-    if not c.full then read_whole(c) end
-    if c.old then add_activity(key, c.old, c.ch_old, c.rp_old, -1) end  -- portfolio.lua
-    add_activity(key, c.months, c.ch, rp, 1)
-    mo = months_text(c.months)
+  if not ((c.ch0 or c.n0 <= 0) and tail_change(c, key, rp)) then
+    local all = redis.call('HGETALL', c.key)  -- as stored: what the totals hold
+    if c.ch0 then
+      local old, ch_old = months_of_orders(c, all, false)
+      add_activity(key, old, ch_old, c.rp_old, -1)  -- portfolio.lua
+    end
+    local months
+    months, c.ch = months_of_orders(c, all, true)
+    add_activity(key, months, c.ch, rp, 1)
   end
   c.opened = false  -- a later change in this call opens it again, from what is written here
-  if mo ~= c.mo then c.mo = mo; n = put(n, 'mo', mo) end
   if c.ch ~= c.ch0 then c.ch0 = c.ch; n = put(n, 'ch', c.ch) end
   return n
 end
@@ -365,9 +358,8 @@ local function rescan_bounds(c)
       end
     end
   end
-  c.f, c.l = first, last
+  c.f, c.l, c.ch = first, last, ch  -- the channel as flush's contribute found it
   open_activity(c)  -- from what flush wrote, with these bounds
-  c.ch = ch  -- a changed channel goes into the totals with the batch's end
   if first == nil then redis.call('HDEL', c.key, 'f', 'l')
   else redis.call('HSET', c.key, 'f', first, 'l', last) end
 end
@@ -399,8 +391,7 @@ local function apply(c, kind, order_id, amount, ets, embp, ech)
   local d_count = (counts and 1 or 0) - (counted and 1 or 0)
   local d_profit = profit_of(net1, o.mbp) - profit0
   update_day(c, o.ts, d_count, net1 - net0)
-  local e = month_entry(c, month_of(o.ts))
-  e[1], e[2], e[3] = e[1] + d_count, e[2] + net1 - net0, e[3] + d_profit
+  changed(c, o.ts, d_count, net1 - net0, d_profit)
   if d_count ~= 0 then c.n = c.n + d_count; c.wn = true end
   c.r, c.pr, c.wr = c.r + net1 - net0, c.pr + d_profit, true
   if d_count > 0 then  -- the acquisition channel: of the first order (the least at a tie)

@@ -19,58 +19,18 @@
 --   cv:<c> total CLV · cvn:<c> 1 · xv:<c>:<x> total CLV · xvn:<c>:<x> 1 (customers with orders)
 --   d:<b> 1: the bin of its total CLV (domain/portfolio.py: CLV_BINS)
 -- Money in the reporting currency's minor units. A customer's previous contribution is
--- recomputed from what its hash keeps (mo, ch, nd; pv for the value): the totals take it
--- out and add the new one (fields that net to zero are not written: common.lua). The usual
--- change of activity (orders in the customer's last month or after it: apply_batch.lua's
--- tail_change) is added field by field, without reading the customer's earlier months: the
--- tests hold it to the whole difference.
+-- recomputed from what its hash keeps (its orders, ch, nd; pv for the value): the totals
+-- take it out and add the new one (fields that net to zero are not written: common.lua).
+-- The usual change of activity (orders in the customer's last active month or after it:
+-- apply_batch.lua's tail_change) is added field by field from the orders it changed,
+-- without reading the others: the tests hold it to the whole difference.
 
--- A customer's months text as a table m -> {count, net, profit}. The text: '~' then, per
--- active month in order, "d:count:net[:profit]" (d: months since the previous one, the
--- first one's month index; profit only where it is not the net), comma-separated; kept
--- short so a customer's hash stays a listpack. Also reads the first form, "m:count:net:profit,...".
-local function parse_months(text)
-  local found = {}
-  if not text or text == '' then return found end
-  if string.byte(text, 1) == 126 then  -- '~'
-    local m = 0
-    for d, n, net, profit in string.gmatch(text, '(%-?%d+):(%-?%d+):(%-?%d+):?(%-?%d*)') do
-      m = m + tonumber(d)
-      found[m] = {tonumber(n), tonumber(net), tonumber(profit ~= '' and profit or net)}
-    end
-    return found
-  end
-  for m, n, net, profit in string.gmatch(text, '(%-?%d+):(%-?%d+):(%-?%d+):(%-?%d+)') do
-    found[tonumber(m)] = {tonumber(n), tonumber(net), tonumber(profit)}
-  end
-  return found
-end
-
+-- The active months of a customer's months (m -> {count, net, profit}), in order.
 local function sorted_months(months)
   local keys = {}
   for m, e in pairs(months) do if e[1] > 0 then keys[#keys + 1] = m end end
   table.sort(keys)
   return keys
-end
-
--- The months text of a months table (active months only, in order; parse_months reads it).
-local function months_text(months)
-  local parts, prev = {}, 0
-  for _, m in ipairs(sorted_months(months)) do
-    local e = months[m]
-    if e[3] == e[2] then parts[#parts + 1] = string.format('%d:%d:%d', m - prev, e[1], e[2])
-    else parts[#parts + 1] = string.format('%d:%d:%d:%d', m - prev, e[1], e[2], e[3]) end
-    prev = m
-  end
-  if #parts == 0 then return '' end
-  return '~' .. table.concat(parts, ',')
-end
-
--- One month's entry of the months text after `lead` ('~' and the month, or ',' and the
--- months since the previous one).
-local function month_part(lead, e)
-  if e[3] == e[2] then return string.format('%s:%d:%d', lead, e[1], e[2]) end
-  return string.format('%s:%d:%d:%d', lead, e[1], e[2], e[3])
 end
 
 -- The acquisition channel as the totals name it.

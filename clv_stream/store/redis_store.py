@@ -33,8 +33,8 @@ Key layout (``P`` is ``CLV_REDIS_KEY_PREFIX``, default ``clv``)::
                               the sum of what its customers published (publish.lua; each
                               customer's share is kept in its hash, field mc)
     P:{0}:pf:{tenant}   hash  the tenant's portfolio totals: what its customers add to them
-                              (portfolio.lua names the fields; each customer keeps mo, its
-                              months, ch, its acquisition channel, and pv, its value's share)
+                              (portfolio.lua names the fields; each customer counted in them
+                              keeps ch, its acquisition channel, and pv, its value's share)
     P:{0}:sp:{tenant}   hash  "month:channel" -> "ts|event_id|amount": marketing spend
     P:{0}:tf:{tenant}   list  the tenant's last segment transitions, newest first
     P:tenants           hash  tenant -> its settings (``TenantSettings`` JSON)
