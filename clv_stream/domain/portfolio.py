@@ -40,10 +40,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from clv_stream.domain.aggregate import Summary
 from clv_stream.domain.months import month_index, month_name
 
 __all__ = ["CLV_BINS", "PERIOD_DEFAULT", "Figures", "InvalidPeriod", "parse_period",
-           "portfolio_report", "transition_counts", "transition_line", "value_text"]
+           "portfolio_report", "transition_counts", "transition_line", "value_inputs"]
 
 PERIOD_DEFAULT = "P12M"
 #: Lower edges of the CLV distribution's bins, in units of the reporting currency.
@@ -66,11 +67,17 @@ def parse_period(text: str) -> int:
     return months
 
 
-def value_text(historic: str, total: str, decimals: int) -> str:
-    """A published value as publish.lua adds it to the totals: "historic|total|bin" in minor
-    units (``historic``, ``total``: money texts with ``decimals`` places)."""
+def value_inputs(summary: Summary, channel: str, historic: str, total: str,
+                 decimals: int) -> str:
+    """A published value as publish.lua adds it to the totals (portfolio.lua: add_value):
+    "kind|orders|net|historic|total|cohort|bin|channel", money in minor units (``historic``,
+    ``total``: money texts with ``decimals`` places); kind "o" for a customer with orders,
+    "s" for one with subscriptions only (no cohort)."""
     h, t = int(historic.replace(".", "")), int(total.replace(".", ""))
-    return f"{h}|{t}|{clv_bin(t, decimals)}"
+    n = summary.orders
+    kind, cohort = ("o", str(month_index(summary.first_ts))) if n > 0 else ("s", "")
+    return (f"{kind}|{n}|{summary.net_minor}|{h}|{t}|{cohort}|{clv_bin(t, decimals)}|"
+            f"{channel or 'unknown'}")
 
 
 def clv_bin(total_minor: int, decimals: int) -> int:

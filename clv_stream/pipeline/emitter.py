@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from clv_stream.domain.portfolio import transition_line, value_text
+from clv_stream.domain.portfolio import transition_line, value_inputs
 from clv_stream.domain.subscription_value import SubscriberValue
 from clv_stream.domain.value import ValueConfig, add_channels
 from clv_stream.events.codec import OutputCodec
@@ -165,8 +165,8 @@ class Emitter:
                 counted = state.summary.orders > 0 or sub is not None
                 publish.append(PublishEntry(
                     (tenant, cid), snapshot, label, due, sub.totals if sub else None, point,
-                    keep, value_text(cur["historic_clv"], cur["total_clv"], decimals)
-                    if counted else "", lines))
+                    keep, value_inputs(state.summary, state.channel, cur["historic_clv"],
+                                       cur["total_clv"], decimals) if counted else "", lines))
         if staged is not None:
             self._run_stages(Scored(states, current, labels, staged, clock, version), records)
 

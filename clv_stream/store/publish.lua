@@ -4,8 +4,8 @@
 --       (customer ref (customer_key in common.lua), pub snapshot, segment labels, next due
 --       event time or -1 for never, its tenant, its subscription totals or false when they
 --       are unchanged: "field=n;field=n;..." with field "YYYY-MM|name", a point of its
---       value history or false, how many points to keep, its value for the portfolio
---       totals: "historic|total|bin" in minor units, "" when it counts in none, and its
+--       value history or false, how many points to keep, its value inputs for the
+--       portfolio totals (pv below), "" when it counts in none, and its
 --       segment transitions or false: lines "at\tcustomer_id\tdimension\tfrom\tto"),
 --       topic, fence: a JSON object partition -> [generation, the batch's highest offset
 --       (-1: none)] (check_fence in common.lua; {}: unfenced, e.g. a refit page), confirmed:
@@ -24,8 +24,9 @@
 -- customers whatever order their events came in, and a replayed publication changes nothing.
 --
 -- Portfolio: the customer's value, labels, cohort and channel, kept in pv (portfolio.lua
--- add_value: "f|orders|net|historic|total|cohort|bin|channel"), go into its tenant's totals
--- by difference, as above. Transitions are counted there too (tr:<dim>\t<from>\t<to>) and
+-- add_value: "f|orders|net|historic|total|cohort|bin|channel", as the worker read the
+-- customer: domain/portfolio.py value_inputs), go into its tenant's totals by difference,
+-- as above. Transitions are counted there too (tr:<dim>\t<from>\t<to>) and
 -- the last TRANSITIONS of them are kept, newest first, in P:{0}:tf:{tenant}; both only when
 -- the labels the hash holds differ from the new ones (a replayed publication adds nothing).
 --
@@ -53,27 +54,16 @@ local feeds = {}  -- feed key -> its new lines, oldest first (pushed once, at th
 
 local function compact(key, pub)
   -- the snapshot to store, the due index of the customer's home, and the hash's fields
-  local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'k', 'sg', 'pv', 'ch')
+  local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'k', 'sg', 'pv')
   local index = due_index(prefix, tonumber(v[7]))
   local now = summary_text(tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0,
     tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0, stored_first_day_net(key, v[4]))
   return compact_snapshot(pub, now), index, v  -- summary.lua
 end
 
-local function value_inputs(value, v)
-  -- "historic|total|bin" and the hash's fields as add_value reads (portfolio.lua)
-  if value == '' then return '' end
-  local n = tonumber(v[1]) or 0
-  local h, t, b = string.match(value, '^(%-?%d+)|(%-?%d+)|(%-?%d+)$')
-  local cohort = (n > 0 and v[4]) and tostring(month_of(tonumber(v[4]))) or ''
-  return (n > 0 and 'o' or 's') .. '|' .. n .. '|' .. (v[2] or '0') .. '|' .. h .. '|' .. t ..
-    '|' .. cohort .. '|' .. b .. '|' .. channel_name(v[10])
-end
-
-local function portfolio(key, tenant, v, value, sg, moves)
+local function portfolio(key, tenant, v, pv, sg, moves)
   -- the customer's value into its tenant's totals; returns its new pv when it changed
   local old_sg = v[8] or ''
-  local pv = value_inputs(value, v)
   local totals = portfolio_key(prefix, tenant)
   local changed = nil
   if pv ~= (v[9] or '') or sg ~= old_sg then

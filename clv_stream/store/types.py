@@ -55,7 +55,7 @@ class PublishEntry(NamedTuple):
     #: a point of its value history (``domain.history``) to add, and how many to keep
     history: str | None = None
     history_points: int = 0
-    #: its value in its tenant's portfolio totals (``domain.portfolio.value_text``; "" when
+    #: its value in its tenant's portfolio totals (``domain.portfolio.value_inputs``; "" when
     #: it counts in none), replacing what it added before; None: unchanged
     portfolio: str | None = None
     #: its segment transitions (``domain.portfolio.transition_line`` lines), or None

@@ -7,7 +7,8 @@ from __future__ import annotations
 import uuid
 
 from clv_stream.devinfra import EmbeddedRedis
-from clv_stream.domain.portfolio import transition_counts, transition_line, value_text
+from clv_stream.domain.aggregate import Summary
+from clv_stream.domain.portfolio import transition_counts, transition_line, value_inputs
 from clv_stream.store.redis_store import RedisStore
 from clv_stream.store.types import PublishEntry
 
@@ -23,7 +24,8 @@ def _entries(first: int, count: int, labels: str, old: str | None,
                  transition_line(AT + c, cid, "rfm", old, new)]
         lines += moved
         entries.append(PublishEntry(("default", cid), "", labels, None,
-                                    portfolio=value_text("10.00", "25.00", 2),
+                                    portfolio=value_inputs(Summary(1, 1000, 1000, AT, AT, 1), "",
+                                                           "10.00", "25.00", 2),
                                     transitions="\n".join(moved)))
     return entries, lines
 
