@@ -160,10 +160,12 @@ local function customer(cid, tenant, order_id, day)
   -- came before its order): only one whose hash does not exist is known to have nothing
   local fresh = not (v[1] or v[6] or v[7] or v[9] or v[10] or v[12])
     and redis.call('EXISTS', key) == 0
+  local has_pr, has_l = v[3] ~= false, v[5] ~= false
+  stored_summary(v)  -- common.lua
   c = {id = cid, tenant = tenant, key = key, n = tonumber(v[1]) or 0, r = tonumber(v[2]) or 0, pr = tonumber(v[3]) or 0,
        f = tonumber(v[4]), l = tonumber(v[5]), nd = tonumber(v[6]) or 0, pub = v[7] or '', sg = v[8] or '',
        k = tonumber(v[11]), k0 = tonumber(v[11]), sb = v[12] or '', wsb = false,
-       ch = v[13] or '', ch0 = v[13], opened = false, changes = nil,
+       ch = v[13] or '', ch0 = v[13], opened = false, changes = nil, has_pr = has_pr, has_l = has_l,
        wn = false, wr = false, wf = false, wl = false, wnd = false, pubc = false, fresh = fresh,
        orders = {[order_id] = parse_order(v[9])}, days = {[day] = parse_day(v[10])}}
   customers[cid] = c
@@ -310,13 +312,22 @@ local function contribute(c, n)
 end
 
 local function flush(c)
-  -- write back every changed field of the customer: one HSET (and an HDEL for empty days)
+  -- write back every changed field of the customer: one HSET (and an HDEL for empty days,
+  -- pr and l)
   local n = 0
   if c.pubc and (c.wn or c.wr or c.wf or c.wl or c.wnd) then n = put(n, 'pub', c.pub); c.pubc = false end
   if c.wn then n = put(n, 'n', c.n) end
-  if c.wr then n = put(put(n, 'r', fmt(c.r)), 'pr', fmt(c.pr)) end
+  local drop_pr, drop_l = false, false  -- pr and l are omitted while r and f hold them
+  if c.wr then
+    n = put(n, 'r', fmt(c.r))
+    if c.pr ~= c.r then n = put(n, 'pr', fmt(c.pr)); c.has_pr = true
+    else drop_pr, c.has_pr = c.has_pr, false end
+  end
   if c.wf then n = put(n, 'f', c.f) end
-  if c.wl then n = put(n, 'l', c.l) end
+  if c.wf or c.wl then
+    if c.l ~= c.f then n = put(n, 'l', c.l); c.has_l = true
+    else drop_l, c.has_l = c.has_l, false end
+  end
   if c.wnd then n = put(n, 'nd', c.nd) end
   if c.wsb then n = put(n, 'sb', c.sb); c.wsb = false end
   if c.k ~= c.k0 then n = put(n, 'k', c.k); move_due(c) end
@@ -325,7 +336,6 @@ local function flush(c)
   for order_id, o in pairs(c.orders) do
     if o.dirty then n = put(n, 'o:' .. order_id, encode_order(o)); o.dirty = false end
   end
-  local gone = 0
   for day, d in pairs(c.days) do
     if d.dirty and d.count > 0 then n = put(n, 'd:' .. day, d.count .. '|' .. fmt(d.net)) end
   end
@@ -336,6 +346,9 @@ local function flush(c)
       created[c.tenant] = (created[c.tenant] or 0) + 1
     end
   end
+  local gone = 0
+  if drop_pr then gone = gone + 1; buf[gone] = 'pr' end
+  if drop_l then gone = gone + 1; buf[gone] = 'l' end
   for day, d in pairs(c.days) do
     if d.dirty and d.count <= 0 then gone = gone + 1; buf[gone] = 'd:' .. day end
     d.dirty = false
@@ -360,8 +373,10 @@ local function rescan_bounds(c)
   end
   c.f, c.l, c.ch = first, last, ch  -- the channel as flush's contribute found it
   open_activity(c)  -- from what flush wrote, with these bounds
+  c.has_l = first ~= nil and last ~= first
   if first == nil then redis.call('HDEL', c.key, 'f', 'l')
-  else redis.call('HSET', c.key, 'f', first, 'l', last) end
+  elseif c.has_l then redis.call('HSET', c.key, 'f', first, 'l', last)
+  else redis.call('HSET', c.key, 'f', first); redis.call('HDEL', c.key, 'l') end
 end
 
 local function update_day(c, ts, d_count, d_net)

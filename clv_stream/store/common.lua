@@ -67,6 +67,15 @@ local function stored_first_day_net(key, f)
   return raw and tonumber(string.match(raw, '|(.*)$')) or 0
 end
 
+-- A customer's hash omits pr (profit) while it equals r (net: the default margin) and l
+-- (last order time) while it equals f (first): v, an HMGET starting n, r, pr, f, l, with
+-- the two filled in. Writers: apply_batch.lua's flush and rescan_bounds.
+local function stored_summary(v)
+  if not v[3] then v[3] = v[2] end
+  if not v[5] then v[5] = v[4] end
+  return v
+end
+
 -- The fields of a customer's hash a reply row is made of (HMGET them in this order).
 local ROW_FIELDS = {'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg', 'k', 'sb', 'ch'}
 
@@ -81,6 +90,7 @@ local function row_known(v) return v[1] or v[7] or v[10] end
 -- lines apply_batch.lua appends, "" for none), acquisition channel ("" for none given);
 -- returns the new k.
 local function customer_row(out, k, prefix, cid, v)
+  stored_summary(v)
   local first_day_net = stored_first_day_net(customer_key(prefix, cid), v[4])
   local pub = v[7] or ''
   if is_compact(pub) then  -- summary.lua

@@ -54,7 +54,7 @@ local feeds = {}  -- feed key -> its new lines, oldest first (pushed once, at th
 
 local function compact(key, pub)
   -- the snapshot to store, the due index of the customer's home, and the hash's fields
-  local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'k', 'sg', 'pv')
+  local v = stored_summary(redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'k', 'sg', 'pv'))
   local index = due_index(prefix, tonumber(v[7]))
   local now = summary_text(tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0,
     tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0, stored_first_day_net(key, v[4]))
