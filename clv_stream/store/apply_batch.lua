@@ -68,12 +68,13 @@ local DAY = 86400
 
 local function fmt(x) return string.format('%d', x) end
 
-local function parse_order(raw)
+local function parse_order(raw, base)
   -- "placed|ts|margin_bp|refunded|cancelled", or just "placed|ts" for an order with the
   -- default margin, no refund and no cancel (most orders: 10 bytes less each); placed is ""
-  -- until order_placed arrives; either followed by "|#channel" when the order named one
+  -- until order_placed arrives; either followed by "|#channel" when the order's channel is
+  -- not `base`, the customer's stored ch ('' without one; keep_channels keeps this true)
   if not raw then return {placed = nil, ts = 0, mbp = 10000, refunded = 0, cancelled = 0, ch = '', dirty = false} end
-  local ch = ''
+  local ch = base
   local at = string.find(raw, '|#', 1, true)  -- numbers never hold '#'; a channel may hold '|'
   if at then ch, raw = string.sub(raw, at + 2), string.sub(raw, 1, at - 1) end
   local placed, ts, mbp, refunded, cancelled = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
@@ -85,9 +86,9 @@ local function parse_order(raw)
           refunded = tonumber(refunded), cancelled = tonumber(cancelled), ch = ch, dirty = false}
 end
 
-local function encode_order(o)
+local function encode_order(o, base)
   -- money with %d (exact to 2^53); ts, margin and the flag are small enough for tostring
-  local ch = o.ch ~= '' and '|#' .. o.ch or ''
+  local ch = o.ch ~= base and '|#' .. o.ch or ''
   if o.placed and o.mbp == 10000 and o.refunded == 0 and o.cancelled == 0 then
     return fmt(o.placed) .. '|' .. o.ts .. ch
   end
@@ -114,7 +115,7 @@ local buf = {}  -- argument buffer of HSET/HDEL, reused: unpack(buf, 1, n)
 local function order_of(c, order_id)
   local o = c.orders[order_id]
   if o == nil then
-    o = parse_order(not c.fresh and redis.call('HGET', c.key, 'o:' .. order_id))
+    o = parse_order(not c.fresh and redis.call('HGET', c.key, 'o:' .. order_id), c.ch0 or '')
     c.orders[order_id] = o
   end
   return o
@@ -167,7 +168,7 @@ local function customer(cid, tenant, order_id, day)
        k = tonumber(v[11]), k0 = tonumber(v[11]), sb = v[12] or '', wsb = false,
        ch = v[13] or '', ch0 = v[13], opened = false, changes = nil, has_pr = has_pr, has_l = has_l,
        wn = false, wr = false, wf = false, wl = false, wnd = false, pubc = false, fresh = fresh,
-       orders = {[order_id] = parse_order(v[9])}, days = {[day] = parse_day(v[10])}}
+       orders = {[order_id] = parse_order(v[9], v[13] or '')}, days = {[day] = parse_day(v[10])}}
   customers[cid] = c
   touched[#touched + 1] = cid
   if is_compact(c.pub) then
@@ -246,7 +247,7 @@ local function months_of_orders(c, all, current)
     if string.sub(all[i], 1, 2) == 'o:' then
       local id = string.sub(all[i], 3)
       stored[id] = true
-      count(current and c.orders[id] or parse_order(all[i + 1]))
+      count(current and c.orders[id] or parse_order(all[i + 1], c.ch0 or ''))
     end
   end
   if current then
@@ -292,12 +293,28 @@ local function tail_change(c, key, rp)
   return true
 end
 
+local function keep_channels(c, n, all)
+  -- the customer's stored ch changes: its orders stored without a channel had the old one
+  -- (parse_order); write it out, or have flush write them again (after n values)
+  local base = c.ch0 or ''
+  all = all or (not c.fresh and redis.call('HGETALL', c.key)) or {}
+  for i = 1, #all, 2 do
+    local field, raw = all[i], all[i + 1]
+    if string.sub(field, 1, 2) == 'o:' and not string.find(raw, '|#', 1, true) then
+      local o = c.orders[string.sub(field, 3)]
+      if o then o.dirty = true else n = put(n, field, raw .. '|#' .. base) end
+    end
+  end
+  return n
+end
+
 local function contribute(c, n)
   -- the difference to the tenant's totals, and the customer's channel (put into the HSET
   -- of flush, after n values)
   local key, rp = portfolio_key(prefix, c.tenant), c.nd >= 2
+  local all = nil
   if not ((c.ch0 or c.n0 <= 0) and tail_change(c, key, rp)) then
-    local all = redis.call('HGETALL', c.key)  -- as stored: what the totals hold
+    all = redis.call('HGETALL', c.key)  -- as stored: what the totals hold
     if c.ch0 then
       local old, ch_old = months_of_orders(c, all, false)
       add_activity(key, old, ch_old, c.rp_old, -1)  -- portfolio.lua
@@ -307,7 +324,11 @@ local function contribute(c, n)
     add_activity(key, months, c.ch, rp, 1)
   end
   c.opened = false  -- a later change in this call opens it again, from what is written here
-  if c.ch ~= c.ch0 then c.ch0 = c.ch; n = put(n, 'ch', c.ch) end
+  if c.ch ~= c.ch0 then
+    if c.ch ~= (c.ch0 or '') then n = keep_channels(c, n, all) end
+    c.ch0 = c.ch
+    n = put(n, 'ch', c.ch)
+  end
   return n
 end
 
@@ -334,7 +355,7 @@ local function flush(c)
   if c.opened then n = contribute(c, n) end
   c.wn, c.wr, c.wf, c.wl, c.wnd = false, false, false, false, false
   for order_id, o in pairs(c.orders) do
-    if o.dirty then n = put(n, 'o:' .. order_id, encode_order(o)); o.dirty = false end
+    if o.dirty then n = put(n, 'o:' .. order_id, encode_order(o, c.ch0 or '')); o.dirty = false end
   end
   for day, d in pairs(c.days) do
     if d.dirty and d.count > 0 then n = put(n, 'd:' .. day, d.count .. '|' .. fmt(d.net)) end
@@ -363,7 +384,7 @@ local function rescan_bounds(c)
   local first, last, ch = nil, nil, ''
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 2) == 'o:' then
-      local o = parse_order(all[i + 1])
+      local o = parse_order(all[i + 1], c.ch0 or '')
       if net_of(o) then
         if first == nil or o.ts < first or
            (o.ts == first and channel_name(o.ch) < channel_name(ch)) then first, ch = o.ts, o.ch end
