@@ -70,13 +70,13 @@ def parse_period(text: str) -> int:
 def value_inputs(summary: Summary, channel: str, historic: str, total: str,
                  decimals: int) -> str:
     """A published value as publish.lua adds it to the totals (portfolio.lua: add_value):
-    "kind|orders|net|historic|total|cohort|bin|channel", money in minor units (``historic``,
-    ``total``: money texts with ``decimals`` places); kind "o" for a customer with orders,
-    "s" for one with subscriptions only (no cohort)."""
+    "orders|net|historic|total|cohort|bin|channel", money in minor units (``historic``,
+    ``total``: money texts with ``decimals`` places; historic "" when it is the net); the
+    cohort "" for a customer with subscriptions only."""
     h, t = int(historic.replace(".", "")), int(total.replace(".", ""))
-    n = summary.orders
-    kind, cohort = ("o", str(month_index(summary.first_ts))) if n > 0 else ("s", "")
-    return (f"{kind}|{n}|{summary.net_minor}|{h}|{t}|{cohort}|{clv_bin(t, decimals)}|"
+    n, net = summary.orders, summary.net_minor
+    cohort = str(month_index(summary.first_ts)) if n > 0 else ""
+    return (f"{n}|{net}|{'' if h == net else h}|{t}|{cohort}|{clv_bin(t, decimals)}|"
             f"{channel or 'unknown'}")
 
 

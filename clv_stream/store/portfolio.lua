@@ -57,20 +57,21 @@ local function add_activity(key, months, ch, repeat_buyer, sign)
   add_total2(key, 'xp', c, x, sign * profit)
 end
 
--- Add the value contribution of stored value inputs pv ("f|orders|net|hist|total|cohort|
--- bin|channel", publish.lua) in segment cell sg to a tenant's totals, times sign.
-local PV = '^(%a)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d+)|(%-?%d*)|(%-?%d+)|(.*)$'
-local CELL = {o = 'so', s = 'ss'}
+-- Add the value contribution of stored value inputs pv ("orders|net|hist|total|cohort|bin|
+-- channel", hist "" when it is the net, cohort "" for subscriptions only: publish.lua) in
+-- segment cell sg to a tenant's totals, times sign.
+local PV = '^(%-?%d+)|(%-?%d+)|(%-?%d*)|(%-?%d+)|(%-?%d*)|(%-?%d+)|(.*)$'
 local function add_value(key, pv, sg, sign)
   if not pv or pv == '' then return end
-  local f, o, r, h, t, c, b, x = string.match(pv, PV)
-  local s = CELL[f]
+  local o, r, h, t, c, b, x = string.match(pv, PV)
+  local s = c ~= '' and 'so' or 'ss'  -- the cell of a customer with orders, or not
+  if h == '' then h = r end
   t = sign * tonumber(t)
   add_total2(key, s, 'n', sg, sign); add_total2(key, s, 'o', sg, sign * tonumber(o))
   add_total2(key, s, 'r', sg, sign * tonumber(r)); add_total2(key, s, 'h', sg, sign * tonumber(h))
   add_total2(key, s, 't', sg, t)
   add_total(key, 'd', sign, b)
-  if f == 'o' then
+  if c ~= '' then
     add_total(key, 'cv', t, c); add_total(key, 'cvn', sign, c)
     add_total2(key, 'xv', c, x, t); add_total2(key, 'xvn', c, x, sign)
   end

@@ -24,7 +24,7 @@
 -- customers whatever order their events came in, and a replayed publication changes nothing.
 --
 -- Portfolio: the customer's value, labels, cohort and channel, kept in pv (portfolio.lua
--- add_value: "f|orders|net|historic|total|cohort|bin|channel", as the worker read the
+-- add_value: "orders|net|historic|total|cohort|bin|channel", as the worker read the
 -- customer: domain/portfolio.py value_inputs), go into its tenant's totals by difference,
 -- as above. Transitions are counted there too (tr:<dim>\t<from>\t<to>) and
 -- the last TRANSITIONS of them are kept, newest first, in P:{0}:tf:{tenant}; both only when
