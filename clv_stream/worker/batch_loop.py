@@ -211,7 +211,11 @@ class BatchLoop:
             unclaimed = [tp for tp in mine if tp.partition not in self.owned.claims]
             if unclaimed:
                 async with self._lanes[lane]:
-                    await self._retrying(functools.partial(self.owned.claim, self.consumer, unclaimed))
+                    confirmed = await self._retrying(
+                        functools.partial(self.owned.claim, self.consumer, unclaimed))
+                    if confirmed:
+                        self._next.update(confirmed)
+                        await self._commit(confirmed)
                 continue
             pending = [tp for tp in mine if tp.partition in self.owned.replays]
             if pending:

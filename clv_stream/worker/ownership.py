@@ -56,22 +56,31 @@ class Ownership:
         self.fenced: set[int] = set()
         self.replays: dict[int, tuple[int, Replay]] = {}
 
-    async def claim(self, consumer: AIOKafkaConsumer, tps: list[Any]) -> None:
-        """Claim partitions in Redis and seek each to where its state says to go on."""
+    async def claim(self, consumer: AIOKafkaConsumer, tps: list[Any]) -> dict[Any, int]:
+        """Claim partitions in Redis and seek each to where its state says to go on; return
+        the positions Redis confirmed (partition -> next offset), for the group to commit:
+        a worker stopped between confirming a batch and committing it leaves the group's
+        offset behind, and a partition with nothing new to read would keep it there."""
         owned = consumer.assignment()
         tps = [tp for tp in tps if tp in owned]
         if not tps:
-            return
+            return {}
         had_state, claims = await self._store.claim(
             self._s.topic_orders, {tp.partition: self.held.get(tp.partition, 0) for tp in tps})
         by_partition = {tp.partition: tp for tp in tps}
+        confirmed: dict[Any, int] = {}
         try:
             for c in claims:
-                await self._seek_claimed(consumer, by_partition[c.partition], c, had_state)
+                tp = by_partition[c.partition]
+                await self._seek_claimed(consumer, tp, c, had_state)
+                if c.generation >= 0 and c.confirmed >= 0:
+                    confirmed[tp] = c.confirmed + 1
         except IllegalStateError:  # rebalanced meanwhile: the lane looks at its assignment again
             for c in claims:
                 self.claims.pop(c.partition, None)
                 self.replays.pop(c.partition, None)
+            return {}
+        return confirmed
 
     async def _seek_claimed(self, consumer: AIOKafkaConsumer, tp: Any, c: Claim,
                             had_state: bool) -> None:

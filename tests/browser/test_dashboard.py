@@ -49,9 +49,19 @@ def _until(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], Any
     return WebDriverWait(driver, WAIT_S, poll_frequency=0.2).until(condition, f"{what} in {WAIT_S} s")
 
 
+# The page redraws its figures on every refresh: elements are read in one script call each,
+# never found first and read after (a redraw in between leaves a stale element).
 def _text(driver: webdriver.Chrome, css: str) -> str:
-    found = driver.find_elements(By.CSS_SELECTOR, css)
-    return found[0].text if found else ""
+    return driver.execute_script(  # type: ignore[no-any-return]
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : '';", css)
+
+
+def _rows(driver: webdriver.Chrome, css: str, attribute: str) -> list[tuple[str, str]]:
+    """(``attribute``, text) of every element ``css`` selects, as one snapshot."""
+    rows = driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]),"
+        " e => [e.getAttribute(arguments[1]), e.innerText]);", css, attribute)
+    return [(a, t) for a, t in rows]
 
 
 def _number(text: str) -> Decimal:
@@ -122,14 +132,14 @@ async def test_the_dashboard_follows_a_live_stream(
             assert drawn is not None, dimension
             assert sorted(drawn[0]) == sorted(f["customers"] for label, f in labels.items()
                                               if label != "none")
-        channels = {row.get_attribute("data-channel"): row.text.split()
-                    for row in chrome.find_elements(By.CSS_SELECTOR, "#channels tbody tr")}
+        channels = {name: text.split() for name, text in _rows(chrome, "#channels tbody tr",
+                                                               "data-channel")}
         assert set(channels) == set(report["by_channel"]) == {"web", "app", "store"}
         for name, figures in report["by_channel"].items():
             assert figures["clv_to_cac"] is not None  # spend was sent for every channel
             assert channels[name][-3] == f"{figures['clv_to_cac']:.2f}".rstrip("0").rstrip(".") + "×"
-        heat = chrome.find_elements(By.CSS_SELECTOR, "#cohorts tbody tr")
-        assert [r.get_attribute("data-cohort") for r in heat] == list(report["cohorts"])
+        heat = _rows(chrome, "#cohorts tbody tr", "data-cohort")
+        assert [cohort for cohort, _ in heat] == list(report["cohorts"])
         subs = report["subscriptions"]
         assert subs is not None
         assert _close_to(_text(chrome, '#subs-kpis [data-kpi="mrr"] .value'), subs["mrr"])
@@ -140,9 +150,9 @@ async def test_the_dashboard_follows_a_live_stream(
         # the live figures: the worker's own counters, nothing dead-lettered in this stream
         assert _text(chrome, "#deadshare") == "0 %"
         assert _text(chrome, "#lag") == "0"
-        feed = chrome.find_elements(By.CSS_SELECTOR, "#feed li")
+        feed = _rows(chrome, "#feed li", "data-dimension")
         assert feed, "recent segment changes listed"
-        assert {li.get_attribute("data-dimension") for li in feed} <= set(report["segments"])
+        assert {dimension for dimension, _ in feed} <= set(report["segments"])
         _until(chrome, lambda d: len((_chart(d, "throughput-chart") or [[]])[0]) >= 10,
                "ten seconds of live throughput")
         _save(chrome, "dashboard.png")

@@ -142,6 +142,22 @@ class Harness:
             await consumer.stop()
         return out
 
+    async def committed(self) -> dict[int, int]:
+        """The worker's consumer group's committed offsets (the next offset to read)."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
+                                    group_id=self.settings.consumer_group,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            found: dict[int, int] = {}
+            for p in range(self.settings.topic_partitions):
+                offset = await consumer.committed(TopicPartition(self.settings.topic_orders, p))
+                if offset is not None and offset >= 0:
+                    found[p] = offset
+            return found
+        finally:
+            await consumer.stop()
+
     # --- Redis -----------------------------------------------------------------------
     def store(self) -> StateStore:
         return open_store(self.settings)
