@@ -44,6 +44,24 @@ def until(condition: Callable[[], Any], limit_s: float = 30.0, what: str = "cond
     raise AssertionError(f"{what} not met in {limit_s} s")
 
 
+async def committed_offsets(settings: Settings) -> dict[int, int]:
+    """The worker's consumer group's committed offsets (the next offset to read) per
+    partition of the orders topic."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                                group_id=settings.consumer_group,
+                                enable_auto_commit=False, request_timeout_ms=10_000)
+    await consumer.start()
+    try:
+        found: dict[int, int] = {}
+        for p in range(settings.topic_partitions):
+            offset = await consumer.committed(TopicPartition(settings.topic_orders, p))
+            if offset is not None and offset >= 0:
+                found[p] = offset
+        return found
+    finally:
+        await consumer.stop()
+
+
 class Harness:
     def __init__(self, broker: EmbeddedBroker, redis: EmbeddedRedis | EmbeddedRedisCluster,
                  **overrides: Any) -> None:
@@ -143,20 +161,7 @@ class Harness:
         return out
 
     async def committed(self) -> dict[int, int]:
-        """The worker's consumer group's committed offsets (the next offset to read)."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
-                                    group_id=self.settings.consumer_group,
-                                    enable_auto_commit=False)
-        await consumer.start()
-        try:
-            found: dict[int, int] = {}
-            for p in range(self.settings.topic_partitions):
-                offset = await consumer.committed(TopicPartition(self.settings.topic_orders, p))
-                if offset is not None and offset >= 0:
-                    found[p] = offset
-            return found
-        finally:
-            await consumer.stop()
+        return await committed_offsets(self.settings)
 
     # --- Redis -----------------------------------------------------------------------
     def store(self) -> StateStore:

@@ -52,7 +52,7 @@ from clv_stream.domain.aggregate import CustomerAggregate, Summary
 from clv_stream.domain.value import iso
 from clv_stream.exceptions import StoreError
 from clv_stream.settings import Settings
-from tests.integration.harness import Harness
+from tests.integration.harness import Harness, committed_offsets
 
 SCALE = "long" if os.environ.get("CLV_RELIABILITY_SCALE", "").lower() == "long" else "ci"
 LONG = SCALE == "long"
@@ -452,19 +452,7 @@ class Rig(Harness):
 
     async def committed(self) -> dict[int, int]:
         """The consumer group's committed offsets (the next offset to read) per partition."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
-                                    group_id=self.settings.consumer_group,
-                                    enable_auto_commit=False, request_timeout_ms=10_000)
-        await consumer.start()
-        try:
-            found: dict[int, int] = {}
-            for p in range(self.settings.topic_partitions):
-                offset = await consumer.committed(TopicPartition(self.settings.topic_orders, p))
-                if offset is not None and offset >= 0:
-                    found[p] = offset
-            return found
-        finally:
-            await consumer.stop()
+        return await committed_offsets(self.settings)
 
     async def settle(self, high: dict[int, int], limit_s: float,
                      applied_high: dict[int, int] | None = None) -> bool:
