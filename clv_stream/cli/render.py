@@ -141,7 +141,10 @@ def subscription_tables(subs: dict[str, Any], currency: str, months: int = 12) -
 
 
 def _percent(rate: float | None) -> str:
-    return "-" if rate is None else f"{rate:.1%}"
+    """A rate in at most five characters: "98.8%", "100%" (a whole rate has no decimal to show)."""
+    if rate is None:
+        return "-"
+    return "100%" if round(rate, 3) >= 1 else f"{rate:.1%}"
 
 
 def tenants_table(tenants: dict[str, Any]) -> Table:

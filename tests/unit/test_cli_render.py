@@ -51,7 +51,9 @@ def test_the_report_fits_80_columns_without_cutting_anything() -> None:
               "by_channel": {"newsletter-partner": CHANNEL, "unknown": CHANNEL},
               "cohorts": {"2026-06": COHORT, "2026-12": {**COHORT, "retention": [1.0]}},
               "subscriptions": {"mrr": "1.00", "arr": "12.00", "active_subscribers": 1,
-                                "arpu": "1.00", "months": [MONTH] * 12}}
+                                "arpu": "1.00",
+                                "months": [MONTH] * 11 + [{**MONTH, "logo_churn": 1.0,
+                                                           "renewal_rate": 1.0}]}}
     text = _rendered(report)
     assert "…" not in text
     assert max(len(line) for line in text.splitlines()) <= 80
@@ -60,6 +62,8 @@ def test_the_report_fits_80_columns_without_cutting_anything() -> None:
             assert f" {label} " in text or not label
     assert "newsletter-partner" in text
     assert "2026-06" in text
+    assert "100%" in text
+    assert "98.8%" in text
 
 
 @pytest.mark.parametrize(("value", "shown"), [
