@@ -8,6 +8,8 @@ test checks that the file is that release, unchanged.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -23,6 +25,23 @@ class Asset:
     @property
     def file(self) -> Traversable:
         return files("clv_stream.web").joinpath("static", *self.path)
+
+    @property
+    def content(self) -> bytes:
+        """The file's bytes, read once: the package's files do not change while it runs."""
+        return _read(self)[0]
+
+    @property
+    def etag(self) -> str:
+        """A strong validator of :attr:`content` (a browser asks again with it, and the
+        answer is a bodiless 304 while the file is unchanged)."""
+        return _read(self)[1]
+
+
+@functools.cache
+def _read(asset: Asset) -> tuple[bytes, str]:
+    content = asset.file.read_bytes()
+    return content, f'"{hashlib.sha256(content).hexdigest()[:32]}"'
 
 
 @dataclass(frozen=True, slots=True)

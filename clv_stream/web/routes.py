@@ -43,7 +43,7 @@ from clv_stream.report import ReportCache, ReportUnavailable, build_report
 from clv_stream.settings import Settings
 from clv_stream.store.port import CustomerKey, StateStore
 from clv_stream.web import openapi
-from clv_stream.web.assets import ASSETS, DASHBOARD
+from clv_stream.web.assets import ASSETS, DASHBOARD, Asset
 from clv_stream.worker.health import Health
 
 __all__ = ["HEALTH_PING_TIMEOUT_S", "OPEN_PATHS", "authorized", "register_routes"]
@@ -263,7 +263,7 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
     @page("/")
     class Dashboard(View):
         async def get(self, request: Request) -> Response:
-            return self.html(DASHBOARD.file.read_text(encoding="utf-8"))
+            return _asset(self, request, DASHBOARD)
 
     @page("/static/{name}")
     class Static(View):
@@ -271,13 +271,21 @@ def register_routes(app: faust.App, store: StateStore, views: CustomerViews,
             asset = ASSETS.get(name)
             if asset is None:
                 return self.json({"error": "not found"}, status=404)
-            return self.bytes(asset.file.read_bytes(), content_type=asset.content_type,
-                              headers={"Cache-Control": "no-cache"})
+            return _asset(self, request, asset)
 
     documented = [e.path for e in openapi.ENDPOINTS]
     if sorted(registered) != sorted(documented):  # a path added in one place only
         raise RuntimeError(f"routes {sorted(set(registered) ^ set(documented))} are not both "
                            "registered and in clv_stream.web.openapi.ENDPOINTS")
+
+
+def _asset(view: View, request: Request, asset: Asset) -> Response:
+    """A package file, revalidated on every load (``no-cache``: an upgraded worker's page is
+    never stale) and sent again only when its ETag changed."""
+    headers = {"Cache-Control": "no-cache", "ETag": asset.etag}
+    if asset.etag in request.headers.get("If-None-Match", ""):
+        return view.bytes(b"", status=304, headers=headers)
+    return view.bytes(asset.content, content_type=asset.content_type, headers=headers)
 
 
 def _transition(line: str) -> dict[str, Any]:

@@ -295,6 +295,19 @@ def test_dashboard_its_files_and_healthz_stay_open(guarded: Harness) -> None:
     assert json.loads(body)["status"] == "ok"
 
 
+def test_a_browser_loads_the_page_and_its_files_once_until_they_change(guarded: Harness) -> None:
+    base = f"http://{guarded.settings.web_host}:{guarded.settings.web_port}"
+    for path in ("/", *(f"/static/{name}" for name in ASSETS)):
+        with urllib.request.urlopen(base + path, timeout=10) as response:
+            etag, body = response.headers["ETag"], response.read()
+            assert response.headers["Cache-Control"] == "no-cache"  # always asks again
+        assert etag, path
+        assert body
+        # asked again with what it holds: a bodiless 304; with another file's tag: the file
+        assert guarded.get(path, {"If-None-Match": etag}) == (304, b""), path
+        assert guarded.get(path, {"If-None-Match": '"an-older-file"'}) == (200, body), path
+
+
 # --- isolation --------------------------------------------------------------------------
 def _poison(h: Harness, redis: EmbeddedRedis, customer_id: str) -> str:
     """A customer hash whose first order no calendar can date: scoring it raises."""
