@@ -180,7 +180,10 @@ async def test_the_dashboard_follows_a_live_stream(
             assert _text(chrome, f'[data-segment="{dimension}"] td:last-child') == label.replace("_", " ")
         drawn = _chart(chrome, "history-chart")
         assert drawn is not None
-        assert drawn[0] == [float(p["total_clv"]) for p in history]
+        assert [point["y"] for point in drawn[0]] == [float(p["total_clv"]) for p in history]
+        # on a time axis: each point at its own time
+        assert [point["x"] for point in drawn[0]] == [
+            datetime.fromisoformat(p["as_of"]).timestamp() * 1000 for p in history]
         chrome.execute_script("document.getElementById('lookup-card').scrollIntoView()")
         _save(chrome, "dashboard-customer.png", "#lookup-card")
 

@@ -306,14 +306,20 @@ function renderCustomer(view, history) {
     rows.push(el("tr", {"data-segment": dim}, el("td", {}, dim.replace(/_/g, " ")),
                  el("td", {}, el("span", {class: "tag"}, label.replace(/_/g, " ")))));
   $("customer-values").replaceChildren(el("tbody", {}, ...rows));
+  // x is the point's time, so a year without changes takes a year of the axis; each point
+  // carries what the tooltip shows (the options, callbacks included, outlive a lookup)
   const points = history.history || [];
-  chart("history-chart", {type: "line", data: {labels: points.map(p => shortTime(p.as_of).slice(0, 10)),
-    datasets: [
-      {label: "total CLV", data: points.map(p => Number(p.total_clv)), borderColor: PALETTE[0],
+  const line = key => points.map(p => ({x: Date.parse(p.as_of), y: Number(p[key]), at: p.as_of,
+                                        cause: p.cause}));
+  chart("history-chart", {type: "line", data: {datasets: [
+      {label: "total CLV", data: line("total_clv"), borderColor: PALETTE[0],
        backgroundColor: PALETTE[0], stepped: true},
-      {label: "predicted CLV", data: points.map(p => Number(p.predicted_clv)), borderColor: PALETTE[2],
+      {label: "predicted CLV", data: line("predicted_clv"), borderColor: PALETTE[2],
        backgroundColor: PALETTE[2], stepped: true}]},
-    options: {plugins: {tooltip: {callbacks: {afterLabel: ctx => "cause: " + points[ctx.dataIndex].cause}}}}});
+    options: {scales: {x: {type: "linear", ticks: {maxTicksLimit: 8,
+                                                   callback: ms => new Date(ms).toISOString().slice(0, 10)}}},
+              plugins: {tooltip: {callbacks: {title: items => shortTime(items[0].raw.at),
+                                              afterLabel: ctx => "cause: " + ctx.raw.cause}}}}});
   show("customer", true);
 }
 
