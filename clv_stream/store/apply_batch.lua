@@ -149,6 +149,19 @@ local function summary_of(c)
   return summary_text(c.n, c.r, c.pr, c.f or 0, c.l or 0, c.nd, first_day_net(c))  -- summary.lua
 end
 
+local function upgrade_orders(key, ch)
+  -- a hash of the first layout with the totals (its months text in 'mo'): an order without
+  -- "|#channel" had no channel, where now it has the customer's; rewritten once, mo dropped
+  local all = redis.call('HGETALL', key)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'o:' then
+      local raw = encode_order(parse_order(all[i + 1], ''), ch)
+      if raw ~= all[i + 1] then redis.call('HSET', key, all[i], raw) end
+    end
+  end
+  redis.call('HDEL', key, 'mo')
+end
+
 local function customer(cid, tenant, order_id, day)
   -- first touch in this batch: one HMGET reads the summary and, with it, the order and the
   -- purchase day of the event that touches it (most customers get one event a batch)
@@ -156,7 +169,11 @@ local function customer(cid, tenant, order_id, day)
   if c then return c end
   local key = customer_key(prefix, cid)
   local v = redis.call('HMGET', key, 'n', 'r', 'pr', 'f', 'l', 'nd', 'pub', 'sg',
-                       'o:' .. order_id, 'd:' .. day, 'k', 'sb', 'ch')
+                       'o:' .. order_id, 'd:' .. day, 'k', 'sb', 'ch', 'mo')
+  if v[14] then
+    upgrade_orders(key, v[13] or '')
+    v[9] = redis.call('HGET', key, 'o:' .. order_id)
+  end
   -- a customer with none of these fields may still have other order fields (a refund that
   -- came before its order): only one whose hash does not exist is known to have nothing
   local fresh = not (v[1] or v[6] or v[7] or v[9] or v[10] or v[12])

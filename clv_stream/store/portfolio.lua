@@ -63,6 +63,9 @@ end
 local PV = '^(%-?%d+)|(%-?%d+)|(%-?%d*)|(%-?%d+)|(%-?%d*)|(%-?%d+)|(.*)$'
 local function add_value(key, pv, sg, sign)
   if not pv or pv == '' then return end
+  -- the first layout with the totals led with the kind ("o|" or "s|"), which the cohort
+  -- tells as well, and always gave hist: the rest reads the same
+  if string.find(pv, '^%a|') then pv = string.sub(pv, 3) end
   local o, r, h, t, c, b, x = string.match(pv, PV)
   local s = c ~= '' and 'so' or 'ss'  -- the cell of a customer with orders, or not
   if h == '' then h = r end

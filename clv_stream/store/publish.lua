@@ -103,7 +103,8 @@ for i = 1, #entries, 10 do
   local cid, at = entries[i], entries[i + 3]
   local key = customer_key(prefix, cid)
   local pub, index, v = compact(key, entries[i + 1])
-  local pv = entries[i + 8] and portfolio(key, entries[i + 4], v, entries[i + 8], entries[i + 2], entries[i + 9])
+  -- value inputs not given are unchanged: a new segment cell still moves them
+  local pv = portfolio(key, entries[i + 4], v, entries[i + 8] or v[9] or '', entries[i + 2], entries[i + 9])
   if pv and pv ~= '' then redis.call('HSET', key, 'pub', pub, 'sg', entries[i + 2], 'pv', pv)
   else
     redis.call('HSET', key, 'pub', pub, 'sg', entries[i + 2])

@@ -278,3 +278,17 @@ async def test_a_customer_s_history_keeps_the_newest_points_once_each(store: Sta
     seen = sorted([key async for page in store.scan_customer_ids() for key in page])
     assert ("shop-1", "y") not in seen
     assert not [k for k in seen if ":h:" in k[0] or ":h:" in k[1]]
+
+
+async def test_a_value_published_unchanged_follows_its_segment_cell(store: StateStore) -> None:
+    """``portfolio=None`` means the value inputs are unchanged; a new segment cell still moves
+    them, so the report's cells always hold each customer's last published labels."""
+    from clv_stream.store.types import PublishEntry
+
+    await store.apply(TOPIC, [Positioned(0, 0, _placed(0))])
+    await store.publish([PublishEntry("ann", "", "tier-a", None, portfolio="1|2500||2500|24290|2|web")])
+    await store.publish([PublishEntry("ann", "", "tier-b", None, portfolio=None)])
+    cells = {f: n for f, n in (await store.portfolio_totals("default")).items()
+             if f.startswith("so:")}
+    assert cells == {"so:n:tier-b": 1, "so:o:tier-b": 1, "so:r:tier-b": 2500,
+                     "so:h:tier-b": 2500, "so:t:tier-b": 2500}
