@@ -127,24 +127,24 @@ def subscription_tables(subs: dict[str, Any], currency: str, months: int = 12) -
     now.add_column("value", justify="right")
     for key in ("mrr", "arr", "active_subscribers", "arpu"):
         now.add_row(key, str(subs[key]))
-    table = Table(title="MRR movements by month", box=box.SIMPLE_HEAD, pad_edge=False,
-                  padding=(0, 1, 0, 0), caption="churn: logo churn; renew.: renewal rate")
-    table.add_column("month", no_wrap=True)
+    # the rates in a table of their own: with the movements, seven-character figures would
+    # not fit 80 columns
+    movements = _narrow("MRR movements by month")
+    rates = _narrow("Churn and renewal by month")
+    for table in (movements, rates):
+        table.add_column("month", no_wrap=True)
     for _, header in MRR_COLUMNS:
-        table.add_column(header, justify="right", no_wrap=True)
-    table.add_column("churn", justify="right", no_wrap=True)
-    table.add_column("renew.", justify="right", no_wrap=True)
+        movements.add_column(header, justify="right", no_wrap=True)
+    rates.add_column("logo churn", justify="right", no_wrap=True)
+    rates.add_column("renewal rate", justify="right", no_wrap=True)
     for row in subs["months"][-months:]:
-        table.add_row(row["month"], *(compact(row[c]) for c, _ in MRR_COLUMNS),
-                      _percent(row["logo_churn"]), _percent(row["renewal_rate"]))
-    return [now, table]
+        movements.add_row(row["month"], *(compact(row[c]) for c, _ in MRR_COLUMNS))
+        rates.add_row(row["month"], _percent(row["logo_churn"]), _percent(row["renewal_rate"]))
+    return [now, movements, rates]
 
 
 def _percent(rate: float | None) -> str:
-    """A rate in at most five characters: "98.8%", "100%" (a whole rate has no decimal to show)."""
-    if rate is None:
-        return "-"
-    return "100%" if round(rate, 3) >= 1 else f"{rate:.1%}"
+    return "-" if rate is None else f"{rate:.1%}"
 
 
 def tenants_table(tenants: dict[str, Any]) -> Table:

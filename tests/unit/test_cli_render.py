@@ -30,8 +30,9 @@ CHANNEL = {"customers": 123_456, "spend": "98765432.10", "cac": "999.99",
            "average_total_clv": "99999.99", "clv_to_cac": 12.3456, "payback_months": None}
 COHORT = {"customers": 123_456, "retention": [1.0, 0.25, 0.2, 0.15, 0.1, 0.1, 0.09],
           "revenue_per_customer": ["12345.67"] * 7, "average_total_clv": "99999.99"}
-MONTH = {"month": "2026-11", "mrr_end": "1234567.89", "new": "99999.99", "expansion": "9999.99",
-         "contraction": "-0.01", "churned": "123456.78", "reactivation": "0.00",
+#: every money figure as wide as compact() makes one ("-999.99", "-123.5k")
+MONTH = {"month": "2026-11", "mrr_end": "999.99", "new": "-999.99", "expansion": "-123456.78",
+         "contraction": "-999.99", "churned": "-123456.78", "reactivation": "-999.99",
          "net_new": "-123456.78", "logo_churn": 0.123456, "renewal_rate": 0.987654}
 
 
@@ -62,7 +63,7 @@ def test_the_report_fits_80_columns_without_cutting_anything() -> None:
             assert f" {label} " in text or not label
     assert "newsletter-partner" in text
     assert "2026-06" in text
-    assert "100%" in text
+    assert "100.0%" in text
     assert "98.8%" in text
 
 
