@@ -152,12 +152,15 @@ end
 local function upgrade_orders(key, ch)
   -- a hash of the first layout with the totals (its months text in 'mo'): an order without
   -- "|#channel" had no channel, where now it has the customer's; rewritten once, mo dropped
-  local all = redis.call('HGETALL', key)
+  local all, rewritten = redis.call('HGETALL', key), {}
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 2) == 'o:' then
       local raw = encode_order(parse_order(all[i + 1], ''), ch)
-      if raw ~= all[i + 1] then redis.call('HSET', key, all[i], raw) end
+      if raw ~= all[i + 1] then rewritten[#rewritten + 1] = all[i]; rewritten[#rewritten + 1] = raw end
     end
+  end
+  for i = 1, #rewritten, 1000 do  -- unpack() stays within Lua's stack limit
+    redis.call('HSET', key, unpack(rewritten, i, math.min(i + 999, #rewritten)))
   end
   redis.call('HDEL', key, 'mo')
 end

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -42,6 +42,18 @@ def until(condition: Callable[[], Any], limit_s: float = 30.0, what: str = "cond
             return found
         time.sleep(0.1)
     raise AssertionError(f"{what} not met in {limit_s} s")
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], limit_s: float,
+                     interval_s: float = 0.05) -> bool:
+    """Poll ``condition`` until true (True) or ``limit_s`` passed (False)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        if await condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval_s)
 
 
 async def committed_offsets(settings: Settings) -> dict[int, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import random
 import time
@@ -18,7 +17,7 @@ from clv_stream.events.models import ClvUpdate, DeadLetter, SegmentChange
 from clv_stream.events.validation import Order, OrderValidator
 from clv_stream.sources import synthetic_orders
 from tests.corpus import BAD_INPUTS, order
-from tests.integration.harness import Harness
+from tests.integration.harness import Harness, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -137,12 +136,12 @@ async def test_a_group_behind_redis_catches_up_without_new_records(harness: Harn
     harness.stop_worker()
     # a new group has committed nothing: the farthest a group's offset can lag Redis'
     harness.start_worker(consumer_group=harness.settings.consumer_group + "-behind")
-    deadline = time.monotonic() + 60
-    committed = await harness.committed()
-    while any(committed.get(p, 0) <= o for p, o in high.items()) and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
+
+    async def caught_up() -> bool:
         committed = await harness.committed()
-    assert all(committed.get(p, 0) > o for p, o in high.items()), (committed, high)
+        return all(committed.get(p, 0) > o for p, o in high.items())
+
+    assert await wait_until(caught_up, 60, interval_s=0.2), (await harness.committed(), high)
     assert len(await _order_updates(harness)) == n_updates, "nothing was read again"
 
 

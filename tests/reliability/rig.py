@@ -35,7 +35,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -52,7 +52,7 @@ from clv_stream.domain.aggregate import CustomerAggregate, Summary
 from clv_stream.domain.value import iso
 from clv_stream.exceptions import StoreError
 from clv_stream.settings import Settings
-from tests.integration.harness import Harness, committed_offsets
+from tests.integration.harness import Harness, committed_offsets, wait_until
 
 SCALE = "long" if os.environ.get("CLV_RELIABILITY_SCALE", "").lower() == "long" else "ci"
 LONG = SCALE == "long"
@@ -596,18 +596,6 @@ def merge_high(*highs: dict[int, int]) -> dict[int, int]:
         for p, o in h.items():
             merged[p] = max(merged.get(p, -1), o)
     return merged
-
-
-async def wait_until(condition: Callable[[], Awaitable[bool]], limit_s: float,
-                     interval_s: float = 0.05) -> bool:
-    """Poll ``condition`` until true (True) or ``limit_s`` passed (False)."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        if await condition():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(interval_s)
 
 
 # --- the scenario record ------------------------------------------------------------------
